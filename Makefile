@@ -1,0 +1,32 @@
+# Set-up contract: `make demo` and `make test` work on a fresh machine (SPEC §1).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_RUN ?= runs/demo
+
+.PHONY: demo test venv clean bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/jaxsae run --dataset synthetic --out $(DEMO_RUN)
+
+test: $(STAMP)
+	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/jaxsae bench sae --json
+	$(VENV)/bin/jaxsae bench rec --json
+	$(VENV)/bin/jaxsae bench eval --json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,62 @@
+"""Data parallelism over local devices with `jax.pmap` (SPEC §4, §5).
+
+A global batch of B rows is split into `n_devices` shards of B / n_devices rows (leading axis), the
+train step runs under `pmap(axis_name="devices")` and averages gradients with `lax.pmean`, so for the
+same global batch the update equals the single-device one up to float summation order.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsae.errors import ConfigError
+
+AXIS = "devices"
+
+
+def local_devices(n: Optional[int] = None) -> Sequence[jax.Device]:
+    """The first `n` local devices (all when None); a clear error when fewer exist."""
+    devices = jax.local_devices()
+    if n is None or n == 0:
+        return devices
+    if n < 1 or n > len(devices):
+        raise ConfigError(
+            f"--devices {n}: this host has {len(devices)} {jax.default_backend()} device(s) "
+            "(on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N before starting)"
+        )
+    return devices[:n]
+
+
+def check_divisible(batch_size: int, n_devices: int, what: str = "batch size") -> None:
+    if batch_size % n_devices:
+        raise ConfigError(f"{what} {batch_size} is not divisible by {n_devices} devices")
+
+
+def shard(tree: Any, n_devices: int) -> Any:
+    """Reshape every leaf `[B, ...] -> [n_devices, B / n_devices, ...]` (or `[S, B, ...] -> [S, n, B/n, ...]`
+    is *not* done here: use `shard_steps` for scanned epochs)."""
+    return jax.tree_util.tree_map(lambda x: x.reshape((n_devices, x.shape[0] // n_devices) + x.shape[1:]), tree)
+
+
+def shard_steps(tree: Any, n_devices: int) -> Any:
+    """For scanned epochs: `[steps, B, ...] -> [n_devices, steps, B / n_devices, ...]`."""
+    def f(x: Any) -> Any:
+        x = np.asarray(x) if not isinstance(x, jax.Array) else x
+        s, b = x.shape[0], x.shape[1]
+        y = x.reshape((s, n_devices, b // n_devices) + x.shape[2:])
+        return jnp.moveaxis(y, 1, 0) if isinstance(y, jax.Array) else np.moveaxis(y, 1, 0)
+
+    return jax.tree_util.tree_map(f, tree)
+
+
+def replicate(tree: Any, devices: Sequence[jax.Device]) -> Any:
+    """Put one copy of `tree` on each device (leading axis = devices)."""
+    return jax.device_put_replicated(tree, list(devices))
+
+
+def unreplicate(tree: Any) -> Any:
+    """The copy on the first device (replicas are identical after a pmean-ed update)."""
+    return jax.tree_util.tree_map(lambda x: x[0], tree)
