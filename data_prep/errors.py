@@ -30,3 +30,11 @@ class UnknownNameError(JaxsaeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote its message
         return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(JaxsaeError, ValueError):
+    """An invalid configuration (h < 1, k > h, non-increasing prefixes, negative weights, ...).
+
+    Defined here so `data_prep` configs can raise it without importing `jaxsae`;
+    `jaxsae.errors.ConfigError` is this same class.
+    """

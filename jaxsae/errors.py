@@ -1,11 +1,10 @@
 """Errors reported to the user as one line (no traceback unless `--debug`)."""
 from __future__ import annotations
 
-from data_prep.errors import DataFormatError, JaxsaeError, MissingDataError, UnknownNameError
+from data_prep.errors import ConfigError, DataFormatError, JaxsaeError, MissingDataError, UnknownNameError
 
-
-class ConfigError(JaxsaeError, ValueError):
-    """An invalid configuration (h < 1, k > h, non-increasing prefixes, negative weights, ...)."""
+# ConfigError (an invalid configuration: h < 1, k > h, non-increasing prefixes, negative weights, ...)
+# is defined in data_prep.errors so that data_prep configs raise the very same class.
 
 
 class CheckpointError(JaxsaeError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from typing import Any, Dict, List
 
 
@@ -26,12 +27,21 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--chunk-size", type=int, default=1024, help="eval: users per chunk")
     p.add_argument("--devices", type=int, default=1, help="pmap over N local devices")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", metavar="DIR", default=None,
+                   help="also run the PyTorch peer (DIR/run.sh, e.g. ../shared/baselines) with the same sizes")
+    p.add_argument("--baseline-impls", default="idiomatic,compiled",
+                   help="comma-separated: reference, idiomatic, compiled")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"jaxsae.bench.{args.target}")
     rows: List[Dict[str, Any]] = module.run(args)
+    if args.baseline:
+        from jaxsae.bench.baseline import attach_baselines
+
+        impls = [s.strip() for s in args.baseline_impls.split(",") if s.strip()]
+        rows = attach_baselines(rows, args.baseline, impls, log=lambda m: print(m, file=sys.stderr, flush=True))
     for row in rows:
         if args.json:
             print(json.dumps(row), flush=True)
