@@ -1,0 +1,19 @@
+"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON (SPEC §8)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("report", help="write RUN/report/index.html and report.md with tables and figures")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", default=None, help="report directory (default RUN/report)")
+    p.add_argument("--no-figures", action="store_true", help="tables only (no matplotlib)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jaxsae.report import build_report
+
+    build_report(args.run, out_dir=args.out, figures=not args.no_figures, log=lambda m: print(m, flush=True))
+    return 0

@@ -1,0 +1,240 @@
+"""`jaxsae run`: config validation against the stage parsers, skip logic, resume, automatic choices."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+
+import jaxsae.pipeline as pl
+from jaxsae.errors import ConfigError
+from jaxsae.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
+                             pick_niche_item, run_pipeline)
+
+
+def _fake_parsers() -> Dict[str, argparse.ArgumentParser]:
+    """Parsers with the flags of each stage command (a stand-in for jaxsae.cli's real ones)."""
+    flags = {
+        "prepare": ["--out", "--size", "--seed", "--data-dir"],
+        "train-rec": ["--model", "--dim", "--epochs", "--seed", "--devices"],
+        "train-sae": ["--sae", "--latents", "--k", "--steps", "--prefixes", "--w-pred"],
+        "analyze": ["--k"],
+        "intervene": ["--filter", "--nudge", "--promote", "--levels"],
+        "ablate": ["--pred-weights", "--steps"],
+        "report": ["--no-figures"],
+    }
+    out = {}
+    for cmd, fl in flags.items():
+        p = argparse.ArgumentParser(prog=cmd)
+        for f in fl:
+            p.add_argument(f, action="store_true" if f in ("--no-figures",) else "store")
+        if cmd in ("train-rec", "train-sae"):
+            p.add_argument("--resume", action="store_true")
+            p.add_argument("--fold-biases", action="store_true")
+        out[cmd] = p
+    return out
+
+
+class FakeStages:
+    """Records each stage's argv and writes the files that mark it complete."""
+
+    def __init__(self, run: Path, fail: str = "") -> None:
+        self.run, self.fail, self.calls = run, fail, []  # type: ignore[var-annotated]
+
+    def __call__(self, argv: List[str]) -> int:
+        self.calls.append(argv)
+        cmd = argv[0]
+        if cmd == self.fail:
+            (self.run / "sae").mkdir(parents=True, exist_ok=True)
+            (self.run / "sae" / "checkpoint.json").write_text("{}")
+            return 2
+        stage = next(s for s, c in pl.STAGE_COMMANDS.items() if c == cmd)
+        if stage == "intervene":
+            kind = argv[2][2:]
+            target = argv[3]
+            key = "item" if kind == "promote" else "concept"
+            path = self.run / "interventions" / f"{kind}-{target.lower()}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({key: target}))
+            return 0
+        for rel in pl.DONE_FILES[stage]:
+            f = self.run / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            if rel == "analysis/concepts.json":
+                f.write_text(json.dumps([{"concept": "Drama", "family": "genre", "purity@10": 0.7, "n_items": 9},
+                                         {"concept": "Horror", "family": "genre", "purity@10": 1.0, "n_items": 3},
+                                         {"concept": "1990s", "family": "decade", "purity@10": 1.0, "n_items": 5},
+                                         {"concept": "Comedy", "family": "genre", "purity@10": 1.0, "n_items": 8}]))
+            else:
+                f.write_text("{}")
+        return 0
+
+
+CONFIG = {
+    "name": "t", "dataset": "synthetic",
+    "prepare": {"size": "tiny"},
+    "train_rec": {"model": "mf", "epochs": 2},
+    "train_sae": {"sae": "topk", "latents": 16, "k": 2, "fold_biases": True, "prefixes": [4, 8, 16]},
+    "intervene": [{"filter": "auto"}, {"nudge": "auto"}, {"promote": "I7"}],
+    "ablate": {"pred_weights": "0,1"},
+    "variants": {"paper": {"train_sae": {"steps": 54, "k": None}}},
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_parsers(monkeypatch, request):
+    if request.node.get_closest_marker("slow") is None:  # the end-to-end test uses the real commands
+        monkeypatch.setattr(pl, "_subparsers", _fake_parsers)
+
+
+def test_runs_every_stage_in_order_then_skips_complete_ones(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    stages = FakeStages(run)
+    logs: List[str] = []
+    payload = run_pipeline(parse_config(CONFIG), run, call=stages, log=logs.append)
+    cmds = [c[0] for c in stages.calls]
+    assert cmds == ["prepare", "train-rec", "train-sae", "analyze", "intervene", "intervene", "intervene",
+                    "ablate", "report"]
+    assert stages.calls[0] == ["prepare", "synthetic", "--out", str(run), "--size", "tiny"]
+    assert stages.calls[2] == ["train-sae", str(run), "--sae", "topk", "--latents", "16", "--k", "2",
+                               "--fold-biases", "--prefixes", "4,8,16"]
+    # automatic choices: best genre by purity@10, ties broken by more items (Comedy 8 > Horror 3); decade skipped
+    assert stages.calls[4][2:] == ["--filter", "Comedy"] and stages.calls[5][2:] == ["--nudge", "Horror"]
+    assert stages.calls[6][2:] == ["--promote", "I7"]
+    saved = json.loads((run / "pipeline.json").read_text())
+    assert [s["status"] for s in saved["stages"]] == ["ran"] * 9
+    assert saved["config"]["dataset"] == "synthetic" and "versions" in saved
+    assert any("train_sae: done in" in line for line in logs)
+
+    again = FakeStages(run)
+    run_pipeline(parse_config(CONFIG), run, call=again, log=logs.append)
+    assert again.calls == []  # every stage complete, the report not stale
+    saved = json.loads((run / "pipeline.json").read_text())
+    assert {s["status"] for s in saved["stages"]} == {"skipped"}
+
+    (run / "sae" / "metrics.json").unlink()  # an SAE stage interrupted before its final file
+    third = FakeStages(run)
+    run_pipeline(parse_config(CONFIG), run, call=third, log=logs.append)
+    # everything that depends on the SAE stage is redone, the earlier stages are not
+    assert [c[0] for c in third.calls] == ["train-sae", "analyze", "intervene", "intervene", "intervene", "ablate",
+                                           "report"]
+
+    (run / "interventions" / "filter-manual.json").write_text(json.dumps({"concept": "Manual"}))
+    forced = FakeStages(run)
+    run_pipeline(parse_config(CONFIG), run, call=forced, force=["analyze"], log=logs.append)
+    assert [c[0] for c in forced.calls] == ["analyze", "intervene", "intervene", "intervene", "report"]
+    assert not (run / "interventions" / "filter-manual.json").exists()  # stale results of another analysis
+
+    only_report = FakeStages(run)
+    run_pipeline(parse_config(CONFIG), run, call=only_report, force=["report"], log=logs.append)
+    assert [c[0] for c in only_report.calls] == ["report"]
+
+
+def test_failed_stage_stops_and_rerun_resumes_from_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(PipelineError, match="stage train_sae failed .*rerun `jaxsae run` to resume"):
+        run_pipeline(parse_config(CONFIG), run, call=FakeStages(run, fail="train-sae"), log=lambda m: None)
+    saved = json.loads((run / "pipeline.json").read_text())
+    assert [s["status"] for s in saved["stages"]] == ["ran", "ran", "failed"]
+    stages = FakeStages(run)
+    run_pipeline(parse_config(CONFIG), run, call=stages, log=lambda m: None)
+    assert stages.calls[0][0] == "train-sae" and stages.calls[0][-1] == "--resume"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"dataset": "synthetic", "train_sea": {}}, "unknown key.*'train_sea'"),
+    ({"dataset": "synthetic", "train_sae": {"latnts": 8}}, "stage 'train_sae': unknown option 'latnts'.*did you mean latents"),
+    ({"dataset": "synthetic", "train_sae": {"fold_biases": 1}}, "'fold_biases' is a flag"),
+    ({"dataset": "synthetic", "prepare": {"out": "x"}}, "unknown option 'out'"),
+    ({"dataset": "synthetic", "intervene": [{"filter": "A", "nudge": "B"}]}, "exactly one of filter, nudge, promote"),
+    ({"dataset": "synthetic", "intervene": {"filter": "A"}}, "must be a list"),
+    ({"dataset": "synthetic", "analyze": 3}, "must map to a dict"),
+    ({"prepare": {}}, "'dataset' must be a non-empty string"),
+])
+def test_bad_configs_fail_before_any_work(tmp_path: Path, bad, message) -> None:
+    stages = FakeStages(tmp_path / "run")
+    with pytest.raises(ConfigError, match=message):
+        run_pipeline(parse_config(bad), tmp_path / "run", call=stages, log=lambda m: None)
+    assert stages.calls == [] and not (tmp_path / "run" / "pipeline.json").exists()
+
+
+def test_missing_command_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
+    parsers = _fake_parsers()
+    del parsers["ablate"]
+    monkeypatch.setattr(pl, "_subparsers", lambda: parsers)
+    with pytest.raises(ConfigError, match="`jaxsae ablate` is not available"):
+        run_pipeline(parse_config(CONFIG), tmp_path, call=FakeStages(tmp_path), log=lambda m: None)
+
+
+def test_variants_defaults_and_disabled_stages() -> None:
+    cfg = parse_config(CONFIG, variant="paper")
+    assert cfg.stages["train_sae"]["steps"] == 54 and "k" not in cfg.stages["train_sae"]
+    with pytest.raises(ConfigError, match="no variant 'fast'.*paper"):
+        parse_config(CONFIG, variant="fast")
+    minimal = parse_config({"dataset": "ml-100k"})
+    assert list(minimal.stages) == ["prepare", "train_rec", "train_sae", "analyze", "intervene", "report"]
+    assert minimal.stages["intervene"] == pl.DEFAULT_INTERVENTIONS
+    assert "intervene" not in parse_config({"dataset": "x", "intervene": False}).stages
+
+
+def test_helpers() -> None:
+    assert options_to_argv({"a_b": 1, "c": True, "d": False, "e": None, "f": [1, 2]}) == ["--a-b", "1", "--c", "--f", "1,2"]
+    assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}}) == {"a": {"c": 2, "e": 4}, "d": 3}
+    assert pick_concepts([{"concept": "1990s", "family": "decade", "purity@10": 1.0}]) == ["1990s"]
+    with pytest.raises(PipelineError):
+        pick_concepts([])
+    pop = np.array([0, 50, 1, 3, 9, 2, 30, 0, 4, 5, 7])
+    ids = np.array([f"i{j}" for j in range(11)])
+    # items with any positive sorted by popularity: 1,2,3,4,5,7,9,30,50 -> 20% quantile index 1 -> popularity 2
+    assert pick_niche_item(pop, ids) == "i5"
+
+
+def test_shipped_configs_parse() -> None:
+    root = Path(pl.__file__).resolve().parents[1] / "experiments" / "configs"
+    names = sorted(p.stem for p in root.glob("*.json"))
+    for required in ("ml1m-mf", "ml1m-ncf", "lastfm-mf", "lastfm-ncf", "lastfm-matryoshka", "ml100k-mf",
+                     "ml100k-ncf", "hetrec-mf", "hetrec-matryoshka", "synthetic-demo"):
+        assert required in names
+    for name in names:
+        cfg = pl.load_config(name)
+        for variant in (cfg.raw.get("variants") or {}):
+            pl.load_config(name, variant)
+    assert pl.synthetic_config("tiny").stages["prepare"]["size"] == "tiny"
+
+
+@pytest.mark.slow
+def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
+    """`jaxsae run` on the tiny synthetic preset: every stage's JSON, the report, then a no-op rerun."""
+    import importlib.util
+
+    from jaxsae.cli import main
+
+    cfg = pl.deep_merge(pl.load_config("synthetic-demo").raw, {
+        "prepare": {"size": "tiny"}, "train_rec": {"epochs": 3}, "train_sae": {"steps": 200},
+        "analyze": {"null_seeds": 1}, "ablate": {"pred_weights": "0,1", "steps": 50}})
+    if importlib.util.find_spec("jaxsae.cli.ablate") is None:
+        cfg["ablate"] = None
+    config_file = tmp_path / "tiny.json"
+    config_file.write_text(json.dumps(cfg))
+    run = tmp_path / "run"
+    assert main(["run", str(config_file), "--out", str(run)]) == 0
+    for rel in ("data/summary.json", "rec/metrics.json", "sae/metrics.json", "sae/history.json",
+                "analysis/concepts.json", "analysis/neurons.json", "analysis/popularity.json", "analysis/ms.json",
+                "report/index.html", "report/report.md", "report/purity.png", "report/sae_history.png"):
+        assert (run / rel).exists(), rel
+    kinds = sorted(p.name.split("-")[0] for p in (run / "interventions").glob("*-*.json"))
+    assert kinds == ["filter", "nudge", "promote"]
+    saved = json.loads((run / "pipeline.json").read_text())
+    assert {s["status"] for s in saved["stages"]} == {"ran"}
+    html = (run / "report" / "index.html").read_text()
+    expected_missing = 1 if cfg.get("ablate") else 2  # hierarchy (a TopK run), and ablation when unavailable
+    assert html.count('class="missing"') == expected_missing
+    out = capsys.readouterr().out
+    assert "[jaxsae run] train_sae: done in" in out
+
+    assert main(["run", str(config_file), "--out", str(run)]) == 0  # everything complete: nothing reruns
+    saved = json.loads((run / "pipeline.json").read_text())
+    assert {s["status"] for s in saved["stages"]} == {"skipped"}
