@@ -1,0 +1,128 @@
+"""`jaxsae intervene RUN --filter CONCEPT | --nudge CONCEPT | --promote ITEM [options]` (SPEC §7, §8).
+
+Steers the recommender of `RUN/rec` through the SAE of `RUN/sae` and writes
+`RUN/interventions/{filter,nudge,promote}-<name>.json` (keys in docs/ARCHITECTURE.md) and
+`RUN/interventions/config.json`. Levels are in units of the neuron's largest activation; negative
+levels need `--levels=-0.5,-1` (with `=`) on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+
+from jaxsae.cli.analyze import float_list
+from jaxsae.errors import ConfigError
+from jaxsae.io import save_stage_config, write_json
+
+DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20}
+DEFAULT_OP = {"filter": "set", "nudge": "add", "promote": "add"}
+AUDIENCES = ("heldout", "test", "all")
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("intervene", help="filter, nudge or promote through an SAE neuron (RUN/interventions/)")
+    p.add_argument("run", metavar="RUN", help="run directory with data/, rec/ and sae/")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--filter", metavar="CONCEPT", help="suppress a concept for the users who see most of it")
+    what.add_argument("--nudge", metavar="CONCEPT", help="raise a concept for the users who see least of it")
+    what.add_argument("--promote", metavar="ITEM", help="raise an item (original id or title) for users not ranking it")
+    p.add_argument("--levels", default=None,
+                   help="edit levels in units of the neuron's largest activation (filter 0..-1.5, nudge 1..4, "
+                        "promote 0..8); write negative lists as --levels=-0.5,-1")
+    p.add_argument("--neuron", type=int, default=None,
+                   help="neuron to edit (default: the concept's best neuron by purity@10 / the item's top latent)")
+    p.add_argument("--op", choices=("set", "add", "scale"), default=None,
+                   help="edit operation (default: set for filter, add for nudge and promote)")
+    p.add_argument("--audience", choices=AUDIENCES, default="heldout",
+                   help="user pool: the SAE's held-out users (default), the test users, or all users")
+    p.add_argument("--audience-size", type=int, default=100, help="users in the audience")
+    p.add_argument("--k", type=int, default=None, help="list length (default 20; 30 for nudge)")
+    p.add_argument("--mode", choices=("residual", "reconstruct"), default="residual",
+                   help="residual: x + decode(z') - decode(z) (unedited users score as the recommender); "
+                        "reconstruct: decode(z') replaces the embedding (the paper)")
+    p.add_argument("--include-train", action="store_true", help="let training positives appear in the lists")
+    p.add_argument("--seed", type=int, default=0, help="seed of the promotion audience sample")
+    p.set_defaults(func=main)
+
+
+def _pool(kind: str, sae: Any, data: Any) -> np.ndarray:
+    if kind == "heldout":
+        pool = np.asarray(sae.heldout_users)
+    elif kind == "test":
+        pool = np.asarray(data.test_users)
+    else:
+        pool = np.arange(data.n_users)
+    if pool.size == 0:
+        raise ConfigError(f"--audience {kind}: no users in that pool")
+    return pool.astype(np.int32)
+
+
+def main(args: argparse.Namespace) -> int:
+    from data_prep.dataset import InteractionData
+    from jaxsae import interventions as iv
+    from jaxsae.training.sae import load_sae
+
+    kind = "filter" if args.filter is not None else "nudge" if args.nudge is not None else "promote"
+    target = getattr(args, kind)
+    if args.audience_size < 1:
+        raise ConfigError(f"--audience-size must be >= 1, got {args.audience_size}")
+    k = DEFAULT_K[kind] if args.k is None else args.k
+    if k < 1:
+        raise ConfigError(f"--k must be >= 1, got {k}")
+    default_levels = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}[kind]
+    levels = tuple(float_list(args.levels)) if args.levels is not None else default_levels
+    if not levels:
+        raise ConfigError("--levels is empty")
+    op = args.op or DEFAULT_OP[kind]
+
+    run = Path(args.run)
+    data = InteractionData.load(run / "data")
+    if kind != "promote":
+        c = data.concept_index(target)  # unknown concept: error with close matches before any work
+    else:
+        iv.resolve_item(data, target)
+    sae = load_sae(run / "sae")
+    steerer = iv.Steerer.from_trained(sae, mode=args.mode)
+    if args.neuron is not None:
+        steerer.check_neuron(args.neuron)
+    pool = _pool(args.audience, sae, data)
+    common: Dict[str, Any] = dict(audience_size=args.audience_size, k=k, levels=levels, op=op,
+                                  exclude_train=not args.include_train)
+    t0 = time.perf_counter()
+    if kind == "promote":
+        result = iv.promote_experiment(steerer, data, target, pool, neuron=args.neuron, seed=args.seed, **common)
+        name = result["item"]
+    else:
+        neuron = args.neuron if args.neuron is not None else iv.concept_neuron(steerer.item_latents(), data.concepts, c)
+        fn = iv.filter_experiment if kind == "filter" else iv.nudge_experiment
+        result = fn(steerer, data, target, pool, neuron, **common)
+        name = result["concept"]
+    result["audience"] = args.audience
+    result["seconds"] = time.perf_counter() - t0
+    out = run / "interventions"
+    save_stage_config(out, {"kind": kind, "target": target, "mode": args.mode, **common},
+                      seed=args.seed, extra={"sae_config": sae.config.to_dict()})
+    path = write_json(out / f"{kind}-{iv.file_stem(name)}.json", result)
+    _print(kind, result, path)
+    return 0
+
+
+def _print(kind: str, r: Dict[str, Any], path: Path) -> None:
+    if kind == "promote":
+        steps = ", ".join(f"{p['level']:g}: {p['entered_top_k_fraction']:.2f}" for p in r["per_level"])
+        print(f"[intervene] promote {r['title']!r} via neuron {r['neuron']} for {r['audience_size']} users: "
+              f"share entering the top-{r['k']} by level {{{steps}}}", flush=True)
+    elif kind == "filter":
+        steps = ", ".join(f"{p['level']:g}: {p['concept_share_after']:.2f}/{p['rest_rbo']:.2f}" for p in r["per_level"])
+        print(f"[intervene] filter {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "
+              f"top-{r['k']} share {r['concept_share_before']:.2f} before; share/rest-RBO by level {{{steps}}}",
+              flush=True)
+    else:
+        steps = ", ".join(f"{p['level']:g}: {p['concept_share']:.2f}" for p in r["per_level"])
+        print(f"[intervene] nudge {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "
+              f"top-{r['k']} share {r['concept_share_before']:.2f} before; by level {{{steps}}}", flush=True)
+    print(f"[intervene] -> {path}", flush=True)

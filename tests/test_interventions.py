@@ -1,0 +1,180 @@
+"""Interventions (SPEC §7): edits, the two modes, exactness of unedited entities, and the experiments."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from data_prep.dataset import InteractionData
+from jaxsae.errors import ConfigError, UnknownNameError
+from jaxsae.interventions import (
+    Steerer, apply_edit, concept_neuron, filter_experiment, latent_edit, nudge_experiment, promote_experiment,
+    resolve_item,
+)
+from jaxsae.recommenders.base import TwoTower
+from jaxsae.sae.tied import TiedSAE
+
+
+def make_data(n_users: int, n_items: int, concept_items, train_items, titles=None) -> InteractionData:
+    """A minimal prepared dataset: one concept ("Horror"), one training positive per user."""
+    concepts = np.zeros((n_items, 2), bool)
+    concepts[list(concept_items), 0] = True
+    concepts[:, 1] = ~concepts[:, 0]
+    indptr = np.arange(n_users + 1, dtype=np.int64)
+    return InteractionData(
+        dataset="toy", n_users=n_users, n_items=n_items,
+        user_ids=np.array([f"u{u}" for u in range(n_users)]),
+        item_ids=np.array([f"i{i}" for i in range(n_items)]),
+        item_titles=np.array(titles or [f"Item {i} (1999)" for i in range(n_items)]),
+        train_indptr=indptr, train_indices=np.asarray(train_items, np.int32),
+        test_users=np.arange(n_users, dtype=np.int32), test_pos=np.zeros((n_users, 1), np.int32),
+        test_neg=np.zeros((n_users, 1), np.int32), popularity=np.ones(n_items, np.int64),
+        concepts=concepts, concept_names=["Horror", "Other"], concept_families=["genre", "genre"],
+        year=-np.ones(n_items, np.int64),
+    )
+
+
+def identity_sae(d: int):
+    """A perfect SAE for non-negative inputs: z = relu(x), x_hat = z (W = I, no normalization)."""
+    module = TiedSAE(d=d, h=d, activation="relu", normalize=False)
+    params = module.init(jax.random.PRNGKey(0), jnp.zeros((1, d)))["params"]
+    params = {"W": jnp.eye(d), "b_pre": jnp.zeros(d), "b_lat": jnp.zeros(d)}
+    return module, params
+
+
+def planted_world():
+    """Items 0-3 carry Horror on dimension 0; users 0-2 love dimension 0, users 3-5 ignore it."""
+    rng = np.random.default_rng(0)
+    items = np.zeros((12, 4), np.float32)
+    items[:4, 0] = 2.0 + 0.1 * np.arange(4)
+    items[4:, 1:] = rng.uniform(0.1, 1.0, (8, 3))
+    users = np.array([[3, 0.5, 0.3, 0.2]] * 3 + [[0, 1, 0.5, 0.2]] * 3, np.float32)
+    tt = TwoTower.create(users, items)
+    data = make_data(6, 12, range(4), [10] * 6)
+    return tt, data
+
+
+def random_sae(d: int, h: int, activation: str = "topk", k: int = 3, seed: int = 0):
+    module = TiedSAE(d=d, h=h, activation=activation, k=k, normalize=True)
+    params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, d)))["params"]
+    return module, params
+
+
+def test_apply_edit_ops():
+    z = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    rows = np.array([True, False])
+    np.testing.assert_array_equal(apply_edit(z, latent_edit(1, "set", -5.0, rows)), [[1, -5], [3, 4]])
+    np.testing.assert_array_equal(apply_edit(z, latent_edit(1, "add", 1.5, rows)), [[1, 3.5], [3, 4]])
+    np.testing.assert_array_equal(apply_edit(z, latent_edit(0, "scale", 2.0, [True, True])), [[2, 2], [6, 4]])
+    with pytest.raises(ConfigError, match="unknown edit"):
+        latent_edit(0, "multiply", 1.0, rows)
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_residual_unedited_equals_baseline_exactly(fold):
+    rng = np.random.default_rng(1)
+    tt = TwoTower.create(rng.normal(size=(20, 5)), rng.normal(size=(30, 5)), user_bias=rng.normal(size=20),
+                         item_bias=rng.normal(size=30), global_bias=0.3)
+    tt_in = tt.fold_biases() if fold else tt
+    module, params = random_sae(tt_in.dim, 16)
+    steer = Steerer(module, params, tt_in)
+    users = np.arange(0, 20, 2)
+    base = np.asarray(steer.baseline(users))
+    np.testing.assert_array_equal(np.asarray(steer.scores(users)), base)
+    # edit half of the users and one item: the other users' scores of the other items stay exact
+    rows = np.arange(10) < 5
+    item_rows = np.zeros(30, bool)
+    item_rows[7] = True
+    s = np.asarray(steer.scores(users, user_edit=latent_edit(3, "add", 2.0, rows),
+                                item_edit=latent_edit(4, "set", 1.0, item_rows)))
+    others = np.delete(np.arange(30), 7)
+    np.testing.assert_array_equal(s[5:][:, others], base[5:][:, others])
+    assert not np.allclose(s[:5], base[:5])
+    # folding the biases is exact algebra: the baseline is the recommender's logits
+    np.testing.assert_allclose(base, np.asarray(tt.logits_cross(jnp.asarray(users))), rtol=1e-5, atol=1e-5)
+
+
+def test_reconstruct_mode_scores_the_reconstruction():
+    rng = np.random.default_rng(2)
+    tt = TwoTower.create(rng.normal(size=(8, 6)), rng.normal(size=(10, 6)))
+    module, params = random_sae(6, 12, "relu")
+    steer = Steerer(module, params, tt, mode="reconstruct")
+    users = np.arange(8)
+    s = steer.scores(users, user_edit=latent_edit(0, "add", 0.0, np.ones(8, bool)))  # a no-op edit
+    recon = module.apply({"params": params}, tt.user_emb).x_hat
+    np.testing.assert_allclose(np.asarray(s), np.asarray(recon @ tt.item_emb.T), rtol=1e-5, atol=1e-5)
+    residual = Steerer(module, params, tt).scores(users, user_edit=latent_edit(0, "add", 0.0, np.ones(8, bool)))
+    np.testing.assert_allclose(np.asarray(residual), np.asarray(steer.baseline(users)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ConfigError, match="mode"):
+        Steerer(module, params, tt, mode="replace")
+
+
+def test_ncf_like_scorer_without_cross_form():
+    rng = np.random.default_rng(3)
+    head = {"w": jnp.asarray(rng.normal(size=(4,)), jnp.float32)}
+
+    def score(h, u, i):
+        return jnp.tanh(u * i) @ h["w"]
+
+    tt = TwoTower.create(rng.normal(size=(5, 4)), rng.normal(size=(7, 4)), score_fn=score, head=head)
+    module, params = random_sae(4, 8)
+    steer = Steerer(module, params, tt)
+    np.testing.assert_array_equal(np.asarray(steer.scores(np.arange(5))), np.asarray(steer.baseline(np.arange(5))))
+
+
+def test_filter_removes_planted_concept_and_keeps_the_rest():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    assert concept_neuron(steer.item_latents(), data.concepts, 0) == 0
+    out = filter_experiment(steer, data, "horror", np.arange(6), neuron=0, audience_size=3, k=4,
+                            levels=(0.0, -1.5))
+    assert out["concept"] == "Horror" and out["audience_size"] == 3 and out["scale"] == pytest.approx(3.0)
+    assert out["concept_share_before"] == 1.0
+    assert out["per_level"][0]["concept_share_after"] == 0.0  # neuron off: dimension 0 gone
+    assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0)
+    with pytest.raises(UnknownNameError, match="Horror"):
+        filter_experiment(steer, data, "Horor", np.arange(6), neuron=0)
+
+
+def test_nudge_raises_concept_share():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    out = nudge_experiment(Steerer(module, params, tt), data, "Horror", np.arange(6), neuron=0,
+                           audience_size=3, k=4, levels=(1.0, 2.0))
+    assert out["concept_share_before"] == 0.0
+    assert [p["concept_share"] for p in out["per_level"]] == [1.0, 1.0]
+
+
+def test_promote_item_enters_top_k():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    out = promote_experiment(steer, data, "Item 11 (1999)", np.arange(6), neuron=1, audience_size=10, k=5,
+                             levels=(0.0, 8.0))
+    assert out["item"] == "i11" and out["audience_size"] >= 3
+    assert out["per_level"][0]["entered_top_k_fraction"] == 0.0
+    assert out["entered_top_k_fraction"] == 1.0
+    default = promote_experiment(steer, data, "i11", np.arange(6), k=5, levels=(0.0, 8.0))
+    assert default["neuron"] in (1, 2, 3) and default["entered_top_k_fraction"] == 1.0
+
+
+def test_item_gains_hand_computed():
+    tt, _ = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    users = np.array([0, 3, 4])
+    values = np.array([1.0, 2.0, 0.5, -1.0])
+    # identity SAE + MF: raising latent j of an item by v adds v * u_j to each user's logit
+    want = values * np.asarray(tt.user_emb)[users].mean(axis=0)
+    np.testing.assert_allclose(steer.item_gains(users, 11, values), want, rtol=1e-6)
+
+
+def test_resolve_item_by_id_title_prefix_and_close_matches():
+    data = make_data(1, 3, [0], [0], titles=["Toy Story (1995)", "Toy Soldiers (1991)", "Heat (1995)"])
+    assert resolve_item(data, "i2") == 2
+    assert resolve_item(data, "heat (1995)") == 2
+    assert resolve_item(data, "Toy Story") == 0
+    with pytest.raises(UnknownNameError, match="ambiguous"):
+        resolve_item(data, "Toy")
+    with pytest.raises(UnknownNameError, match="close matches: 'Toy Story \\(1995\\)'"):
+        resolve_item(data, "Toy Stroy (1995)")
