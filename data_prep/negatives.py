@@ -60,8 +60,10 @@ def sample_negatives(
 ) -> np.ndarray:
     """One negative item per entry of `users` (int32), never a training positive of that user.
 
-    `train_indptr/train_indices` are the CSR positives (items sorted within each user); `probs` the
-    item probabilities (`item_sampling_weights`), uniform when None.
+    `train_indptr/train_indices` are the CSR positives; `probs` the item probabilities
+    (`item_sampling_weights`), uniform when None. The draw for a positive of user u follows `probs`
+    restricted to the items u never interacted with (rejection); where that restriction has zero mass
+    (e.g. `"power"` weights of unseen items), uniformly over those items.
     """
     rng = as_numpy_rng(key)
     users = np.asarray(users, dtype=np.int64)
@@ -71,7 +73,9 @@ def sample_negatives(
         bad = int(users[np.argmax(n_pos[users] >= n_items)])
         raise JaxsaeError(f"user {bad} interacted with every item: no negative can be sampled")
     owner = np.repeat(np.arange(n_pos.shape[0], dtype=np.int64), n_pos)
-    pos_keys = owner * n_items + np.asarray(train_indices, dtype=np.int64)  # sorted: user-major, items sorted
+    pos_keys = owner * n_items + np.asarray(train_indices, dtype=np.int64)  # user-major
+    if pos_keys.size > 1 and (np.diff(pos_keys) < 0).any():  # items not sorted within a user
+        pos_keys = np.sort(pos_keys)
 
     def draw(n: int) -> np.ndarray:
         if probs is None:
@@ -95,6 +99,6 @@ def sample_negatives(
     for j in todo:  # very dense users: draw from the explicit complement
         u = users[j]
         allowed = np.setdiff1d(np.arange(n_items), train_indices[indptr[u] : indptr[u + 1]])
-        p = None if probs is None else probs[allowed] / probs[allowed].sum()
+        p = None if probs is None or probs[allowed].sum() <= 0 else probs[allowed] / probs[allowed].sum()
         out[j] = rng.choice(allowed, p=p)
     return out.astype(np.int32)
