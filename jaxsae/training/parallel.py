@@ -53,8 +53,12 @@ def shard_steps(tree: Any, n_devices: int) -> Any:
 
 
 def replicate(tree: Any, devices: Sequence[jax.Device]) -> Any:
-    """Put one copy of `tree` on each device (leading axis = devices)."""
-    return jax.device_put_replicated(tree, list(devices))
+    """Put one copy of `tree` on each device (leading axis = devices), laid out as a pmap output."""
+    n = len(devices)
+    stacked = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)
+    if not jax.tree_util.tree_leaves(stacked):
+        return stacked
+    return jax.pmap(lambda t: t, axis_name=AXIS, devices=list(devices))(stacked)
 
 
 def unreplicate(tree: Any) -> Any:

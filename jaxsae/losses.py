@@ -1,0 +1,152 @@
+"""The SAE training objective, term by term: pure functions of arrays (SPEC §5).
+
+    total = w_emb * emb + w_pred * pred + w_kl * kl + w_l1 * l1
+
+- emb   : `MSE(x_hat_u, u) + MSE(x_hat_i, i)`, summed over Matryoshka levels (`embedding_loss`);
+- pred  : the frozen recommender's scores of reconstructions against its scores of the originals,
+          summed over levels. MF: mean over the batch cross product of `(U_hat I_hat^T - U I^T)^2`
+          via d x d Gram matrices (`mf_pred_loss`); any scorer: paired rows, MSE on logits or BCE of
+          `sigmoid(f(u_hat, i_hat))` against `sigmoid(f(u, i))` (`paired_pred_loss`);
+- kl    : `KL(rho || rho_hat)` summed over latents, users plus items (`kl_sparsity`);
+- l1    : `mean |z|`, users plus items (`l1_sparsity`).
+
+Data parallelism: every function taking `axis_name` returns, on every device, the value of the
+term over the *global* batch (all devices' rows), while its gradient is the device's own share,
+scaled so that `lax.pmean` of the devices' gradients equals the gradient of the global-batch loss
+exactly. With `axis_name=None` (one device, or under `vmap`) they are the plain formulas.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+ScoreFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+# ---------------------------------------------------------------------------- data parallel
+def global_mean(x: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """Value `pmean(x)` over devices, gradient that of the local `x` (pmean of gradients is then exact)."""
+    if axis_name is None:
+        return x
+    return x + jax.lax.stop_gradient(jax.lax.pmean(x, axis_name) - x)
+
+
+def global_sum(x: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """Value `psum(x)` over devices, gradient `n_devices` times that of the local `x`.
+
+    For a loss `f(sum_d x_d)`, device d's gradient is then `n f'(S) dx_d`, whose pmean over the
+    n devices is `f'(S) sum_d dx_d`: the exact gradient of the global loss.
+    """
+    if axis_name is None:
+        return x
+    n = jax.lax.psum(1, axis_name)
+    return n * x + jax.lax.stop_gradient(jax.lax.psum(x, axis_name) - n * x)
+
+
+# ---------------------------------------------------------------------------- weights
+@struct.dataclass
+class LossWeights:
+    """Loss weights and the KL target as arrays, so they are arguments of the jitted step (vmap-able)."""
+
+    emb: jax.Array  # w_emb, embedding reconstruction
+    pred: jax.Array  # w_pred, prediction-aware term
+    kl: jax.Array  # w_kl, KL sparsity
+    l1: jax.Array  # w_l1, L1 sparsity
+    rho: jax.Array  # KL target activation rate, in (0, 1)
+
+    @classmethod
+    def create(cls, emb: float = 0.1, pred: float = 1.0, kl: float = 0.01, l1: float = 0.0,
+               rho: float = 0.05) -> "LossWeights":
+        """Float32 scalars (the paper's ML-1M MF setting by default)."""
+        f = lambda v: jnp.asarray(v, jnp.float32)  # noqa: E731
+        return cls(emb=f(emb), pred=f(pred), kl=f(kl), l1=f(l1), rho=f(rho))
+
+
+def total_loss(emb: jax.Array, pred: jax.Array, kl: jax.Array, l1: jax.Array, weights: LossWeights) -> jax.Array:
+    """`w_emb * emb + w_pred * pred + w_kl * kl + w_l1 * l1`."""
+    return weights.emb * emb + weights.pred * pred + weights.kl * kl + weights.l1 * l1
+
+
+# ---------------------------------------------------------------------------- reconstruction
+def mse(a: jax.Array, b: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """Mean squared error over all elements, `mean((a - b)^2)`."""
+    return global_mean(jnp.mean((a - b) ** 2), axis_name)
+
+
+def embedding_loss(x_hat_levels: jax.Array, x: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """`sum_l MSE(x_hat_levels[l], x)` for `x_hat_levels [L, B, d]`, `x [B, d]` (one level: plain MSE)."""
+    per_level = jnp.mean((x_hat_levels - x[None]) ** 2, axis=(1, 2))
+    return global_mean(jnp.sum(per_level), axis_name)
+
+
+# ---------------------------------------------------------------------------- prediction-aware
+def mf_pred_loss_direct(u_hat: jax.Array, i_hat: jax.Array, u: jax.Array, i: jax.Array) -> jax.Array:
+    """`mean_{a,b} (u_hat_a . i_hat_b - u_a . i_b)^2` by forming the `[B_u, B_i]` matrices (for checks)."""
+    return jnp.mean((u_hat @ i_hat.T - u @ i.T) ** 2)
+
+
+def mf_pred_loss(u_hat: jax.Array, i_hat: jax.Array, u: jax.Array, i: jax.Array,
+                 axis_name: Optional[str] = None) -> jax.Array:
+    """MF prediction-aware loss `||U_hat I_hat^T - U I^T||_F^2 / (B_u B_i)` without the B_u x B_i matrix.
+
+    Exact identity (SPEC §9): `||U_hat I_hat^T - U I^T||_F^2 = <U_hat^T U_hat, I_hat^T I_hat>
+    - 2 <U_hat^T U, I_hat^T I> + <U^T U, I^T I>`, with `<A, B> = sum(A * B)` over d x d matrices.
+    It is evaluated regrouped: with `dU = U_hat - U`, `dI = I_hat - I`,
+    `U_hat I_hat^T - U I^T = [dU | U] [I_hat | dI]^T = P Q^T`, so the loss is `<P^T P, Q^T Q>`
+    (two 2d x 2d Grams, O(B d^2) instead of O(B^2 d)). Expanding `<P^T P, Q^T Q>` gives the three
+    terms above; the regrouping keeps every term proportional to the residuals, so the value is
+    exactly 0 for a perfect reconstruction instead of a float32 cancellation of large numbers.
+    Biases cancel in the difference (use bias-folded embeddings to cover them, SPEC §5).
+    """
+    p = jnp.concatenate([u_hat - u, u], axis=-1)  # [B_u, 2d]
+    q = jnp.concatenate([i_hat, i_hat - i], axis=-1)  # [B_i, 2d]
+    gram_p = global_sum(p.T @ p, axis_name)
+    gram_q = global_sum(q.T @ q, axis_name)
+    n_u = global_sum(jnp.asarray(u.shape[0], jnp.float32), axis_name)
+    n_i = global_sum(jnp.asarray(i.shape[0], jnp.float32), axis_name)
+    return jnp.sum(gram_p * gram_q) / jax.lax.stop_gradient(n_u * n_i)
+
+
+def paired_pred_loss(score_fn: ScoreFn, head: Any, u_hat: jax.Array, i_hat: jax.Array, u: jax.Array,
+                     i: jax.Array, kind: str = "mse", axis_name: Optional[str] = None) -> jax.Array:
+    """Prediction-aware loss on paired rows `(u_b, i_b)` through any frozen scorer `f = score_fn(head, ., .)`.
+
+    `kind="mse"`: `mean_b (f(u_hat_b, i_hat_b) - f(u_b, i_b))^2` on logits (default; 0 at a perfect
+    reconstruction). `kind="bce"` (the paper's NCF choice): with `y_b = sigmoid(f(u_b, i_b))` and
+    `l_b = f(u_hat_b, i_hat_b)`, `mean_b -(y_b log sigmoid(l_b) + (1 - y_b) log sigmoid(-l_b))`;
+    its minimum is the entropy of `y`, not 0. The head (and the target) are under `stop_gradient`:
+    gradients flow through the recommender into the reconstructions, never into the recommender.
+    """
+    head = jax.lax.stop_gradient(head)
+    target = jax.lax.stop_gradient(score_fn(head, u, i))
+    logits = score_fn(head, u_hat, i_hat)
+    if kind == "mse":
+        per_row = (logits - target) ** 2
+    elif kind == "bce":
+        y = jax.nn.sigmoid(target)
+        per_row = -(y * jax.nn.log_sigmoid(logits) + (1.0 - y) * jax.nn.log_sigmoid(-logits))
+    else:
+        from jaxsae.errors import ConfigError
+
+        raise ConfigError(f"unknown prediction loss {kind!r}; known: mse, bce")
+    return global_mean(jnp.mean(per_row), axis_name)
+
+
+# ---------------------------------------------------------------------------- sparsity
+def kl_sparsity(z: jax.Array, rho: "float | jax.Array", axis_name: Optional[str] = None) -> jax.Array:
+    """`sum_j rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j))`.
+
+    `rho_hat_j` is latent j's *batch-mean activation* `mean_b z_bj` (the paper's choice: for ReLU
+    latents this is the mean activation value, not the firing rate; values above 1 are possible and
+    are clipped), clipped to `[1e-6, 1 - 1e-6]`. Over devices the mean covers the global batch.
+    """
+    rho_hat = jnp.clip(global_mean(jnp.mean(z, axis=0), axis_name), 1e-6, 1.0 - 1e-6)
+    return jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))
+
+
+def l1_sparsity(z: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """`mean |z|` over all rows and latents."""
+    return global_mean(jnp.mean(jnp.abs(z)), axis_name)

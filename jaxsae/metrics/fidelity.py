@@ -1,0 +1,143 @@
+"""Fidelity of an SAE: do reconstructed embeddings rank items like the originals? (SPEC §6.2)
+
+Compare, per user, the top-K list `a` of the original recommender with the top-K list `b` of the
+recommender rebuilt from SAE reconstructions (lists of item ids, best first, no duplicates):
+
+- RBO (rank-biased overlap, Webber, Moffat & Zobel 2010, p = 0.9). With `A_d = |a[:d] ∩ b[:d]| / d`:
+  truncated sum (what the reference code reports) `RBO_trunc = (1 - p) sum_{d=1..K} p^(d-1) A_d`,
+  at most `1 - p^K`; extrapolated (their eq. 32) `RBO_ext = RBO_trunc + A_K p^K`, 1 for equal lists.
+- Kendall tau-b on the union of the two lists: every item of the union gets its position in each
+  list (1..K), or K + 1 where it is missing (tied); `tau_b = (C - D) / sqrt((n0 - n1)(n0 - n2))` with
+  C/D concordant/discordant pairs, n0 all pairs, n1/n2 pairs tied in a / in b.
+- top-K overlap `|a ∩ b| / K`.
+
+All take `[K]` or `[U, K]` integer arrays and return a float or a `[U]` array.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence
+
+import numpy as np
+
+from jaxsae.errors import ConfigError
+
+def _rows(a: Any, b: Any) -> "tuple[np.ndarray, np.ndarray, bool]":
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim not in (1, 2):
+        raise ValueError(f"top-K lists must have the same shape [K] or [U, K], got {a.shape} and {b.shape}")
+    single = a.ndim == 1
+    return np.atleast_2d(a), np.atleast_2d(b), single
+
+
+def _out(x: np.ndarray, single: bool) -> Any:
+    return float(x[0]) if single else x
+
+
+def overlap_at_depths(a: Any, b: Any) -> np.ndarray:
+    """`X[u, d-1] = |a[u, :d] ∩ b[u, :d]|` for d = 1..K (`[U, K]`)."""
+    a2, b2, _ = _rows(a, b)
+    k = a2.shape[1]
+    match = a2[:, :, None] == b2[:, None, :]  # [U, K, K]
+    depth = np.maximum(np.arange(k)[:, None], np.arange(k)[None, :])  # a match counts from depth max(i, j) + 1
+    counts = np.zeros(a2.shape, np.int64)
+    for t in range(k):
+        counts[:, t] = np.sum(match & (depth == t)[None], axis=(1, 2))
+    return np.cumsum(counts, axis=1)
+
+
+def rbo_truncated(a: Any, b: Any, p: float = 0.9) -> Any:
+    """`(1 - p) sum_{d=1..K} p^(d-1) A_d` (the reference code's RBO; < 1 even for equal lists)."""
+    a2, b2, single = _rows(a, b)
+    k = a2.shape[1]
+    agreement = overlap_at_depths(a2, b2) / np.arange(1, k + 1)
+    weights = (1 - p) * p ** np.arange(k)
+    return _out(agreement @ weights, single)
+
+
+def rbo(a: Any, b: Any, p: float = 0.9) -> Any:
+    """Extrapolated RBO `RBO_trunc + A_K p^K` (Webber et al. 2010, eq. 32): 1 for equal lists, 0 for disjoint."""
+    a2, b2, single = _rows(a, b)
+    k = a2.shape[1]
+    x = overlap_at_depths(a2, b2)
+    agreement = x / np.arange(1, k + 1)
+    value = agreement @ ((1 - p) * p ** np.arange(k)) + agreement[:, -1] * p ** k
+    return _out(value, single)
+
+
+def topk_overlap(a: Any, b: Any) -> Any:
+    """`|a ∩ b| / K`."""
+    a2, b2, single = _rows(a, b)
+    return _out(overlap_at_depths(a2, b2)[:, -1] / a2.shape[1], single)
+
+
+def kendall_tau_union(a: Any, b: Any) -> Any:
+    """Kendall tau-b over the union of the two lists, missing items ranked K + 1 (see module doc).
+
+    NaN when one ranking is all ties (cannot happen for K >= 2 lists without duplicates).
+    """
+    a2, b2, single = _rows(a, b)
+    n_rows, k = a2.shape
+    match = a2[:, :, None] == b2[:, None, :]  # [U, K(a), K(b)]
+    pos = np.arange(1, k + 1)
+    in_b = match.any(axis=2)
+    rank_b_of_a = np.where(in_b, np.argmax(match, axis=2) + 1, k + 1)
+    b_new = ~match.any(axis=1)  # items of b missing from a (the rest are already in the union)
+    ra = np.concatenate([np.broadcast_to(pos, (n_rows, k)), np.full((n_rows, k), k + 1)], axis=1)
+    rb = np.concatenate([rank_b_of_a, np.broadcast_to(pos, (n_rows, k))], axis=1)
+    valid = np.concatenate([np.ones((n_rows, k), bool), b_new], axis=1)  # [U, 2K]
+    da = np.sign(ra[:, :, None] - ra[:, None, :])
+    db = np.sign(rb[:, :, None] - rb[:, None, :])
+    upper = np.triu(np.ones((2 * k, 2 * k), bool), 1)
+    pair = valid[:, :, None] & valid[:, None, :] & upper[None]
+    s = np.sum(da * db * pair, axis=(1, 2)).astype(np.float64)
+    n0 = pair.sum(axis=(1, 2)).astype(np.float64)
+    n1 = np.sum((da == 0) & pair, axis=(1, 2))
+    n2 = np.sum((db == 0) & pair, axis=(1, 2))
+    denom = np.sqrt((n0 - n1) * (n0 - n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = np.where(denom > 0, s / np.where(denom > 0, denom, 1.0), np.nan)
+    return _out(tau, single)
+
+
+def top_k_lists(two_tower: Any, users: np.ndarray, k: int, data: Any = None, exclude_train: bool = True,
+                chunk_size: int = 1024) -> np.ndarray:
+    """`[len(users), k]` best items by full logits, training positives excluded when `data` is given."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxsae.metrics.ranking import top_k, train_mask
+
+    scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
+    users = np.asarray(users, np.int32)
+    out = []
+    for start in range(0, len(users), chunk_size):
+        u = users[start: start + chunk_size]
+        mask = train_mask(data, u) if (data is not None and exclude_train) else None
+        scores = scores_fn(two_tower, jnp.asarray(u))
+        out.append(np.asarray(top_k(scores, k, None if mask is None else jnp.asarray(mask))[1]))
+    return np.concatenate(out) if out else np.zeros((0, k), np.int32)
+
+
+def fidelity_report(two_tower: Any, recon_two_tower: Any, data: Any, users: Sequence[int], k: int = 30,
+                    exclude_train: bool = True, ks: Sequence[int] = (10, 20)) -> Dict[str, Any]:
+    """SPEC §6.2 on `users`: `rbo@K`, `rbo_trunc@K`, `kendall_tau@K`, `overlap@K` (means over users) between
+    the top-K lists of `two_tower` and `recon_two_tower`, the ranking metrics (§6.1) of the
+    reconstruction, and `"original"`: the same ranking metrics of `two_tower` on the same users."""
+    from jaxsae.metrics.ranking import evaluate_two_tower
+
+    users = np.asarray(users, np.int32)
+    a = top_k_lists(two_tower, users, k, data, exclude_train)
+    b = top_k_lists(recon_two_tower, users, k, data, exclude_train)
+    report: Dict[str, Any] = {
+        f"rbo@{k}": float(np.mean(rbo(a, b))),
+        f"rbo_trunc@{k}": float(np.mean(rbo_truncated(a, b))),
+        f"kendall_tau@{k}": float(np.nanmean(kendall_tau_union(a, b))),
+        f"overlap@{k}": float(np.mean(topk_overlap(a, b))),
+        "n_fidelity_users": int(len(users)),
+    }
+    try:
+        report.update(evaluate_two_tower(recon_two_tower, data, users, ks=ks, exclude_train=exclude_train))
+        report["original"] = evaluate_two_tower(two_tower, data, users, ks=ks, exclude_train=exclude_train)
+    except ConfigError:  # none of `users` has hidden test positives: fidelity only
+        pass
+    return report

@@ -1,0 +1,165 @@
+"""`SAETrainConfig`: everything that defines an SAE training run, validated before any work (SPEC §5).
+
+Defaults are the paper's ML-1M MF loss weights with a step budget that converges (SPEC §5
+"Training budget"); the paper settings are named constructors (`SAETrainConfig.ml1m_mf()`, ...,
+or `from_preset(name)`), each with `paper_schedule=True` for the paper's literal epoch count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from jaxsae.errors import ConfigError
+
+PRED_LOSSES = ("mse", "bce")
+
+
+@dataclasses.dataclass(frozen=True)
+class SAETrainConfig:
+    """Architecture, objective and schedule of an SAE run."""
+
+    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka"
+    latents: int = 22  # h, number of latents (paper: 22 for ML-1M d=20)
+    k: int = 4  # active latents per row for "topk" (must be <= latents)
+    prefixes: Optional[Tuple[int, ...]] = None  # Matryoshka m_1 < ... < m_L = latents; None = [h/4, h/2, h]
+    normalize: bool = True  # per-row (x - mean) / (std + eps) before encoding, undone after decoding
+    tied: bool = True  # decoder = encoder^T (paper); False = separate unit-norm decoder rows
+    w_emb: float = 0.1  # weight of the embedding reconstruction MSE (users + items)
+    w_pred: float = 1.0  # weight of the prediction-aware loss through the frozen recommender
+    w_kl: float = 0.01  # weight of the KL sparsity penalty (users + items)
+    w_l1: float = 0.0  # weight of the L1 penalty mean|z| (users + items)
+    rho: float = 0.05  # KL target mean activation, in (0, 1)
+    pred_loss: str = "mse"  # paired-row scorers (NCF): "mse" on logits or "bce" of sigmoids; MF uses the Gram MSE
+    steps: int = 5000  # optimizer steps (ignored when `epochs` is set)
+    epochs: Optional[int] = None  # paper-style budget: epochs over the training users' batches
+    batch_size: int = 256  # users per step, each paired with one item (B users x B items)
+    lr: float = 1e-3  # Adam learning rate
+    seed: int = 0  # parameter init, held-out users and batch order
+    devices: int = 1  # data-parallel devices (pmap); 0 = all local devices
+    fold_biases: bool = False  # MF only: SAE sees [p_u, 1, b_u] and [q_i, b_i, 1] (covers the biases)
+    shared: bool = True  # one SAE for users and items (a neuron means the same in both); False: two
+    heldout_fraction: float = 0.2  # share of users never trained on, used for fidelity (SPEC §6.2)
+    log_every: int = 250  # steps per logging window (history row, dead-fraction window)
+    checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
+
+    def __post_init__(self) -> None:
+        from jaxsae.sae.registry import SAE_REGISTRY
+
+        if self.sae not in SAE_REGISTRY:
+            raise ConfigError(f"unknown SAE {self.sae!r}; known: {', '.join(SAE_REGISTRY)}")
+        if self.latents < 1:
+            raise ConfigError(f"latents must be >= 1, got {self.latents}")
+        if self.sae == "topk" and not 1 <= self.k <= self.latents:
+            raise ConfigError(f"TopK needs 1 <= k <= latents, got k={self.k}, latents={self.latents}")
+        if self.k < 0:
+            raise ConfigError(f"k must be >= 0, got {self.k}")
+        if self.prefixes is not None:
+            object.__setattr__(self, "prefixes", tuple(int(m) for m in self.prefixes))
+        if self.sae == "matryoshka":
+            from jaxsae.sae.matryoshka import resolve_prefixes
+
+            resolve_prefixes(self.prefixes, self.latents)
+        for name in ("w_emb", "w_pred", "w_kl", "w_l1"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be a finite non-negative number, got {v}")
+        if self.w_emb + self.w_pred == 0:
+            raise ConfigError("w_emb and w_pred are both 0: nothing asks the SAE to reconstruct anything")
+        if not 0.0 < self.rho < 1.0:
+            raise ConfigError(f"rho must be in (0, 1), got {self.rho}")
+        if self.pred_loss not in PRED_LOSSES:
+            raise ConfigError(f"pred_loss must be one of {', '.join(PRED_LOSSES)}, got {self.pred_loss!r}")
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.devices < 0:
+            raise ConfigError(f"devices must be >= 0 (0 = all local devices), got {self.devices}")
+        if self.devices > 1 and self.batch_size % self.devices:
+            raise ConfigError(f"batch_size {self.batch_size} is not divisible by {self.devices} devices")
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ConfigError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+        if self.log_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("log_every and checkpoint_every must be >= 1")
+
+    # ---- derived -------------------------------------------------------------------------------
+    def total_steps(self, n_train_users: int) -> int:
+        """Steps of the run: `steps`, or `epochs * ceil(n_train_users / batch_size)`."""
+        if self.epochs is None:
+            return self.steps
+        return self.epochs * max(1, math.ceil(n_train_users / self.batch_size))
+
+    def replace(self, **changes: Any) -> "SAETrainConfig":
+        """A copy with fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["prefixes"] = None if self.prefixes is None else list(self.prefixes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "SAETrainConfig":
+        """Inverse of `to_dict` (unknown keys are an error, so stale configs are noticed)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown SAE config keys: {', '.join(unknown)}")
+        d = dict(d)
+        if d.get("prefixes") is not None:
+            d["prefixes"] = tuple(d["prefixes"])
+        return cls(**d)
+
+    # ---- paper settings (SPEC §5) ------------------------------------------------------------
+    @classmethod
+    def ml1m_mf(cls, paper_schedule: bool = False, **overrides: Any) -> "SAETrainConfig":
+        """ML-1M MF: 20 -> 22 ReLU, w_emb 0.1, w_pred 1, w_kl 0.01, rho 0.05 (paper: 18 epochs)."""
+        base = dict(sae="tied", latents=22, w_emb=0.1, w_pred=1.0, w_kl=0.01, w_l1=0.0, rho=0.05, pred_loss="mse")
+        return cls(**_schedule(base, 18, paper_schedule, overrides))
+
+    @classmethod
+    def ml1m_ncf(cls, paper_schedule: bool = False, **overrides: Any) -> "SAETrainConfig":
+        """ML-1M NCF: 20 -> 22 ReLU, w_emb 2, w_pred 10 (BCE of sigmoids), w_kl 0.07, rho 0.05 (18 epochs)."""
+        base = dict(sae="tied", latents=22, w_emb=2.0, w_pred=10.0, w_kl=0.07, w_l1=0.0, rho=0.05, pred_loss="bce")
+        return cls(**_schedule(base, 18, paper_schedule, overrides))
+
+    @classmethod
+    def lastfm_mf(cls, paper_schedule: bool = False, **overrides: Any) -> "SAETrainConfig":
+        """Last.FM MF: 100 -> 70 ReLU, w_emb 8, w_pred 1, w_l1 0.3, w_kl 0.003, rho 0.1 (30 epochs)."""
+        base = dict(sae="tied", latents=70, w_emb=8.0, w_pred=1.0, w_kl=0.003, w_l1=0.3, rho=0.1, pred_loss="mse")
+        return cls(**_schedule(base, 30, paper_schedule, overrides))
+
+    @classmethod
+    def lastfm_matryoshka(cls, paper_schedule: bool = False, **overrides: Any) -> "SAETrainConfig":
+        """Last.FM Matryoshka: 100 -> 80, prefixes [20, 40, 80], w_emb 8, w_pred 5, w_l1 0.3, w_kl 0.003, rho 0.1."""
+        base = dict(sae="matryoshka", latents=80, prefixes=(20, 40, 80), w_emb=8.0, w_pred=5.0, w_kl=0.003,
+                    w_l1=0.3, rho=0.1, pred_loss="mse")
+        return cls(**_schedule(base, 30, paper_schedule, overrides))
+
+
+def _schedule(base: Dict[str, Any], paper_epochs: int, paper_schedule: bool, overrides: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    if paper_schedule:
+        out["epochs"] = paper_epochs
+    out.update(overrides)
+    return out
+
+
+PRESETS: Dict[str, Callable[..., SAETrainConfig]] = {
+    "ml1m-mf": SAETrainConfig.ml1m_mf,
+    "ml1m-ncf": SAETrainConfig.ml1m_ncf,
+    "lastfm-mf": SAETrainConfig.lastfm_mf,
+    "lastfm-matryoshka": SAETrainConfig.lastfm_matryoshka,
+}
+
+
+def from_preset(name: str, paper_schedule: bool = False, **overrides: Any) -> SAETrainConfig:
+    """The paper setting called `name` (see `PRESETS`), with fields overridden."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown SAE preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name](paper_schedule=paper_schedule, **overrides)

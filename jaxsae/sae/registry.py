@@ -1,0 +1,51 @@
+"""SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY` (SPEC §5).
+
+A builder takes `(d, h, **options)` and returns a flax module with `encode`, `decode` and
+`__call__ -> SAEOutput`. Options every builder accepts: `k`, `prefixes`, `normalize`, `tied`;
+each uses the ones it needs and validates them (`ConfigError` before any work).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import flax.linen as nn
+
+from jaxsae.errors import ConfigError
+from jaxsae.sae.matryoshka import MatryoshkaSAE, resolve_prefixes
+from jaxsae.sae.tied import TiedSAE
+
+
+def build_tied(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = None,
+               normalize: bool = True, tied: bool = True) -> nn.Module:
+    """The paper's ReLU SAE."""
+    del k, prefixes
+    return TiedSAE(d=d, h=h, activation="relu", normalize=normalize, tied=tied)
+
+
+def build_topk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
+               normalize: bool = True, tied: bool = True) -> nn.Module:
+    """TopK SAE: exactly k latents kept per row (best measured purity, SPEC §5)."""
+    del prefixes
+    return TiedSAE(d=d, h=h, activation="topk", k=k, normalize=normalize, tied=tied)
+
+
+def build_matryoshka(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = None,
+                     normalize: bool = True, tied: bool = True) -> nn.Module:
+    """Matryoshka ReLU SAE with nested prefixes (default `[h/4, h/2, h]`)."""
+    del k
+    return MatryoshkaSAE(d=d, h=h, activation="relu", normalize=normalize, tied=tied,
+                         prefixes=resolve_prefixes(prefixes, h))
+
+
+SAE_REGISTRY: Dict[str, Callable[..., nn.Module]] = {
+    "tied": build_tied,
+    "topk": build_topk,
+    "matryoshka": build_matryoshka,
+}
+
+
+def make_sae(name: str, d: int, h: int, **options: Any) -> nn.Module:
+    """Build the SAE architecture called `name` for inputs of dimension d with h latents."""
+    if name not in SAE_REGISTRY:
+        raise ConfigError(f"unknown SAE {name!r}; known: {', '.join(SAE_REGISTRY)}")
+    return SAE_REGISTRY[name](d, h, **options)

@@ -1,0 +1,97 @@
+"""The paper's tied sparse autoencoder, with ReLU or TopK latents and an optional untied decoder (SPEC §5).
+
+    x_n   = (x - mean) / (std + eps)            per row, optional; undone after decoding
+    z     = act((x_n - b_pre) W + b_lat)        W [d, h], act = ReLU (paper) or TopK(k)
+    x_hat = z W^T + b_pre                       tied decoder (paper)
+    x_hat = z D + b_pre,  D_j = V_j / ||V_j||   untied decoder with unit-norm latent directions
+
+`levels` gives the nested reconstructions that the Matryoshka subclass overrides; here there is
+one level, all latents.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+
+from jaxsae.errors import ConfigError
+from jaxsae.sae.activations import ACTIVATIONS, get_activation
+from jaxsae.sae.normalization import NormStats, denormalize_rows, normalize_rows
+from jaxsae.sae.output import SAEOutput
+
+# PyTorch's nn.Linear default (uniform, variance 1 / (3 fan_in)), as the reference SAE.
+_weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def check_sae_shape(d: int, h: int, activation: str, k: int) -> None:
+    """Raise `ConfigError` for an impossible SAE shape (d or h < 1, unknown activation, k outside [1, h])."""
+    if int(d) < 1:
+        raise ConfigError(f"SAE input dimension must be >= 1, got d={d}")
+    if int(h) < 1:
+        raise ConfigError(f"SAE latents must be >= 1, got h={h}")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"unknown SAE activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+    if activation == "topk" and not 1 <= int(k) <= int(h):
+        raise ConfigError(f"TopK needs 1 <= k <= latents, got k={k}, latents={h}")
+
+
+class TiedSAE(nn.Module):
+    """Sparse autoencoder `d -> h -> d` (tied by default). Use `encode`, `decode`, or call for `SAEOutput`."""
+
+    d: int  # input (embedding) dimension
+    h: int  # number of latents
+    activation: str = "relu"  # "relu" (paper) or "topk"
+    k: int = 0  # active latents per row for "topk"
+    normalize: bool = True  # row normalization (x - mean) / (std + eps), undone after decoding
+    tied: bool = True  # decoder = encoder^T; False: separate decoder with unit-norm rows
+    eps: float = 1e-5  # added to the row std
+
+    def __post_init__(self) -> None:
+        check_sae_shape(self.d, self.h, self.activation, self.k)
+        super().__post_init__()
+
+    def setup(self) -> None:
+        self.W = self.param("W", _weight_init, (self.d, self.h))
+        self.b_pre = self.param("b_pre", nn.initializers.zeros, (self.d,))
+        self.b_lat = self.param("b_lat", nn.initializers.zeros, (self.h,))
+        if not self.tied:
+            self.V = self.param("V", _weight_init, (self.h, self.d))
+        self._act = get_activation(self.activation, self.k)
+
+    # ---- pieces -------------------------------------------------------------------------------
+    def decoder_matrix(self) -> jax.Array:
+        """`[h, d]`: row j is latent j's direction in the (normalized) input space."""
+        if self.tied:
+            return self.W.T
+        return self.V / jnp.linalg.norm(self.V, axis=-1, keepdims=True).clip(1e-12)
+
+    def level_masks(self) -> jax.Array:
+        """`[L, h]` 0/1 masks of the latents each level decodes with (one level: all of them)."""
+        return jnp.ones((1, self.h), jnp.float32)
+
+    def encode(self, x: jax.Array) -> "tuple[jax.Array, NormStats]":
+        """Latents `z [B, h]` of rows `x [B, d]`, and the row statistics that decoding must undo."""
+        if self.normalize:
+            x, stats = normalize_rows(x, self.eps)
+        else:
+            stats = NormStats.identity(x)
+        pre = (x - self.b_pre) @ self.W + self.b_lat
+        return self._act(pre), stats
+
+    def decode(self, z: jax.Array, stats: NormStats) -> jax.Array:
+        """Reconstruction `[B, d]` in the input space from latents `z [B, h]` (all levels' latents)."""
+        out = z @ self.decoder_matrix() + self.b_pre
+        return denormalize_rows(out, stats) if self.normalize else out
+
+    def decode_levels(self, z: jax.Array, stats: NormStats) -> jax.Array:
+        """One reconstruction per level, `[L, B, d]`; level l decodes with the latents outside it zeroed."""
+        masks = self.level_masks()
+        if masks.shape[0] == 1:
+            return self.decode(z, stats)[None]
+        out = (z[None] * masks[:, None, :]) @ self.decoder_matrix() + self.b_pre
+        return denormalize_rows(out, stats) if self.normalize else out
+
+    def __call__(self, x: jax.Array) -> SAEOutput:
+        z, stats = self.encode(x)
+        levels = self.decode_levels(z, stats)
+        return SAEOutput(z=z, x_hat=levels[-1], x_hat_levels=levels, stats=stats)

@@ -1,0 +1,80 @@
+"""`TrainedSAE`: a trained SAE together with the recommender input space it reads (SPEC §5-§7).
+
+This is what analysis and interventions code against: activations of items and users, decoding
+edited latents with each entity's own row statistics, and the recommender rebuilt from
+reconstructions. `input_two_tower` is the `TwoTower` whose embeddings the SAE sees (bias-folded when
+trained with `fold_biases`; its logits equal the original recommender's).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Tuple
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import numpy as np
+
+from jaxsae.recommenders.base import TwoTower
+from jaxsae.sae.normalization import NormStats
+from jaxsae.sae.output import SAEOutput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jaxsae.sae.config import SAETrainConfig
+
+SIDES = ("user", "item")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedSAE:
+    """SAE module + params + training config + the `TwoTower` whose embeddings it encodes."""
+
+    module: nn.Module  # flax module (encode / decode / __call__)
+    params: Any  # {"shared": p} or {"user": p, "item": p}
+    config: "SAETrainConfig"  # how it was trained
+    input_two_tower: TwoTower  # the SAE's input space (bias-folded when config.fold_biases)
+    heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
+
+    @property
+    def latents(self) -> int:
+        """Number of latents h."""
+        return int(self.module.h)
+
+    @property
+    def dim(self) -> int:
+        """Input dimension d (d + 2 with folded biases)."""
+        return int(self.module.d)
+
+    def side_params(self, side: str) -> Any:
+        """Parameters of the SAE that encodes `side` ("user" or "item"; the same for a shared SAE)."""
+        if side not in SIDES:
+            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
+        return self.params["shared"] if "shared" in self.params else self.params[side]
+
+    def encode(self, x: jax.Array, side: str = "item") -> Tuple[jax.Array, NormStats]:
+        """Latents `z [B, h]` of input-space rows `x [B, d]` and their row statistics."""
+        return self.module.apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32), method="encode")
+
+    def decode(self, z: jax.Array, stats: NormStats, side: str = "item") -> jax.Array:
+        """Input-space rows `[B, d]` from latents (edited or not) and the rows' own statistics."""
+        return self.module.apply({"params": self.side_params(side)}, jnp.asarray(z, jnp.float32), stats,
+                                 method="decode")
+
+    def forward(self, x: jax.Array, side: str = "item") -> SAEOutput:
+        """Full forward pass (`z`, `x_hat`, `x_hat_levels`, `stats`)."""
+        return self.module.apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32))
+
+    def encode_items(self) -> Tuple[jax.Array, NormStats]:
+        """Activations of every item `[n_items, h]` (the concept analysis' `A`) and their statistics."""
+        return self.encode(self.input_two_tower.item_emb, side="item")
+
+    def encode_users(self) -> Tuple[jax.Array, NormStats]:
+        """Activations of every user `[n_users, h]` and their statistics."""
+        return self.encode(self.input_two_tower.user_emb, side="user")
+
+    def reconstructed_two_tower(self) -> TwoTower:
+        """`input_two_tower` with every user and item embedding replaced by its SAE reconstruction."""
+        zu, su = self.encode_users()
+        zi, si = self.encode_items()
+        return self.input_two_tower.replace(user_emb=self.decode(zu, su, side="user"),
+                                            item_emb=self.decode(zi, si, side="item"))

@@ -1,0 +1,468 @@
+"""SAE training through the frozen recommender (SPEC §5): jitted step, scanned epochs, pmap, checkpoints.
+
+The pieces compose so that an ablation can `jax.vmap` whole runs over loss weights and seeds:
+
+    state = init_state(key, config, d)                   # SAEState: step, params, opt_state, weights
+    step  = make_train_step(config, d, score_fn, gram)   # (state, SAEBatch) -> (state, metrics)
+    epoch = make_epoch_fn(config, d, score_fn, gram)     # (state, two_tower, user_idx[S, B], item_idx[S, B])
+                                                         #   -> (state, window metrics), a lax.scan of `step`
+
+The loss weights live in `state.weights` (an array pytree), the frozen recommender enters as an
+argument (`two_tower`, its head under `stop_gradient`), so `vmap(epoch, in_axes=(0, None, None, None))`
+trains several weight settings or seeds in one compiled program. `train_sae` is the driver: seeded
+held-out users, deterministic batch streams (a resumed run sees the same batches), logging
+windows, orbax checkpoints, divergence checks and the final fidelity report.
+"""
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+import flax.linen as nn
+
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
+from jaxsae.errors import ConfigError, TrainingDivergedError
+from jaxsae.io import read_json, save_stage_config, write_json
+from jaxsae.losses import (LossWeights, embedding_loss, global_mean, global_sum, kl_sparsity, l1_sparsity,
+                           mf_pred_loss, paired_pred_loss, total_loss)
+from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
+from jaxsae.sae import diagnostics
+from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.registry import make_sae
+from jaxsae.sae.trained import TrainedSAE
+from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
+
+CHECKPOINT_KIND = "sae"
+# Config fields a resumed run may change without invalidating the checkpoint.
+RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices")
+TERMS = ("loss", "emb", "pred", "kl", "l1")
+
+__all__ = [
+    "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
+    "sae_objective", "make_train_step", "make_epoch_fn", "heldout_split", "batch_indices", "EpochRunner",
+    "train_sae", "load_sae",
+]
+
+
+# ---------------------------------------------------------------------------- state and batch
+@struct.dataclass
+class SAEState:
+    """Everything that changes during SAE training (a pytree; stack it to vmap runs)."""
+
+    step: jax.Array  # int32 [], optimizer steps taken
+    params: Any  # {"shared": p} or {"user": p, "item": p}
+    opt_state: Any  # Adam moments
+    weights: LossWeights  # loss weights and rho (arrays, so they are arguments of the compiled step)
+
+
+@struct.dataclass
+class SAEBatch:
+    """One step's input: paired user and item rows of the SAE input space, and the frozen scorer head."""
+
+    user_x: jax.Array  # [B, d]
+    item_x: jax.Array  # [B, d]
+    head: Any  # recommender head params (under stop_gradient in the loss)
+
+
+def build_module(config: SAETrainConfig, d: int) -> nn.Module:
+    """The SAE flax module of `config` for inputs of dimension d."""
+    return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
+                    normalize=config.normalize, tied=config.tied)
+
+
+def loss_weights(config: SAETrainConfig) -> LossWeights:
+    """`LossWeights` arrays from the config's w_emb, w_pred, w_kl, w_l1 and rho."""
+    return LossWeights.create(emb=config.w_emb, pred=config.w_pred, kl=config.w_kl, l1=config.w_l1, rho=config.rho)
+
+
+def _optimizer(config: SAETrainConfig) -> optax.GradientTransformation:
+    return optax.adam(config.lr)
+
+
+def init_state(key: jax.Array, config: SAETrainConfig, d: int) -> SAEState:
+    """Fresh parameters (one SAE, or one per side when `config.shared` is False), Adam state, weights."""
+    module = build_module(config, d)
+    dummy = jnp.zeros((1, d), jnp.float32)
+    if config.shared:
+        params = {"shared": module.init(key, dummy)["params"]}
+    else:
+        ku, ki = jax.random.split(key)
+        params = {"user": module.init(ku, dummy)["params"], "item": module.init(ki, dummy)["params"]}
+    return SAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=_optimizer(config).init(params),
+                    weights=loss_weights(config))
+
+
+def side_params(params: Any, side: str) -> Any:
+    """The parameters that encode `side` ("user" or "item"): the shared SAE's or that side's own."""
+    return params["shared"] if "shared" in params else params[side]
+
+
+def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, bool]:
+    """`(score_fn, gram)`: MF scorers with the MSE loss use the Gram form over the cross product."""
+    gram = two_tower.cross_fn is dot_cross and config.pred_loss == "mse"
+    return two_tower.score_fn, gram
+
+
+# ---------------------------------------------------------------------------- objective and step
+def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
+                  gram: bool, pred_kind: str = "mse",
+                  axis_name: Optional[str] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+    """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas)."""
+    u, i = batch.user_x, batch.item_x
+    x = jnp.concatenate([u, i])
+    n_u = u.shape[0]
+    if "shared" in params:  # one pass over users and items stacked (rows are independent)
+        out = module.apply({"params": params["shared"]}, x)
+        z, levels = out.z, out.x_hat_levels
+    else:
+        out_u = module.apply({"params": params["user"]}, u)
+        out_i = module.apply({"params": params["item"]}, i)
+        z = jnp.concatenate([out_u.z, out_i.z])
+        levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
+    z_u, z_i = z[:n_u], z[n_u:]
+    lev_u, lev_i = levels[:, :n_u], levels[:, n_u:]
+    emb = embedding_loss(lev_u, u, axis_name) + embedding_loss(lev_i, i, axis_name)
+    if gram:
+        def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+            return mf_pred_loss(u_hat, i_hat, u, i, axis_name)
+    else:
+        def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+            return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
+    if levels.shape[0] == 1:
+        pred = level_pred(lev_u[0], lev_i[0])
+    else:  # Matryoshka: summed over levels, batched into one program per term
+        pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
+    kl = kl_sparsity(z_u, weights.rho, axis_name) + kl_sparsity(z_i, weights.rho, axis_name)
+    l1 = l1_sparsity(z_u, axis_name) + l1_sparsity(z_i, axis_name)
+    loss = total_loss(emb, pred, kl, l1, weights)
+
+    z = jax.lax.stop_gradient(z)
+    x_hat = jax.lax.stop_gradient(levels[-1])
+    x_mean = global_mean(jnp.mean(x, axis=0, keepdims=True), axis_name)
+    sse, sst = diagnostics.fvu_sums(x, x_hat, x_mean)
+    if "shared" in params:
+        fired = diagnostics.fired(z)[None]  # [1, h]
+    else:
+        fired = jnp.stack([diagnostics.fired(z[:n_u]), diagnostics.fired(z[n_u:])])  # [2, h]
+    if axis_name is not None:
+        fired = jax.lax.psum(fired.astype(jnp.int32), axis_name) > 0
+    aux = {
+        "loss": loss, "emb": emb, "pred": pred, "kl": kl, "l1": l1,
+        "l0": global_mean(diagnostics.l0(z), axis_name),
+        "sse": global_sum(sse, axis_name), "sst": global_sum(sst, axis_name),
+        "fired": fired,
+    }
+    return loss, aux
+
+
+def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
+                    axis_name: Optional[str] = None) -> Callable[[SAEState, SAEBatch], Tuple[SAEState, Dict[str, jax.Array]]]:
+    """One Adam step `(state, batch) -> (state, metrics)` (pure; jit, vmap or pmap it).
+
+    With `axis_name`, run it under `pmap(axis_name=...)` on per-device shards: every loss term is the
+    global-batch value and the gradients are `lax.pmean`-ed, so the update equals the one-device
+    update for the same global batch.
+    """
+    module = build_module(config, d)
+    tx = _optimizer(config)
+    pred_kind = config.pred_loss
+
+    def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+            return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name)
+
+        (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        if axis_name is not None:
+            grads = jax.lax.pmean(grads, axis_name)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return step
+
+
+def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
+                  axis_name: Optional[str] = None) -> Callable[..., Tuple[SAEState, Dict[str, jax.Array]]]:
+    """`epoch(state, two_tower, user_idx [S, B], item_idx [S, B]) -> (state, window metrics)`.
+
+    A `lax.scan` of the train step over pre-shuffled index batches (rows are gathered from
+    `two_tower`'s tables inside the scan). Window metrics: the mean of each loss term and of L0 over
+    the S steps, `fvu` = summed squared errors / summed variances, `dead_fraction` = share of latents
+    that never fired in the window, and `finite` / `first_bad` (first step with a non-finite loss, or S).
+    """
+    step = make_train_step(config, d, score_fn, gram, axis_name)
+
+    def epoch(state: SAEState, two_tower: TwoTower, user_idx: jax.Array,
+              item_idx: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        def body(carry: Tuple[SAEState, jax.Array], idx: Tuple[jax.Array, jax.Array]) -> Tuple[Any, Any]:
+            st, fired = carry
+            batch = SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
+                             head=two_tower.head)
+            st, m = step(st, batch)
+            fired = fired | m.pop("fired")
+            return (st, fired), m
+
+        n_sae = 1 if "shared" in state.params else 2
+        fired0 = jnp.zeros((n_sae, config.latents), bool)
+        (state, fired), per_step = jax.lax.scan(body, (state, fired0), (user_idx, item_idx))
+        finite = jnp.isfinite(per_step["loss"])
+        n = per_step["loss"].shape[0]
+        out = {k: jnp.mean(per_step[k]) for k in (*TERMS, "l0")}
+        out["fvu"] = jnp.sum(per_step["sse"]) / jnp.sum(per_step["sst"])
+        out["dead_fraction"] = diagnostics.dead_fraction(fired)
+        out["finite"] = jnp.all(finite)
+        out["first_bad"] = jnp.where(jnp.all(finite), n, jnp.argmin(finite))
+        return state, out
+
+    return epoch
+
+
+# ---------------------------------------------------------------------------- data streams
+def heldout_split(n_users: int, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """`(train_users, heldout_users)`, sorted int32: a seeded `round(fraction * n_users)` users held out."""
+    perm = np.random.default_rng([seed, 0x5AE, 1]).permutation(n_users)
+    n_held = int(round(fraction * n_users))
+    return np.sort(perm[n_held:]).astype(np.int32), np.sort(perm[:n_held]).astype(np.int32)
+
+
+def _stream(pool: np.ndarray, seed: int, tag: int, start: int, stop: int) -> np.ndarray:
+    """Elements `[start, stop)` of the endless sequence `perm_0(pool) ++ perm_1(pool) ++ ...`."""
+    n = len(pool)
+    chunks = [np.random.default_rng([seed, 0x5AE, tag, e]).permutation(pool)
+              for e in range(start // n, (stop - 1) // n + 1)]
+    flat = np.concatenate(chunks)
+    offset = (start // n) * n
+    return flat[start - offset: stop - offset]
+
+
+def batch_indices(train_users: np.ndarray, n_items: int, seed: int, first_step: int, n_steps: int,
+                  batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """User and item index batches `[n_steps, B]` for steps `[first_step, first_step + n_steps)`.
+
+    Users come from successive seeded permutations of the training users (an epoch = one pass),
+    items from successive permutations of all items; row b pairs user b with item b. Step s always
+    gets the same batch for a given seed, whatever the chunking, so a resumed run repeats nothing.
+    """
+    a, b = first_step * batch_size, (first_step + n_steps) * batch_size
+    users = _stream(np.asarray(train_users, np.int32), seed, 2, a, b).reshape(n_steps, batch_size)
+    items = _stream(np.arange(n_items, dtype=np.int32), seed, 3, a, b).reshape(n_steps, batch_size)
+    return users, items
+
+
+def _chunks(start: int, total: int, log_every: int, checkpoint_every: int) -> List[Tuple[int, int]]:
+    """Scan windows `(s0, s1)` ending at every multiple of log_every or checkpoint_every, and at total."""
+    ends = {total}
+    ends.update(range(log_every, total, log_every))
+    ends.update(range(checkpoint_every, total, checkpoint_every))
+    out, s0 = [], start
+    for e in sorted(x for x in ends if x > start):
+        out.append((s0, e))
+        s0 = e
+    return out
+
+
+# ---------------------------------------------------------------------------- driver
+def _program_config(config: SAETrainConfig) -> SAETrainConfig:
+    """The config with every field that does not change the compiled epoch set to a fixed value
+    (weights live in the state; schedule, seed and inputs are data), so runs share one program."""
+    return config.replace(w_emb=1.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, rho=0.5, steps=1, epochs=None, seed=0,
+                          batch_size=1, devices=1, fold_biases=False, heldout_fraction=0.0, log_every=1,
+                          checkpoint_every=1)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool,
+                    devices: Tuple[jax.Device, ...]) -> Callable[..., Any]:
+    if len(devices) > 1:
+        fn = make_epoch_fn(config, d, score_fn, gram, axis_name=AXIS)
+        return jax.pmap(fn, axis_name=AXIS, in_axes=(0, None, 0, 0), devices=list(devices))
+    return jax.jit(make_epoch_fn(config, d, score_fn, gram))
+
+
+class EpochRunner:
+    """Compiled epoch on one device (jit) or several (pmap with the global batch split by rows).
+
+    Programs are cached by what they compute, so runs differing only in loss weights, seed or
+    schedule (ablations, resumed runs) reuse one compilation.
+    """
+
+    def __init__(self, config: SAETrainConfig, two_tower: TwoTower, d: int) -> None:
+        score_fn, gram = pred_spec(two_tower, config)
+        n_dev = len(local_devices(None if config.devices == 0 else config.devices))
+        self.devices = local_devices(n_dev)
+        self.n = n_dev
+        if n_dev > 1 and config.batch_size % n_dev:
+            raise ConfigError(f"batch_size {config.batch_size} is not divisible by {n_dev} devices")
+        self._fn = _compiled_epoch(_program_config(config), d, score_fn, gram, tuple(self.devices))
+
+    def put(self, state: SAEState) -> SAEState:
+        return replicate(state, self.devices) if self.n > 1 else state
+
+    def get(self, state: SAEState) -> SAEState:
+        return unreplicate(state) if self.n > 1 else state
+
+    def __call__(self, state: SAEState, two_tower: TwoTower, users: np.ndarray,
+                 items: np.ndarray) -> Tuple[SAEState, Dict[str, Any]]:
+        if self.n > 1:
+            state, m = self._fn(state, two_tower, shard_steps(users, self.n), shard_steps(items, self.n))
+            m = unreplicate(m)
+        else:
+            state, m = self._fn(state, two_tower, users, items)
+        return state, {k: v.item() for k, v in jax.device_get(m).items()}
+
+
+def _clear_outputs(out_dir: Path) -> None:
+    """Remove a previous run's checkpoints and results so a fresh run cannot be mixed with them."""
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    for name in ("checkpoint.json", "metrics.json", "history.json"):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "str | Path | None" = None,
+              resume: bool = False, log: Callable[[str], None] = print) -> Tuple[TrainedSAE, Dict[str, Any]]:
+    """Train an SAE on the embeddings of a frozen recommender; return it with its metrics (SPEC §5, §8).
+
+    `data` (an `InteractionData` of the same users and items, or None) provides the training
+    positives excluded from the fidelity top-K lists and the held-out positives of the ranking
+    metrics. With `out_dir`: checkpoints every `checkpoint_every` steps, `history.json`,
+    `config.json` and, last, `metrics.json`; `resume=True` continues from the newest checkpoint
+    (same result as an uninterrupted run). A non-finite loss raises `TrainingDivergedError` and
+    keeps the last good checkpoint. The recommender's arrays are never modified.
+    """
+    if data is not None and (data.n_users != two_tower.n_users or data.n_items != two_tower.n_items):
+        raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
+                          f"has {data.n_users} x {data.n_items}")
+    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
+    d = input_tt.dim
+    train_users, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
+    if len(train_users) == 0:
+        raise ConfigError(f"no training users: {input_tt.n_users} users with heldout_fraction {config.heldout_fraction}")
+    total = config.total_steps(len(train_users))
+    runner = EpochRunner(config, input_tt, d)
+    state = init_state(jax.random.PRNGKey(config.seed), config, d)
+    history: List[Dict[str, Any]] = []
+    start = 0
+    out = Path(out_dir) if out_dir is not None else None
+    extra = {"d": d, "n_users": input_tt.n_users, "n_items": input_tt.n_items}
+    if out is not None:
+        if resume and checkpoint_meta(out) is not None:
+            state, start, _ = restore_checkpoint(out, state, CHECKPOINT_KIND, config.to_dict(), RESUMABLE_KEYS)
+            state = jax.tree_util.tree_map(jnp.asarray, state)
+            if (out / "history.json").exists():
+                history = [r for r in read_json(out / "history.json") if r["step"] <= start]
+            log(f"train-sae: resuming from step {start} of {total}")
+        else:
+            _clear_outputs(out)
+        save_stage_config(out, config.to_dict(), seed=config.seed, extra={"input_dim": d})
+
+    steps_per_epoch = max(1, -(-len(train_users) // config.batch_size))
+    log(f"train-sae: {config.sae} SAE {d} -> {config.latents}, {total} steps of {config.batch_size} users x "
+        f"{config.batch_size} items on {runner.n} device(s), {len(train_users)} training users, "
+        f"{len(heldout)} held out")
+    t_start = time.perf_counter()
+    last: Dict[str, Any] = history[-1] if history else {}
+    last_good = start
+    dstate = runner.put(state)
+    for s0, s1 in _chunks(start, total, config.log_every, config.checkpoint_every):
+        users, items = batch_indices(train_users, input_tt.n_items, config.seed, s0, s1 - s0, config.batch_size)
+        t0 = time.perf_counter()
+        new_state, m = runner(dstate, input_tt, users, items)
+        dt = time.perf_counter() - t0
+        if not m["finite"]:
+            if out is None:
+                where = ""
+            elif last_good > 0:
+                where = f"; last good checkpoint (step {last_good}) kept in {out}"
+            else:
+                where = f"; no checkpoint was written yet in {out}"
+            raise TrainingDivergedError(
+                f"SAE training diverged: non-finite loss at step {s0 + int(m['first_bad']) + 1}{where}; "
+                f"lower --lr or the loss weights")
+        dstate = new_state
+        row = {"step": s1, "epoch": round(s1 / steps_per_epoch, 4),
+               **{k: m[k] for k in (*TERMS, "l0", "dead_fraction", "fvu")}}
+        history.append(row)
+        last = row
+        if out is not None and (s1 % config.checkpoint_every == 0 or s1 == total):
+            save_checkpoint(out, s1, runner.get(dstate), CHECKPOINT_KIND, config.to_dict(), extra=extra)
+            write_json(out / "history.json", history)
+            last_good = s1
+        log(f"train-sae: step {s1}/{total} loss {m['loss']:.4g} emb {m['emb']:.4g} pred {m['pred']:.4g} "
+            f"kl {m['kl']:.4g} l1 {m['l1']:.4g} l0 {m['l0']:.3g} dead {m['dead_fraction']:.2f} "
+            f"fvu {m['fvu']:.3f} ({(s1 - s0) / dt:.0f} steps/s)")
+    train_s = time.perf_counter() - t_start
+    state = runner.get(dstate)
+    trained = TrainedSAE(module=build_module(config, d), params=jax.device_get(state.params), config=config,
+                         input_two_tower=input_tt, heldout_users=heldout)
+    metrics = _final_metrics(trained, data, config, total, start, train_s, last)
+    if out is not None:
+        write_json(out / "metrics.json", metrics)
+    return trained, metrics
+
+
+def _final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total: int, start: int,
+                   train_s: float, last: Dict[str, Any]) -> Dict[str, Any]:
+    """metrics.json: last window's loss terms; L0, dead fraction and FVU over held-out users and all
+    items; fidelity (SPEC §6.2) of the reconstructed recommender on the held-out users."""
+    from jaxsae.metrics.fidelity import fidelity_report
+
+    tt = trained.input_two_tower
+    rows_u = tt.user_emb[jnp.asarray(trained.heldout_users)] if len(trained.heldout_users) else tt.user_emb[:0]
+    zu, su = trained.encode(rows_u, side="user")
+    zi, si = trained.encode(tt.item_emb, side="item")
+    x = jnp.concatenate([rows_u, tt.item_emb])
+    z = jnp.concatenate([zu, zi])
+    x_hat = jnp.concatenate([trained.decode(zu, su, side="user"), trained.decode(zi, si, side="item")])
+    metrics: Dict[str, Any] = {
+        "sae": config.sae, "latents": config.latents, "k": config.k if config.sae == "topk" else None,
+        "fold_biases": config.fold_biases, "steps": total,
+        **{k: last.get(k) for k in TERMS},
+        "l0": float(diagnostics.l0(z)),
+        "dead_fraction": float(diagnostics.dead_fraction(diagnostics.fired(z))),
+        "fvu": float(diagnostics.fvu(x, x_hat)),
+        "train_fvu": last.get("fvu"),
+        "n_heldout_users": int(len(trained.heldout_users)),
+    }
+    if data is not None and len(trained.heldout_users):
+        metrics.update(fidelity_report(tt, trained.reconstructed_two_tower(), data, trained.heldout_users, k=30))
+    metrics["train_s"] = train_s
+    metrics["steps_per_s"] = (total - start) / train_s if train_s > 0 else None
+    return metrics
+
+
+def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> TrainedSAE:
+    """The SAE saved in `sae_dir` (RUN/sae) with its input space.
+
+    The recommender is `two_tower` when given (needed for custom scorers), else
+    `jaxsae.training.recommender.load_recommender(RUN/rec)`; it is bias-folded again when the SAE
+    was trained with `fold_biases`. Row normalization needs no stored constants (it is per row).
+    """
+    from jaxsae.errors import CheckpointError
+
+    sae_dir = Path(sae_dir)
+    meta = checkpoint_meta(sae_dir)
+    if meta is None:
+        raise CheckpointError(f"{sae_dir}: no SAE checkpoint (run `jaxsae train-sae` first)")
+    config = SAETrainConfig.from_dict(meta["config"])
+    if two_tower is None:
+        from jaxsae.training.recommender import load_recommender
+
+        two_tower = load_recommender(sae_dir.parent / "rec")
+    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
+    d = input_tt.dim
+    if meta.get("d") not in (None, d) or meta.get("n_items") not in (None, input_tt.n_items):
+        raise CheckpointError(f"{sae_dir}: SAE was trained on inputs of dimension {meta.get('d')} for "
+                              f"{meta.get('n_items')} items, the recommender gives {d} for {input_tt.n_items}")
+    target = init_state(jax.random.PRNGKey(config.seed), config, d)
+    state, _, _ = restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)
+    _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
+    return TrainedSAE(module=build_module(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
+                      config=config, input_two_tower=input_tt, heldout_users=heldout)

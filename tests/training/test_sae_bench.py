@@ -1,0 +1,26 @@
+"""`jaxsae bench sae` rows (tiny sizes; speed itself is measured by the benchmark, not asserted)."""
+import argparse
+
+import pytest
+
+from jaxsae.bench import sae as bench
+from jaxsae.errors import ConfigError
+
+ROW_KEYS = {"workload", "users", "items", "dim", "latents", "batch_size", "devices", "compile_s", "steps_per_s",
+            "pairs_per_s", "epoch_s"}
+
+
+def test_bench_rows():
+    workload = "matryoshka-sae"  # the others share their programs with tests/training/test_sae_train.py
+    row = bench.bench_workload(workload, users=40, items=30, dim=4, latents=8, batch_size=8, epochs=1,
+                               min_seconds=0.0)
+    assert ROW_KEYS <= set(row)
+    assert row["workload"] == workload and row["steps_per_epoch"] == 5 and row["devices"] == 1
+    assert row["steps_per_s"] > 0 and row["pairs_per_s"] == pytest.approx(8 * row["steps_per_s"])
+
+
+def test_bench_rejects_unknown_model():
+    args = argparse.Namespace(model="svd", users=40, items=30, dim=4, latents=8, batch_size=8, epochs=1,
+                              devices=1, seed=0, steps=None)
+    with pytest.raises(ConfigError, match="unknown --model 'svd'"):
+        bench.run(args)
