@@ -14,6 +14,8 @@ import numpy as np
 from data_prep.errors import JaxsaeError
 
 SCHEMES = ("exp", "power", "uniform")
+# Up to this many user x item cells (64 MB of bools) positives are looked up in a dense bitmap.
+DENSE_MASK_MAX_CELLS = 64_000_000
 
 
 def item_sampling_weights(popularity: np.ndarray, scheme: str = "exp", alpha: float = 1.0, beta: float = 0.75) -> np.ndarray:
@@ -82,12 +84,21 @@ def sample_negatives(
             return rng.integers(0, n_items, size=n, dtype=np.int64)
         return rng.choice(n_items, size=n, p=probs)
 
-    def is_positive(u: np.ndarray, it: np.ndarray) -> np.ndarray:
-        if pos_keys.size == 0:
-            return np.zeros(u.shape, dtype=bool)
-        k = u * n_items + it
-        idx = np.minimum(np.searchsorted(pos_keys, k), pos_keys.size - 1)
-        return pos_keys[idx] == k
+    n_rows = n_pos.shape[0]
+    if n_rows * n_items <= DENSE_MASK_MAX_CELLS:  # a dense user x item bitmap: O(1) look-ups
+        dense = np.zeros(n_rows * n_items, dtype=bool)
+        dense[pos_keys] = True
+
+        def is_positive(u: np.ndarray, it: np.ndarray) -> np.ndarray:
+            return dense[u * n_items + it]
+    else:  # sorted keys and binary search: O(log nnz) look-ups, O(nnz) memory
+
+        def is_positive(u: np.ndarray, it: np.ndarray) -> np.ndarray:
+            if pos_keys.size == 0:
+                return np.zeros(u.shape, dtype=bool)
+            k = u * n_items + it
+            idx = np.minimum(np.searchsorted(pos_keys, k), pos_keys.size - 1)
+            return pos_keys[idx] == k
 
     out = draw(users.size)
     todo = np.flatnonzero(is_positive(users, out))
