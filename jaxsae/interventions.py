@@ -43,19 +43,22 @@ PROMOTE_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 @struct.dataclass
 class LatentEdit:
     """Change latent `neuron` of the rows where `rows` is True: `op` (SET/ADD/SCALE) with `value`
-    (a scalar, or one value per row). A pytree, so edits are jit/vmap arguments."""
+    (a scalar, or one value per row). `neuron` may also be a vector of `m` latents edited together;
+    `value` is then a scalar, `[n_rows]` or `[n_rows, m]`. A pytree, so edits are jit/vmap arguments."""
 
-    neuron: jax.Array  # int32 []
+    neuron: jax.Array  # int32 [] or [m]
     op: jax.Array  # int32 [] in {SET, ADD, SCALE}
-    value: jax.Array  # float32 [] or [n_rows]
+    value: jax.Array  # float32 [], [n_rows] or [n_rows, m]
     rows: jax.Array  # bool [n_rows]
 
 
-def latent_edit(neuron: int, op: str, value: Any, rows: Any) -> LatentEdit:
-    """Build a `LatentEdit`; `op` is "set", "add" or "scale", `rows` a bool mask over the edited table."""
+def latent_edit(neuron: Any, op: str, value: Any, rows: Any) -> LatentEdit:
+    """Build a `LatentEdit`; `neuron` an int or a list of ints, `op` "set", "add" or "scale", `rows` a bool
+    mask over the edited table."""
     if op not in OPS:
         raise ConfigError(f"unknown edit {op!r}; use one of {', '.join(OPS)}")
-    return LatentEdit(neuron=jnp.asarray(int(neuron), jnp.int32), op=jnp.asarray(OPS[op], jnp.int32),
+    neuron = np.asarray(neuron).astype(np.int32)
+    return LatentEdit(neuron=jnp.asarray(neuron, jnp.int32), op=jnp.asarray(OPS[op], jnp.int32),
                       value=jnp.asarray(value, jnp.float32), rows=jnp.asarray(rows, bool))
 
 
@@ -65,11 +68,13 @@ def no_edit(n_rows: int) -> LatentEdit:
 
 
 def apply_edit(z: jax.Array, edit: LatentEdit) -> jax.Array:
-    """Latents `z [B, h]` with column `edit.neuron` set/added/scaled on the selected rows."""
-    col = z[:, edit.neuron]
-    value = jnp.broadcast_to(edit.value, col.shape)
-    new = jnp.where(edit.op == SET, value, jnp.where(edit.op == ADD, col + value, col * value))
-    return z.at[:, edit.neuron].set(jnp.where(edit.rows, new, col))
+    """Latents `z [B, h]` with column(s) `edit.neuron` set/added/scaled on the selected rows."""
+    neurons = jnp.atleast_1d(edit.neuron)
+    cols = z[:, neurons]  # [B, m]
+    value = edit.value[:, None] if edit.value.ndim == 1 else edit.value
+    value = jnp.broadcast_to(value, cols.shape)
+    new = jnp.where(edit.op == SET, value, jnp.where(edit.op == ADD, cols + value, cols * value))
+    return z.at[:, neurons].set(jnp.where(edit.rows[:, None], new, cols))
 
 
 def steer_rows(encode: Callable[[jax.Array], Tuple[jax.Array, Any]], decode: Callable[[jax.Array, Any], jax.Array],
@@ -262,46 +267,128 @@ def select_audience(share: np.ndarray, size: int, highest: bool = True) -> np.nd
     return order[: max(0, int(size))]
 
 
-def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int], neuron: int,
-                      audience_size: int = 100, k: int = 20, levels: Sequence[float] = FILTER_LEVELS,
-                      op: str = "set", exclude_train: bool = True) -> Dict[str, Any]:
-    """Filtering (SPEC §7): push a concept neuron of the users who see the most of the concept.
+def filter_separation(steerer: Steerer, users: np.ndarray, concept_mask: np.ndarray, exclude: np.ndarray,
+                      neurons: Sequence[int], depth: int = 60) -> np.ndarray:
+    """`[len(neurons)]`: how well lowering each neuron of `users` pushes the concept's items down their
+    rankings while leaving the other items' order alone (larger is better).
+
+    Lowering latent n of user u by one unit changes u's logit of item i by `-g[u, i]`, with `g` the
+    score change of a one-unit raise (exact in residual mode, where the edit is linear). Per user, over
+    the `depth` best-scored items (training positives in `exclude` left out), the separation is
+    `(mean change of the non-concept items - mean change of the concept items) / std(change of the
+    non-concept items)`: a d' of "concept falls" against "the rest reorders"; averaged over the users
+    who have both kinds of item near the top. Scale-free, so neurons with different ranges compare.
+    """
+    users = np.asarray(users, np.int32)
+    cmask = np.asarray(concept_mask, bool)
+    if users.size == 0 or not len(neurons):
+        return np.zeros(len(neurons))
+    rows = np.ones(len(users), bool)
+    ref = np.asarray(steerer.scores(users, user_edit=latent_edit(0, "add", 0.0, rows)))
+    cand = np.argsort(-np.where(exclude, -np.inf, ref), axis=1, kind="stable")[:, : max(2, int(depth))]
+    is_c = cmask[cand]
+    both = is_c.any(axis=1) & ((~is_c).sum(axis=1) > 1)
+    out = np.zeros(len(neurons))
+    if not both.any():
+        return out
+    for j, n in enumerate(neurons):
+        g = np.asarray(steerer.scores(users, user_edit=latent_edit(int(n), "add", 1.0, rows))) - ref
+        change = -np.take_along_axis(g, cand, axis=1)  # score change when the neuron is lowered by one unit
+        rest = np.where(is_c, np.nan, change)
+        conc = np.where(is_c, change, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = (np.nanmean(rest[both], axis=1) - np.nanmean(conc[both], axis=1)) / (np.nanstd(rest[both], axis=1) + 1e-9)
+        out[j] = float(np.mean(d))
+    return out
+
+
+def filter_neurons(steerer: Steerer, data: Any, concept: str, users: np.ndarray, n_neurons: int = 1,
+                   purity_k: int = 10, exclude_train: bool = True, item_latents: Optional[np.ndarray] = None
+                   ) -> Tuple[List[int], Dict[str, Any]]:
+    """The neurons a concept is filtered through by default, best first, and how they were chosen.
+
+    Candidates: the neurons whose item purity@`purity_k` for the concept beats its base rate (SPEC §6.3:
+    they carry the concept more than chance; all neurons when none does). Ranked by
+    `filter_separation` on `users` (the audience): what lowering the neuron does to their rankings,
+    not how pure its item activations are, the same way `item_neuron` picks a promotion neuron by
+    effect. Returns the `n_neurons` best and `{"candidates", "separation", "purity"}` for the record.
+    """
+    from jaxsae.analysis.concepts import purity_at_k
+
+    c = data.concept_index(concept)
+    cmask = np.asarray(data.concepts[:, c], bool)
+    lat = steerer.item_latents() if item_latents is None else item_latents
+    purity = np.asarray(purity_at_k(lat, cmask[:, None], (purity_k,)))[0, :, 0]
+    cand = np.flatnonzero(purity > cmask.mean())
+    cand = cand if cand.size else np.arange(lat.shape[1])
+    users = np.asarray(users, np.int32)
+    sep = filter_separation(steerer, users, cmask, _exclusion(data, users, exclude_train), cand)
+    order = np.argsort(-sep, kind="stable")
+    chosen = [int(cand[j]) for j in order[: max(1, int(n_neurons))]]
+    info = {"candidates": [int(cand[j]) for j in order],
+            "separation": [round(float(sep[j]), 4) for j in order],
+            "purity": [round(float(purity[cand[j]]), 4) for j in order], "purity_k": int(purity_k)}
+    return chosen, info
+
+
+def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int],
+                      neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
+                      levels: Sequence[float] = FILTER_LEVELS, op: str = "set", exclude_train: bool = True,
+                      n_neurons: int = 1) -> Dict[str, Any]:
+    """Filtering (SPEC §7): push a concept neuron (or several) of the users who see the most of the concept.
 
     Audience: the `audience_size` users of `users` with the highest share of the concept in their
-    baseline top-K. At each level the neuron is `op`-ed with `level * scale` (scale: its largest user
-    activation). Reported: the concept's share of the top-K before and after, and `rest_rbo`, the RBO
-    (p = 0.9) between the top-K lists of the non-concept items before and after (1 = the rest untouched).
+    baseline top-K. `neuron`: an int, a list of ints edited together, or None for the `n_neurons` best
+    of `filter_neurons` (chosen by their effect on the audience's rankings). At each level every edited
+    neuron is `op`-ed with `level * scale` (scale: that neuron's largest user activation). Reported: the
+    concept's share of the top-K before and after, and `rest_rbo`, the RBO (p = 0.9) between the top-K
+    lists of the non-concept items before and after (1 = the rest untouched).
     """
     c = data.concept_index(concept)
-    neuron = steerer.check_neuron(neuron)
     cmask = np.asarray(data.concepts[:, c], bool)
     pool = np.asarray(users, np.int32)
     base_top = baseline_top(steerer, data, pool, k, exclude_train)
     rows = select_audience(concept_share(base_top, cmask), audience_size, highest=True)
     aud = pool[rows]
+    selection: Optional[Dict[str, Any]] = None
+    if neuron is None:
+        neurons, selection = filter_neurons(steerer, data, concept, aud, n_neurons, exclude_train=exclude_train)
+    else:
+        neurons = [steerer.check_neuron(n) for n in np.atleast_1d(np.asarray(neuron)).tolist()]
+        if not neurons:
+            raise ConfigError("no neuron to filter through")
     excl_a = _exclusion(data, aud, exclude_train)
     base_scores = steerer.baseline(aud)
     before = base_top[rows]
     rest_excl = excl_a | cmask[None, :]
     rest_before = _top(base_scores, k, rest_excl)
-    scale = activation_scale(steerer.user_latents(), neuron)
+    user_lat = steerer.user_latents()
+    scales = np.array([activation_scale(user_lat, n) for n in neurons])
+    ones = np.ones(len(aud), bool)
     per_level = []
     for level in levels:
-        edit = latent_edit(neuron, op, level * scale, np.ones(len(aud), bool))
+        value = np.broadcast_to(level * scales[None, :], (len(aud), len(neurons)))
+        edit = latent_edit(neurons, op, value, ones)
         s = steerer.scores(aud, user_edit=edit)
         after = _top(s, k, excl_a)
-        per_level.append({"level": float(level), "value": float(level * scale),
+        per_level.append({"level": float(level), "value": float(level * scales[0]),
+                          "values": [float(level * v) for v in scales],
                           "concept_share_after": float(concept_share(after, cmask).mean()),
                           "rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))})
     strongest = per_level[_strongest(levels)]
-    return {
-        "concept": data.concept_names[c], "neuron": neuron, "k": k, "op": op, "mode": steerer.mode,
-        "levels": [float(v) for v in levels], "scale": scale,
+    out = {
+        "concept": data.concept_names[c], "neuron": neurons[0], "neurons": neurons, "k": k, "op": op,
+        "mode": steerer.mode, "levels": [float(v) for v in levels], "scale": float(scales[0]),
+        "scales": [float(v) for v in scales],
         "concept_share_before": float(concept_share(before, cmask).mean()),
         "concept_share_after": strongest["concept_share_after"], "rest_rbo": strongest["rest_rbo"],
         "per_level": per_level, "audience_size": int(len(aud)),
         "pool_concept_share": float(concept_share(base_top, cmask).mean()),
+        "neuron_choice": "given" if selection is None else "separation",
     }
+    if selection is not None:
+        out["selection"] = selection
+    return out
 
 
 def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int], neuron: int,
@@ -409,6 +496,7 @@ def file_stem(name: str) -> str:
 
 __all__: List[str] = [
     "MODES", "OPS", "LatentEdit", "latent_edit", "no_edit", "apply_edit", "steer_rows", "Steerer",
-    "resolve_item", "concept_share", "baseline_top", "activation_scale", "select_audience", "filter_experiment",
+    "resolve_item", "concept_share", "baseline_top", "activation_scale", "select_audience", "filter_separation", "filter_neurons",
+    "filter_experiment",
     "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem",
 ]

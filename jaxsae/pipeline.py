@@ -251,13 +251,24 @@ def intervention_done(run_dir: Path, kind: str, target: str) -> bool:
     return False
 
 
+def concept_margin(c: Mapping[str, Any], k: int = 10) -> float:
+    """How far a concept's best SAE purity@k beats the best purity of a random-neuron null
+    (`purity@k - null_purity@k`, analysis/concepts.json); the purity itself when no null was recorded."""
+    pur = float(c.get(f"purity@{k}") or 0.0)
+    null = c.get(f"null_purity@{k}")
+    return pur - float(null) if null is not None else pur
+
+
 def pick_concepts(concepts: Sequence[Mapping[str, Any]], n: int = 2) -> List[str]:
-    """The `n` best concepts by purity@10 (genre/tag families first; ties: more items first)."""
+    """The `n` concepts the SAE captures best beyond chance: largest margin of purity@10 over
+    null_purity@10 (a frequent concept such as Drama is pure by chance), genre/tag families first;
+    ties: lower base rate, then more items."""
     rows = [c for c in concepts if isinstance(c, Mapping) and c.get("concept") is not None]
     main = [c for c in rows if c.get("family") in ("genre", "tag")] or rows
     if not main:
         raise PipelineError("analysis/concepts.json lists no concept: cannot choose one to intervene on")
-    main = sorted(main, key=lambda c: (-(c.get("purity@10") or 0.0), -(c.get("n_items") or 0)))
+    main = sorted(main, key=lambda c: (-round(concept_margin(c), 6), float(c.get("base_rate") or 0.0),
+                                       -(c.get("n_items") or 0)))
     return [str(c["concept"]) for c in main[:n]]
 
 

@@ -7,8 +7,8 @@ import pytest
 from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError, UnknownNameError
 from jaxsae.interventions import (
-    Steerer, apply_edit, concept_neuron, filter_experiment, latent_edit, nudge_experiment, promote_experiment,
-    resolve_item,
+    Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, latent_edit,
+    nudge_experiment, promote_experiment, resolve_item,
 )
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.tied import TiedSAE
@@ -178,3 +178,29 @@ def test_resolve_item_by_id_title_prefix_and_close_matches():
         resolve_item(data, "Toy")
     with pytest.raises(UnknownNameError, match="close matches: 'Toy Story \\(1995\\)'"):
         resolve_item(data, "Toy Stroy (1995)")
+
+
+def test_multi_neuron_edit_changes_each_listed_latent():
+    z = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    out = apply_edit(z, latent_edit([0, 2], "set", np.array([[-1.0, -2.0], [-3.0, -4.0]]), [True, False]))
+    np.testing.assert_array_equal(np.asarray(out), [[-1.0, 2.0, -2.0], [4.0, 5.0, 6.0]])
+    out = apply_edit(z, latent_edit([1, 2], "add", 1.0, [True, True]))
+    np.testing.assert_array_equal(np.asarray(out), [[1.0, 3.0, 4.0], [4.0, 6.0, 7.0]])
+
+
+def test_filter_picks_the_neuron_by_its_effect_on_rankings():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    neurons, info = filter_neurons(steer, data, "Horror", np.arange(3), n_neurons=1)
+    assert neurons == [0] and info["candidates"][0] == 0  # lowering dim 0 drops exactly the Horror items
+    cmask = np.asarray(data.concepts[:, 0])
+    sep = filter_separation(steer, np.arange(3), cmask, np.zeros((3, 12), bool), [0, 1])
+    assert sep[0] > 0 and sep[0] > sep[1]
+    out = filter_experiment(steer, data, "Horror", np.arange(6), audience_size=3, k=4, levels=(0.0, -1.5))
+    assert out["neuron"] == 0 and out["neurons"] == [0] and out["neuron_choice"] == "separation"
+    assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0)
+    both = filter_experiment(steer, data, "Horror", np.arange(6), neuron=[0, 1], audience_size=3, k=4,
+                             levels=(0.0, -1.5))
+    assert both["neurons"] == [0, 1] and len(both["scales"]) == 2 and both["neuron_choice"] == "given"
+    assert both["concept_share_after"] == 0.0

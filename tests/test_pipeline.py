@@ -184,6 +184,11 @@ def test_helpers() -> None:
     assert options_to_argv({"a_b": 1, "c": True, "d": False, "e": None, "f": [1, 2]}) == ["--a-b", "1", "--c", "--f", "1,2"]
     assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}}) == {"a": {"c": 2, "e": 4}, "d": 3}
     assert pick_concepts([{"concept": "1990s", "family": "decade", "purity@10": 1.0}]) == ["1990s"]
+    # margin over the random-neuron null, not raw purity: a frequent concept is pure by chance
+    rows = [{"concept": "Drama", "family": "genre", "purity@10": 1.0, "null_purity@10": 0.9, "base_rate": 0.4},
+            {"concept": "Horror", "family": "genre", "purity@10": 0.8, "null_purity@10": 0.3, "base_rate": 0.05},
+            {"concept": "War", "family": "genre", "purity@10": 0.7, "null_purity@10": 0.2, "base_rate": 0.03}]
+    assert pick_concepts(rows, n=3) == ["War", "Horror", "Drama"]  # Horror/War tie at 0.5: lower base rate
     with pytest.raises(PipelineError):
         pick_concepts([])
     pop = np.array([0, 50, 1, 3, 9, 2, 30, 0, 4, 5, 7])

@@ -34,7 +34,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="edit levels in units of the neuron's largest activation (filter 0..-1.5, nudge 1..4, "
                         "promote 0..8); write negative lists as --levels=-0.5,-1")
     p.add_argument("--neuron", type=int, default=None,
-                   help="neuron to edit (default: the concept's best neuron by purity@10 / the item's top latent)")
+                   help="neuron to edit (default: filter: the above-chance-purity neuron whose suppression best "
+                        "separates the concept from the rest of the audience's rankings; nudge: the best by "
+                        "purity@10; promote: the item's latent that lifts it most)")
+    p.add_argument("--neurons", default=None, metavar="N,M,...",
+                   help="filter only: several neurons suppressed together (each at level x its own scale)")
+    p.add_argument("--n-neurons", type=int, default=1,
+                   help="filter only, without --neuron(s): suppress the this many best neurons together (default 1)")
     p.add_argument("--op", choices=("set", "add", "scale"), default=None,
                    help="edit operation (default: set for filter, add for nudge and promote)")
     p.add_argument("--audience", choices=AUDIENCES, default="heldout",
@@ -87,8 +93,24 @@ def main(args: argparse.Namespace) -> int:
         iv.resolve_item(data, target)
     sae = load_sae(run / "sae")
     steerer = iv.Steerer.from_trained(sae, mode=args.mode)
-    if args.neuron is not None:
-        steerer.check_neuron(args.neuron)
+    if args.neuron is not None and args.neurons is not None:
+        raise ConfigError("give either --neuron or --neurons, not both")
+    if kind != "filter" and (args.neurons is not None or args.n_neurons != 1):
+        raise ConfigError("--neurons and --n-neurons apply to --filter only")
+    if args.n_neurons < 1:
+        raise ConfigError(f"--n-neurons must be >= 1, got {args.n_neurons}")
+    neurons = None
+    if args.neurons is not None:
+        try:
+            neurons = [int(v) for v in str(args.neurons).split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--neurons wants a comma-separated list of neuron ids, got {args.neurons!r}") from None
+        if not neurons:
+            raise ConfigError("--neurons is empty")
+    elif args.neuron is not None:
+        neurons = [args.neuron]
+    for n in neurons or []:
+        steerer.check_neuron(n)
     pool = _pool(args.audience, sae, data)
     common: Dict[str, Any] = dict(audience_size=args.audience_size, k=k, levels=levels, op=op,
                                   exclude_train=not args.include_train)
@@ -96,10 +118,12 @@ def main(args: argparse.Namespace) -> int:
     if kind == "promote":
         result = iv.promote_experiment(steerer, data, target, pool, neuron=args.neuron, seed=args.seed, **common)
         name = result["item"]
+    elif kind == "filter":
+        result = iv.filter_experiment(steerer, data, target, pool, neurons, n_neurons=args.n_neurons, **common)
+        name = result["concept"]
     else:
         neuron = args.neuron if args.neuron is not None else iv.concept_neuron(steerer.item_latents(), data.concepts, c)
-        fn = iv.filter_experiment if kind == "filter" else iv.nudge_experiment
-        result = fn(steerer, data, target, pool, neuron, **common)
+        result = iv.nudge_experiment(steerer, data, target, pool, neuron, **common)
         name = result["concept"]
     result["audience"] = args.audience
     result["seconds"] = time.perf_counter() - t0
@@ -118,7 +142,8 @@ def _print(kind: str, r: Dict[str, Any], path: Path) -> None:
               f"share entering the top-{r['k']} by level {{{steps}}}", flush=True)
     elif kind == "filter":
         steps = ", ".join(f"{p['level']:g}: {p['concept_share_after']:.2f}/{p['rest_rbo']:.2f}" for p in r["per_level"])
-        print(f"[intervene] filter {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "
+        via = f"neuron {r['neuron']}" if len(r.get("neurons", [r["neuron"]])) == 1 else f"neurons {r['neurons']}"
+        print(f"[intervene] filter {r['concept']} via {via} for {r['audience_size']} users: "
               f"top-{r['k']} share {r['concept_share_before']:.2f} before; share/rest-RBO by level {{{steps}}}",
               flush=True)
     else:

@@ -20,6 +20,12 @@ def test_filter_lowers_concept_share(tmp_path_factory):
     assert shares[2] < shares[1] < r["concept_share_before"]  # deeper suppression, less of the concept
     assert r["concept_share_after"] == shares[2] and r["rest_rbo"] == r["per_level"][2]["rest_rbo"]
     assert 0.0 <= r["rest_rbo"] <= 1.0
+    assert r["neuron_choice"] == "separation" and r["neurons"] == [r["neuron"]]
+    assert main(["intervene", str(run), "--filter", "horror", "--levels=0,-1", "--audience-size", "20",
+                 "--neurons", "0,1"]) == 0
+    r = json.loads((run / "interventions" / "filter-Horror.json").read_text())
+    assert r["neurons"] == [0, 1] and r["neuron"] == 0 and r["neuron_choice"] == "given"
+    assert main(["intervene", str(run), "--filter", "horror", "--neuron", "0", "--neurons", "1"]) == 2
 
 
 def test_nudge_and_promote(tmp_path_factory):
