@@ -41,8 +41,32 @@ def shard(tree: Any, n_devices: int) -> Any:
     return jax.tree_util.tree_map(lambda x: x.reshape((n_devices, x.shape[0] // n_devices) + x.shape[1:]), tree)
 
 
+def host_slice(tree: Any, process_index: Optional[int] = None, process_count: Optional[int] = None) -> Any:
+    """This host's share of a global batch: columns `[p B / P, (p + 1) B / P)` of every `[steps, B, ...]` leaf.
+
+    Multi-host training (`jax.distributed.initialize()`): every host builds the same global batch from the
+    same seed, keeps its own slice and feeds it to its local devices; `pmap`'s collectives then span the
+    devices of all hosts. With one process this is the identity.
+    """
+    p = jax.process_index() if process_index is None else process_index
+    n = jax.process_count() if process_count is None else process_count
+    if n == 1:
+        return tree
+
+    def f(x: Any) -> Any:
+        b = x.shape[1]
+        if b % n:
+            raise ConfigError(f"global batch {b} is not divisible by {n} hosts")
+        return x[:, p * (b // n):(p + 1) * (b // n)]
+
+    return jax.tree_util.tree_map(f, tree)
+
+
 def shard_steps(tree: Any, n_devices: int) -> Any:
-    """For scanned epochs: `[steps, B, ...] -> [n_devices, steps, B / n_devices, ...]`."""
+    """For scanned epochs: this host's slice (`host_slice`) of `[steps, B, ...]`, split over its local
+    devices: `[n_devices, steps, B / (hosts * n_devices), ...]`."""
+    tree = host_slice(tree)
+
     def f(x: Any) -> Any:
         x = np.asarray(x) if not isinstance(x, jax.Array) else x
         s, b = x.shape[0], x.shape[1]

@@ -43,7 +43,7 @@ from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
 from jaxsae.recommenders import mf as mf_lib
 from jaxsae.recommenders import ncf as ncf_lib
 from jaxsae.recommenders.base import TwoTower
-from jaxsae.training.parallel import AXIS, check_divisible, local_devices, shard_steps, unreplicate
+from jaxsae.training.parallel import AXIS, check_divisible, local_devices, replicate, shard_steps, unreplicate
 
 CHECKPOINT_KIND = "recommender"
 MODELS = ("mf", "ncf")
@@ -386,16 +386,6 @@ def make_epoch_fn(module: nn.Module, config: RecConfig, tx: optax.GradientTransf
         return params, opt_state, bce, w
 
     return jax.pmap(epoch, axis_name=AXIS, donate_argnums=(0, 1), devices=devices)
-
-
-def replicate(tree: Any, devices: Sequence[jax.Device]) -> Any:
-    """One copy of every leaf per device (leading axis = devices), laid out exactly as the pmapped epoch
-    returns its state, so the first and later epochs share one compiled program."""
-    n = len(devices)
-    stacked = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)
-    if not jax.tree_util.tree_leaves(stacked):  # e.g. SGD's empty optimizer state
-        return stacked
-    return jax.pmap(lambda t: t, axis_name=AXIS, devices=devices)(stacked)
 
 
 # ---- host-side batches -----------------------------------------------------------------------------
