@@ -31,8 +31,8 @@ import flax.linen as nn
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.io import read_json, save_stage_config, write_json
-from jaxsae.losses import (LossWeights, embedding_loss, global_mean, global_sum, kl_sparsity, l1_sparsity,
-                           mf_pred_loss, paired_pred_loss, total_loss)
+from jaxsae.losses import (LossWeights, global_mean, global_sum, kl_sparsity,
+                           mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
 from jaxsae.sae import diagnostics
 from jaxsae.sae.config import SAETrainConfig
@@ -44,6 +44,8 @@ CHECKPOINT_KIND = "sae"
 # Config fields a resumed run may change without invalidating the checkpoint.
 RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices")
 TERMS = ("loss", "emb", "pred", "kl", "l1")
+# Steps per iteration of the epoch's scan loop: fewer loop trips and cross-step fusion on CPU.
+SCAN_UNROLL = 4
 
 __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
@@ -127,21 +129,31 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         out_i = module.apply({"params": params["item"]}, i)
         z = jnp.concatenate([out_u.z, out_i.z])
         levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
+    n_i = i.shape[0]
     z_u, z_i = z[:n_u], z[n_u:]
     lev_u, lev_i = levels[:, :n_u], levels[:, n_u:]
-    emb = embedding_loss(lev_u, u, axis_name) + embedding_loss(lev_i, i, axis_name)
-    if gram:
-        def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
-            return mf_pred_loss(u_hat, i_hat, u, i, axis_name)
+    # Per-side means as one weighted sum over the stacked rows (fewer, fused kernels).
+    row_w = jnp.concatenate([jnp.full((n_u, 1), 1.0 / n_u, jnp.float32), jnp.full((n_i, 1), 1.0 / n_i, jnp.float32)])
+    d, h = x.shape[-1], z.shape[-1]
+    emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
+    if gram and n_u == n_i:  # every level and side's Grams in one batched product
+        pred = mf_pred_loss_stacked(levels, x, axis_name)
     else:
-        def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
-            return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
-    if levels.shape[0] == 1:
-        pred = level_pred(lev_u[0], lev_i[0])
-    else:  # Matryoshka: summed over levels, batched into one program per term
-        pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
-    kl = kl_sparsity(z_u, weights.rho, axis_name) + kl_sparsity(z_i, weights.rho, axis_name)
-    l1 = l1_sparsity(z_u, axis_name) + l1_sparsity(z_i, axis_name)
+        if gram:
+            def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+                return mf_pred_loss(u_hat, i_hat, u, i, axis_name)
+        else:
+            def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+                return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
+        if levels.shape[0] == 1:
+            pred = level_pred(lev_u[0], lev_i[0])
+        else:  # Matryoshka: summed over levels, batched into one program per term
+            pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
+    if n_u == n_i:  # both sides' KL terms at once
+        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name)
+    else:
+        kl = kl_sparsity(z_u, weights.rho, axis_name) + kl_sparsity(z_i, weights.rho, axis_name)
+    l1 = global_mean(jnp.sum(jnp.abs(z) * row_w) / h, axis_name)
     loss = total_loss(emb, pred, kl, l1, weights)
 
     z = jax.lax.stop_gradient(z)
@@ -212,7 +224,7 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
 
         n_sae = 1 if "shared" in state.params else 2
         fired0 = jnp.zeros((n_sae, config.latents), bool)
-        (state, fired), per_step = jax.lax.scan(body, (state, fired0), (user_idx, item_idx))
+        (state, fired), per_step = jax.lax.scan(body, (state, fired0), (user_idx, item_idx), unroll=SCAN_UNROLL)
         finite = jnp.isfinite(per_step["loss"])
         n = per_step["loss"].shape[0]
         out = {k: jnp.mean(per_step[k]) for k in (*TERMS, "l0")}
