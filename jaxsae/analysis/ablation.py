@@ -69,14 +69,9 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
                 log: Callable[[str], None] = print) -> Tuple[List[Any], Dict[str, Any]]:
     """Train one SAE per `(configs[r], seeds[r])` in one vmapped program; configs differ only in loss
     weights. Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s"}`."""
-    from jaxsae.training.sae import batch_indices, heldout_split, init_state, make_epoch_fn, pred_spec
+    from jaxsae.training.sae import batch_indices, init_state, make_epoch_fn, pred_spec, training_setup
 
-    input_tt = two_tower.fold_biases() if base.fold_biases else two_tower
-    d = input_tt.dim
-    train_users, heldout = heldout_split(input_tt.n_users, base.heldout_fraction, base.seed)
-    if len(train_users) == 0:
-        raise ConfigError(f"no training users with heldout_fraction {base.heldout_fraction}")
-    total = base.total_steps(len(train_users))
+    input_tt, d, train_users, heldout, total = training_setup(two_tower, base)
     states = _stack([init_state(jax.random.PRNGKey(s), c, d) for c, s in zip(configs, seeds)])
     score_fn, gram = pred_spec(input_tt, base)
     epoch = jax.jit(jax.vmap(make_epoch_fn(base, d, score_fn, gram), in_axes=(0, None, None, None)))

@@ -50,7 +50,7 @@ SCAN_UNROLL = 4
 __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
     "sae_objective", "make_train_step", "make_epoch_fn", "heldout_split", "batch_indices", "EpochRunner",
-    "train_sae", "load_sae",
+    "train_sae", "load_sae", "training_setup",
 ]
 
 
@@ -338,6 +338,16 @@ def _clear_outputs(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
+def training_setup(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int]:
+    """`(input_two_tower, d, train_users, heldout_users, total_steps)`: the SAE's input space (bias-folded
+    when `config.fold_biases`), the seeded held-out split and the step budget, shared by every trainer."""
+    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
+    train_users, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
+    if len(train_users) == 0:
+        raise ConfigError(f"no training users: {input_tt.n_users} users with heldout_fraction {config.heldout_fraction}")
+    return input_tt, input_tt.dim, train_users, heldout, config.total_steps(len(train_users))
+
+
 def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "str | Path | None" = None,
               resume: bool = False, log: Callable[[str], None] = print) -> Tuple[TrainedSAE, Dict[str, Any]]:
     """Train an SAE on the embeddings of a frozen recommender; return it with its metrics (SPEC §5, §8).
@@ -352,12 +362,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     if data is not None and (data.n_users != two_tower.n_users or data.n_items != two_tower.n_items):
         raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
                           f"has {data.n_users} x {data.n_items}")
-    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
-    d = input_tt.dim
-    train_users, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
-    if len(train_users) == 0:
-        raise ConfigError(f"no training users: {input_tt.n_users} users with heldout_fraction {config.heldout_fraction}")
-    total = config.total_steps(len(train_users))
+    input_tt, d, train_users, heldout, total = training_setup(two_tower, config)
     runner = EpochRunner(config, input_tt, d)
     state = init_state(jax.random.PRNGKey(config.seed), config, d)
     history: List[Dict[str, Any]] = []
