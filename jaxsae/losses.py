@@ -3,8 +3,9 @@
     total = w_emb * emb + w_pred * pred + w_kl * kl + w_l1 * l1
 
 - emb   : `MSE(x_hat_u, u) + MSE(x_hat_i, i)`, summed over Matryoshka levels (`embedding_loss`);
-- pred  : the frozen recommender's scores of reconstructions against its scores of the originals,
-          summed over levels. MF: mean over the batch cross product of `(U_hat I_hat^T - U I^T)^2`
+- pred  : the frozen recommender's scores of reconstructions against its scores of the originals
+          (Matryoshka: of the full reconstruction, as the paper's reference, or summed over levels
+          with `pred_levels="all"`). MF: mean over the batch cross product of `(U_hat I_hat^T - U I^T)^2`
           via d x d Gram matrices (`mf_pred_loss`; all levels and both sides at once: `mf_pred_loss_stacked`); any scorer: paired rows, MSE on logits or BCE of
           `sigmoid(f(u_hat, i_hat))` against `sigmoid(f(u, i))` (`paired_pred_loss`);
 - kl    : `KL(rho || rho_hat)` summed over latents, users plus items (`kl_sparsity`);

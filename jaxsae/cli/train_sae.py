@@ -14,7 +14,7 @@ from typing import Any, Dict, List
 from jaxsae.errors import ConfigError
 
 # option dest -> SAETrainConfig field (None when the option is absent from the command line)
-_FIELDS = ("sae", "latents", "k", "prefixes", "w_emb", "w_pred", "w_kl", "w_l1", "rho", "pred_loss", "steps",
+_FIELDS = ("sae", "latents", "k", "prefixes", "w_emb", "w_pred", "w_kl", "w_l1", "rho", "pred_loss", "pred_levels", "steps",
            "epochs", "batch_size", "lr", "seed", "devices", "heldout_fraction", "log_every", "checkpoint_every")
 
 
@@ -26,7 +26,7 @@ def _int_list(text: str) -> List[int]:
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.sae.config import PRED_LOSSES, PRESETS
+    from jaxsae.sae.config import PRED_LEVELS, PRED_LOSSES, PRESETS
     from jaxsae.sae.registry import SAE_REGISTRY
 
     p = sub.add_parser("train-sae", help="train the sparse autoencoder through the frozen recommender (RUN/sae/)",
@@ -51,6 +51,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     w.add_argument("--rho", type=float, default=None, help="KL target activation (0.05)")
     w.add_argument("--pred-loss", choices=list(PRED_LOSSES), default=None,
                    help="paired scorers (NCF): mse on logits (default) or bce of sigmoids")
+    w.add_argument("--pred-levels", choices=list(PRED_LEVELS), default=None,
+                   help="matryoshka: prediction loss on the full reconstruction (default, as the paper) or all levels")
     t = p.add_argument_group("schedule")
     t.add_argument("--steps", type=int, default=None, help="optimizer steps (default 5000)")
     t.add_argument("--epochs", type=int, default=None, help="epochs over training users instead of --steps")

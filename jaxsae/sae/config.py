@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from jaxsae.errors import ConfigError
 
 PRED_LOSSES = ("mse", "bce")
+PRED_LEVELS = ("full", "all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class SAETrainConfig:
     w_l1: float = 0.0  # weight of the L1 penalty mean|z| (users + items)
     rho: float = 0.05  # KL target mean activation, in (0, 1)
     pred_loss: str = "mse"  # paired-row scorers (NCF): "mse" on logits or "bce" of sigmoids; MF uses the Gram MSE
+    pred_levels: str = "full"  # Matryoshka: prediction loss on the "full" reconstruction (the paper's reference) or summed over "all" levels
     steps: int = 5000  # optimizer steps (ignored when `epochs` is set)
     epochs: Optional[int] = None  # paper-style budget: epochs over the training users' batches
     batch_size: int = 256  # users per step, each paired with one item (B users x B items)
@@ -70,6 +72,8 @@ class SAETrainConfig:
             raise ConfigError(f"rho must be in (0, 1), got {self.rho}")
         if self.pred_loss not in PRED_LOSSES:
             raise ConfigError(f"pred_loss must be one of {', '.join(PRED_LOSSES)}, got {self.pred_loss!r}")
+        if self.pred_levels not in PRED_LEVELS:
+            raise ConfigError(f"pred_levels must be one of {', '.join(PRED_LEVELS)}, got {self.pred_levels!r}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs < 1:

@@ -115,9 +115,13 @@ def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, boo
 
 # ---------------------------------------------------------------------------- objective and step
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
-                  gram: bool, pred_kind: str = "mse",
-                  axis_name: Optional[str] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-    """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas)."""
+                  gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
+                  pred_all_levels: bool = False) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+    """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
+
+    The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
+    reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
+    """
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
     n_u = u.shape[0]
@@ -136,8 +140,10 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     row_w = jnp.concatenate([jnp.full((n_u, 1), 1.0 / n_u, jnp.float32), jnp.full((n_i, 1), 1.0 / n_i, jnp.float32)])
     d, h = x.shape[-1], z.shape[-1]
     emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
+    pred_lev = levels if pred_all_levels else levels[-1:]
+    lev_u, lev_i = pred_lev[:, :n_u], pred_lev[:, n_u:]
     if gram and n_u == n_i:  # every level and side's Grams in one batched product
-        pred = mf_pred_loss_stacked(levels, x, axis_name)
+        pred = mf_pred_loss_stacked(pred_lev, x, axis_name)
     else:
         if gram:
             def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
@@ -145,7 +151,7 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         else:
             def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
                 return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
-        if levels.shape[0] == 1:
+        if pred_lev.shape[0] == 1:
             pred = level_pred(lev_u[0], lev_i[0])
         else:  # Matryoshka: summed over levels, batched into one program per term
             pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
@@ -189,7 +195,8 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
 
     def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
         def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-            return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name)
+            return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
+                                 pred_all_levels=config.pred_levels == "all")
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:

@@ -183,7 +183,9 @@ def test_train_sae_rejects_mismatched_data():
         T.train_sae(_mf(), Fake(), _cfg(), log=lambda _: None)
 
 
-def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels():
+@pytest.mark.parametrize("all_levels", [False, True])
+def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels(all_levels):
+    """Embedding loss summed over levels; prediction loss on the full level (paper) or all levels."""
     from jaxsae import losses
 
     tt = _mf()
@@ -192,12 +194,14 @@ def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels()
     module = T.build_module(cfg, D)
     u, i = tt.user_emb[:8], tt.item_emb[8:16]
     batch = T.SAEBatch(user_x=u, item_x=i, head=tt.head)
-    total, aux = jax.jit(lambda p: T.sae_objective(module, p, batch, state.weights, None, True))(state.params)
+    total, aux = jax.jit(lambda p: T.sae_objective(module, p, batch, state.weights, None, True,
+                                                   pred_all_levels=all_levels))(state.params)
     ou = module.apply({"params": state.params["shared"]}, u)
     oi = module.apply({"params": state.params["shared"]}, i)
     assert ou.x_hat_levels.shape == (3, 8, D)
     emb = sum(float(losses.mse(ou.x_hat_levels[l], u) + losses.mse(oi.x_hat_levels[l], i)) for l in range(3))
-    pred = sum(float(losses.mf_pred_loss_direct(ou.x_hat_levels[l], oi.x_hat_levels[l], u, i)) for l in range(3))
+    levels = range(3) if all_levels else [2]
+    pred = sum(float(losses.mf_pred_loss_direct(ou.x_hat_levels[l], oi.x_hat_levels[l], u, i)) for l in levels)
     kl = float(losses.kl_sparsity(ou.z, 0.05) + losses.kl_sparsity(oi.z, 0.05))
     l1 = float(jnp.mean(jnp.abs(ou.z)) + jnp.mean(jnp.abs(oi.z)))
     assert float(aux["emb"]) == pytest.approx(emb, rel=1e-5)
