@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_RUN ?= runs/demo
 
 .PHONY: demo test venv clean bench
+, := ,
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +24,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q
 
+# The PyTorch peer runs beside ours when ../shared/baselines exists (same machine, same run).
+BASELINE ?= $(wildcard ../shared/baselines)
+BENCH_PEER = $(if $(BASELINE),--baseline $(BASELINE),)
+
 bench: $(STAMP)
-	$(VENV)/bin/jaxsae bench sae --json
-	$(VENV)/bin/jaxsae bench rec --json
+	$(VENV)/bin/jaxsae bench sae --json $(BENCH_PEER) $(if $(BASELINE),--baseline-impls reference$(,)idiomatic$(,)compiled,)
+	$(VENV)/bin/jaxsae bench rec --json --model mf,ncf,quality $(BENCH_PEER) $(if $(BASELINE),--baseline-impls reference,)
 	$(VENV)/bin/jaxsae bench eval --json
 
 clean:
