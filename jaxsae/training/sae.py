@@ -219,26 +219,32 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
     """
     step = make_train_step(config, d, score_fn, gram, axis_name)
 
+    summed = (*TERMS, "l0", "sse", "sst")  # per-step scalars accumulated in the carry
+
     def epoch(state: SAEState, two_tower: TwoTower, user_idx: jax.Array,
               item_idx: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
-        def body(carry: Tuple[SAEState, jax.Array], idx: Tuple[jax.Array, jax.Array]) -> Tuple[Any, Any]:
-            st, fired = carry
+        n = user_idx.shape[0]
+
+        def body(carry: Tuple[Any, ...], idx: Tuple[jax.Array, jax.Array]) -> Tuple[Any, None]:
+            st, fired, acc, first_bad, t = carry
             batch = SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
                              head=two_tower.head)
             st, m = step(st, batch)
-            fired = fired | m.pop("fired")
-            return (st, fired), m
+            fired = fired | m["fired"]
+            acc = acc + jnp.stack([m[k] for k in summed])  # one fused add, no per-step output buffers
+            first_bad = jnp.where((first_bad == n) & ~jnp.isfinite(m["loss"]), t, first_bad)
+            return (st, fired, acc, first_bad, t + 1), None
 
         n_sae = 1 if "shared" in state.params else 2
-        fired0 = jnp.zeros((n_sae, config.latents), bool)
-        (state, fired), per_step = jax.lax.scan(body, (state, fired0), (user_idx, item_idx), unroll=SCAN_UNROLL)
-        finite = jnp.isfinite(per_step["loss"])
-        n = per_step["loss"].shape[0]
-        out = {k: jnp.mean(per_step[k]) for k in (*TERMS, "l0")}
-        out["fvu"] = jnp.sum(per_step["sse"]) / jnp.sum(per_step["sst"])
+        carry0 = (state, jnp.zeros((n_sae, config.latents), bool), jnp.zeros(len(summed), jnp.float32),
+                  jnp.asarray(n, jnp.int32), jnp.zeros((), jnp.int32))
+        (state, fired, acc, first_bad, _), _ = jax.lax.scan(body, carry0, (user_idx, item_idx), unroll=SCAN_UNROLL)
+        sums = dict(zip(summed, acc))
+        out = {k: sums[k] / n for k in (*TERMS, "l0")}
+        out["fvu"] = sums["sse"] / sums["sst"]
         out["dead_fraction"] = diagnostics.dead_fraction(fired)
-        out["finite"] = jnp.all(finite)
-        out["first_bad"] = jnp.where(jnp.all(finite), n, jnp.argmin(finite))
+        out["finite"] = first_bad == n
+        out["first_bad"] = first_bad
         return state, out
 
     return epoch
