@@ -3,9 +3,11 @@
 Workloads (random tables built here, so no data is needed): `mf-sae` (tied ReLU SAE, MF scorer,
 Gram-form prediction loss, the paper's ML-1M MF weights), `ncf-sae` (tied ReLU SAE through a frozen
 NCF MLP [64, 32, 16], BCE, the paper's ML-1M NCF weights) and `matryoshka-sae` (prefixes
-[h/4, h/2, h], MF scorer, the paper's Last.FM Matryoshka weights). Each row times the same compiled
-scanned epoch that `train_sae` runs: one warm-up call (compile), then at least `--epochs` epochs of
-`ceil(users / batch)` steps and at least one second.
+[h/4, h/2, h], MF scorer, the paper's Last.FM Matryoshka weights). Each row times the compiled
+scanned window that `train_sae` runs (`EpochRunner`): one warm-up call (compile), then calls of
+`--window` steps (default the trainer's logging window, `log_every` = 250 steps; 0: one epoch of
+`ceil(users / batch)` steps per call) for at least `--epochs` epochs' worth of steps and one second.
+Every call includes what a training run pays per window: dispatch, index upload and the metrics' transfer.
 """
 from __future__ import annotations
 
@@ -52,15 +54,18 @@ def _config(workload: str, latents: int, batch_size: int, devices: int, seed: in
 
 def bench_workload(workload: str, users: int, items: int, dim: int, latents: int, batch_size: int,
                    epochs: int, devices: int = 1, seed: int = 0, max_steps: "int | None" = None,
-                   min_seconds: float = MIN_TIMED_S) -> Dict[str, Any]:
-    """Compile time and steady-state steps/s of one workload's scanned epoch (timed >= `min_seconds`)."""
+                   min_seconds: float = MIN_TIMED_S, window: "int | None" = None) -> Dict[str, Any]:
+    """Compile time and steady-state steps/s of one workload's scanned window (timed >= `min_seconds`)."""
     config = _config(workload, latents, batch_size, devices, seed)
     tt = _two_tower(workload, users, items, dim, seed)
     runner = EpochRunner(config, tt, dim)
-    steps = max(1, math.ceil(users / batch_size))
+    epoch_steps = max(1, math.ceil(users / batch_size))
+    window = config.log_every if window is None else int(window)
+    steps = window if window > 0 else epoch_steps
     if max_steps:
         steps = min(steps, int(max_steps))
-    n_batches = max(1, epochs) + 1
+    calls = max(1, math.ceil(max(1, epochs) * epoch_steps / steps))
+    n_batches = min(calls, 8) + 1
     all_users = np.arange(users, dtype=np.int32)
     u_idx, i_idx = batch_indices(all_users, items, seed, 0, steps * n_batches, batch_size)
     batches = [(u_idx[e * steps:(e + 1) * steps], i_idx[e * steps:(e + 1) * steps]) for e in range(n_batches)]
@@ -69,20 +74,21 @@ def bench_workload(workload: str, users: int, items: int, dim: int, latents: int
     t0 = time.perf_counter()
     state, _ = runner(state, tt, *batches[0])  # compiles
     first_s = time.perf_counter() - t0
-    timed_epochs, t0 = 0, time.perf_counter()
+    timed_calls, t0 = 0, time.perf_counter()
     while True:
-        state, m = runner(state, tt, *batches[1 + timed_epochs % (n_batches - 1)])
-        timed_epochs += 1
+        state, m = runner(state, tt, *batches[1 + timed_calls % (n_batches - 1)])
+        timed_calls += 1
         elapsed = time.perf_counter() - t0
-        if timed_epochs >= epochs and elapsed >= min_seconds:
+        if timed_calls >= calls and elapsed >= min_seconds:
             break
-    epoch_s = elapsed / timed_epochs
+    call_s = elapsed / timed_calls
     return {
         "workload": workload, "users": users, "items": items, "dim": dim, "latents": latents,
         "batch_size": batch_size, "devices": runner.n, "backend": jax.default_backend(),
-        "compile_s": max(0.0, first_s - epoch_s), "steps_per_s": steps * timed_epochs / elapsed,
-        "pairs_per_s": steps * timed_epochs * batch_size / elapsed, "epoch_s": epoch_s,
-        "steps_per_epoch": steps, "timed_epochs": timed_epochs, "final_loss": m["loss"],
+        "compile_s": max(0.0, first_s - call_s), "steps_per_s": steps * timed_calls / elapsed,
+        "pairs_per_s": steps * timed_calls * batch_size / elapsed, "call_s": call_s,
+        "steps_per_call": steps, "steps_per_epoch": epoch_steps, "timed_calls": timed_calls,
+        "epoch_s": call_s * epoch_steps / steps, "final_loss": m["loss"],
     }
 
 
@@ -95,4 +101,5 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     else:
         raise ConfigError(f"bench sae: unknown --model {args.model!r}; use mf, ncf or matryoshka")
     return [bench_workload(w, args.users, args.items, args.dim, args.latents, args.batch_size, args.epochs,
-                           args.devices, args.seed, args.steps) for w in workloads]
+                           args.devices, args.seed, args.steps, window=getattr(args, "window", None))
+            for w in workloads]

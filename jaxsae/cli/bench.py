@@ -23,7 +23,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--latents", type=int, default=22)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
-    p.add_argument("--steps", type=int, default=None, help="cap the timed steps per epoch")
+    p.add_argument("--steps", type=int, default=None, help="cap the timed steps per epoch (sae: per call)")
+    p.add_argument("--window", type=int, default=None,
+                   help="sae: steps per compiled call (default: train-sae's logging window, 250; 0: one epoch)")
     p.add_argument("--chunk-size", type=int, default=1024, help="eval: users per chunk")
     p.add_argument("--devices", type=int, default=1, help="pmap over N local devices")
     p.add_argument("--seed", type=int, default=0)

@@ -38,6 +38,7 @@ from jaxsae.sae import diagnostics
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.registry import make_sae
 from jaxsae.sae.trained import TrainedSAE
+from jaxsae.training.tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
 
 CHECKPOINT_KIND = "sae"
@@ -49,7 +50,8 @@ SCAN_UNROLL = 4
 
 __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
-    "sae_objective", "make_train_step", "make_epoch_fn", "heldout_split", "batch_indices", "EpochRunner",
+    "SAEInputs", "prepare_inputs", "uses_hand_gradient", "sae_objective", "make_train_step",
+    "make_hand_row_step", "make_epoch_fn", "METRIC_KEYS", "heldout_split", "batch_indices", "EpochRunner",
     "train_sae", "load_sae", "training_setup",
 ]
 
@@ -74,6 +76,16 @@ class SAEBatch:
     head: Any  # recommender head params (under stop_gradient in the loss)
 
 
+@struct.dataclass
+class SAEInputs:
+    """The frozen recommender as an epoch reads it: the two-tower, plus the `input_table` rows
+    `[x | x_norm | mean | scale]` of its users then items when the hand-gradient path applies (else None).
+    The table depends on the recommender alone, so `prepare_inputs` builds it once per run."""
+
+    two_tower: TwoTower
+    rows: Optional[jax.Array] = None
+
+
 def build_module(config: SAETrainConfig, d: int) -> nn.Module:
     """The SAE flax module of `config` for inputs of dimension d."""
     return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
@@ -86,7 +98,7 @@ def loss_weights(config: SAETrainConfig) -> LossWeights:
 
 
 def _optimizer(config: SAETrainConfig) -> optax.GradientTransformation:
-    return optax.adam(config.lr)
+    return optax.flatten(optax.adam(config.lr))
 
 
 def init_state(key: jax.Array, config: SAETrainConfig, d: int) -> SAEState:
@@ -111,6 +123,22 @@ def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, boo
     """`(score_fn, gram)`: MF scorers with the MSE loss use the Gram form over the cross product."""
     gram = two_tower.cross_fn is dot_cross and config.pred_loss == "mse"
     return two_tower.score_fn, gram
+
+
+def uses_hand_gradient(config: SAETrainConfig, gram: bool, axis_name: Optional[str] = None) -> bool:
+    """True when `make_epoch_fn` trains with the hand-derived gradient (`jaxsae.training.tied_mf_grad`):
+    one shared tied ReLU/TopK SAE, the MF Gram loss, one device (jit or vmap)."""
+    return axis_name is None and supports_hand_gradient(config, gram)
+
+
+def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> SAEInputs:
+    """`SAEInputs` for `make_epoch_fn` on one device: the row table is computed here, once."""
+    if not uses_hand_gradient(config, gram):
+        return SAEInputs(two_tower=two_tower)
+    module = build_module(config, two_tower.dim)
+    table = jax.jit(input_table, static_argnums=(1, 2))(
+        jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize, module.eps)
+    return SAEInputs(two_tower=two_tower, rows=table)
 
 
 # ---------------------------------------------------------------------------- objective and step
@@ -181,6 +209,26 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     return loss, aux
 
 
+def _apply_gradients(tx: optax.GradientTransformation, state: SAEState, grads: Any) -> SAEState:
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
+
+
+def make_hand_row_step(config: SAETrainConfig, d: int) -> Callable[[SAEState, jax.Array], Tuple[SAEState, Dict[str, jax.Array]]]:
+    """`(state, rows) -> (state, metrics)`: one Adam step with the hand-derived gradient of
+    `jaxsae.training.tied_mf_grad` on `input_table` rows (B users then B items); the fast path of
+    `make_epoch_fn` for one shared tied SAE under the MF Gram loss on one device."""
+    module = build_module(config, d)
+    tx = _optimizer(config)
+
+    def step(state: SAEState, rows: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        (_, metrics), grads = tied_mf_rows_value_and_grad(state.params, rows, state.weights,
+                                                          activation=module.activation, k=module.k)
+        return _apply_gradients(tx, state, grads), metrics
+
+    return step
+
+
 def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
                     axis_name: Optional[str] = None) -> Callable[[SAEState, SAEBatch], Tuple[SAEState, Dict[str, jax.Array]]]:
     """One Adam step `(state, batch) -> (state, metrics)` (pure; jit, vmap or pmap it).
@@ -201,35 +249,54 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
             grads = jax.lax.pmean(grads, axis_name)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        return _apply_gradients(tx, state, grads), metrics
 
     return step
 
 
 def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
                   axis_name: Optional[str] = None) -> Callable[..., Tuple[SAEState, Dict[str, jax.Array]]]:
-    """`epoch(state, two_tower, user_idx [S, B], item_idx [S, B]) -> (state, window metrics)`.
+    """`epoch(state, inputs, user_idx [S, B], item_idx [S, B]) -> (state, window metrics)`.
 
-    A `lax.scan` of the train step over pre-shuffled index batches (rows are gathered from
-    `two_tower`'s tables inside the scan). Window metrics: the mean of each loss term and of L0 over
+    A `lax.scan` of the train step over pre-shuffled index batches (rows are gathered from the
+    recommender's tables inside the scan). `inputs` is the frozen `TwoTower` or its `prepare_inputs`
+    (which saves recomputing the row table of the hand-gradient path on every call). When
+    `uses_hand_gradient` holds, a step is `make_hand_row_step`, else autodiff of `sae_objective`. Window metrics: the mean of each loss term and of L0 over
     the S steps, `fvu` = summed squared errors / summed variances, `dead_fraction` = share of latents
     that never fired in the window, and `finite` / `first_bad` (first step with a non-finite loss, or S).
     """
+    hand = uses_hand_gradient(config, gram, axis_name)
     step = make_train_step(config, d, score_fn, gram, axis_name)
+    row_step = make_hand_row_step(config, d) if hand else None
+    module = build_module(config, d)
 
     summed = (*TERMS, "l0", "sse", "sst")  # per-step scalars accumulated in the carry
 
-    def epoch(state: SAEState, two_tower: TwoTower, user_idx: jax.Array,
+    def epoch(state: SAEState, inputs: "TwoTower | SAEInputs", user_idx: jax.Array,
               item_idx: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
         n = user_idx.shape[0]
+        inputs = inputs if isinstance(inputs, SAEInputs) else SAEInputs(two_tower=inputs)
+        two_tower = inputs.two_tower
+        if row_step is not None and user_idx.shape == item_idx.shape:
+            # One gather of [x | x_norm | mean | scale] rows per step (row statistics once per table).
+            table = inputs.rows
+            if table is None:
+                table = input_table(jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize,
+                                    module.eps)
+            xs = jnp.concatenate([user_idx, item_idx + two_tower.user_emb.shape[0]], axis=1)
 
-        def body(carry: Tuple[Any, ...], idx: Tuple[jax.Array, jax.Array]) -> Tuple[Any, None]:
+            def step_on(st: SAEState, idx: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
+                return row_step(st, table[idx])
+        else:
+            xs = (user_idx, item_idx)
+
+            def step_on(st: SAEState, idx: Tuple[jax.Array, jax.Array]) -> Tuple[SAEState, Dict[str, jax.Array]]:
+                return step(st, SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
+                                         head=two_tower.head))
+
+        def body(carry: Tuple[Any, ...], idx: Any) -> Tuple[Any, None]:
             st, fired, acc, first_bad, t = carry
-            batch = SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
-                             head=two_tower.head)
-            st, m = step(st, batch)
+            st, m = step_on(st, idx)
             fired = fired | m["fired"]
             acc = acc + jnp.stack([m[k] for k in summed])  # one fused add, no per-step output buffers
             first_bad = jnp.where((first_bad == n) & ~jnp.isfinite(m["loss"]), t, first_bad)
@@ -238,7 +305,7 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
         n_sae = 1 if "shared" in state.params else 2
         carry0 = (state, jnp.zeros((n_sae, config.latents), bool), jnp.zeros(len(summed), jnp.float32),
                   jnp.asarray(n, jnp.int32), jnp.zeros((), jnp.int32))
-        (state, fired, acc, first_bad, _), _ = jax.lax.scan(body, carry0, (user_idx, item_idx), unroll=SCAN_UNROLL)
+        (state, fired, acc, first_bad, _), _ = jax.lax.scan(body, carry0, xs, unroll=SCAN_UNROLL)
         sums = dict(zip(summed, acc))
         out = {k: sums[k] / n for k in (*TERMS, "l0")}
         out["fvu"] = sums["sse"] / sums["sst"]
@@ -303,20 +370,40 @@ def _program_config(config: SAETrainConfig) -> SAETrainConfig:
                           checkpoint_every=1)
 
 
+METRIC_KEYS = (*TERMS, "l0", "fvu", "dead_fraction", "finite", "first_bad")
+
+
+def _packed(epoch: Callable[..., Tuple[SAEState, Dict[str, jax.Array]]]) -> Callable[..., Tuple[SAEState, jax.Array]]:
+    """`epoch` returning its metrics as one float32 vector in `METRIC_KEYS` order (one host transfer)."""
+    def run(state: SAEState, inputs: Any, users: jax.Array, items: jax.Array) -> Tuple[SAEState, jax.Array]:
+        state, m = epoch(state, inputs, users, items)
+        return state, jnp.stack([jnp.asarray(m[k], jnp.float32) for k in METRIC_KEYS])
+
+    return run
+
+
+def _unpacked(vector: np.ndarray) -> Dict[str, Any]:
+    out: Dict[str, Any] = {k: float(v) for k, v in zip(METRIC_KEYS, vector.tolist())}
+    out["finite"] = bool(out["finite"])
+    out["first_bad"] = int(out["first_bad"])
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool,
                     devices: Tuple[jax.Device, ...]) -> Callable[..., Any]:
     if len(devices) > 1:
         fn = make_epoch_fn(config, d, score_fn, gram, axis_name=AXIS)
-        return jax.pmap(fn, axis_name=AXIS, in_axes=(0, None, 0, 0), devices=list(devices))
-    return jax.jit(make_epoch_fn(config, d, score_fn, gram))
+        return jax.pmap(_packed(fn), axis_name=AXIS, in_axes=(0, None, 0, 0), devices=list(devices))
+    return jax.jit(_packed(make_epoch_fn(config, d, score_fn, gram)))
 
 
 class EpochRunner:
     """Compiled epoch on one device (jit) or several (pmap with the global batch split by rows).
 
     Programs are cached by what they compute, so runs differing only in loss weights, seed or
-    schedule (ablations, resumed runs) reuse one compilation.
+    schedule (ablations, resumed runs) reuse one compilation. The recommender's `SAEInputs` are
+    prepared once per runner, and a call returns its metrics in one host transfer.
     """
 
     def __init__(self, config: SAETrainConfig, two_tower: TwoTower, d: int) -> None:
@@ -326,7 +413,10 @@ class EpochRunner:
         self.n = n_dev
         if n_dev > 1 and config.batch_size % n_dev:
             raise ConfigError(f"batch_size {config.batch_size} is not divisible by {n_dev} devices")
-        self._fn = _compiled_epoch(_program_config(config), d, score_fn, gram, tuple(self.devices))
+        program = _program_config(config)
+        self._fn = _compiled_epoch(program, d, score_fn, gram, tuple(self.devices))
+        self._prepare = lambda tt: prepare_inputs(program, tt, gram) if n_dev == 1 else SAEInputs(two_tower=tt)
+        self._tt, self._inputs = two_tower, self._prepare(two_tower)
 
     def put(self, state: SAEState) -> SAEState:
         return replicate(state, self.devices) if self.n > 1 else state
@@ -334,14 +424,21 @@ class EpochRunner:
     def get(self, state: SAEState) -> SAEState:
         return unreplicate(state) if self.n > 1 else state
 
+    def inputs(self, two_tower: TwoTower) -> SAEInputs:
+        """The prepared inputs of `two_tower` (cached for the runner's own recommender)."""
+        if two_tower is not self._tt:
+            self._tt, self._inputs = two_tower, self._prepare(two_tower)
+        return self._inputs
+
     def __call__(self, state: SAEState, two_tower: TwoTower, users: np.ndarray,
                  items: np.ndarray) -> Tuple[SAEState, Dict[str, Any]]:
+        inputs = self.inputs(two_tower)
         if self.n > 1:
-            state, m = self._fn(state, two_tower, shard_steps(users, self.n), shard_steps(items, self.n))
-            m = unreplicate(m)
+            state, m = self._fn(state, inputs, shard_steps(users, self.n), shard_steps(items, self.n))
+            m = m[0]
         else:
-            state, m = self._fn(state, two_tower, users, items)
-        return state, {k: v.item() for k, v in jax.device_get(m).items()}
+            state, m = self._fn(state, inputs, users, items)
+        return state, _unpacked(np.asarray(m))
 
 
 def _clear_outputs(out_dir: Path) -> None:

@@ -81,11 +81,14 @@ def _run_both(cfg, tt, steps=4):
     return out
 
 
-def test_one_and_four_devices_agree():
-    """Same global batch: 4-device pmap (Gram pred loss, KL, L1, separate user/item SAEs) == 1 device.
+@pytest.mark.parametrize("shared", [False, True])
+def test_one_and_four_devices_agree(shared):
+    """Same global batch: 4-device pmap (Gram pred loss, KL, L1) == 1 device, with separate user/item SAEs
+    (autodiff on both) and with one shared SAE (1 device: the hand-derived gradient; pmap: autodiff).
     (The paired-row loss uses the same rule, checked in tests/test_losses.py.)"""
     tt = _mf()
-    cfg = _cfg(w_kl=0.1, w_l1=0.05, shared=False)
+    cfg = _cfg(w_kl=0.1, w_l1=0.05, shared=shared)
+    assert T.uses_hand_gradient(cfg, True) == shared
     (s1, m1), (s4, m4) = _run_both(cfg, tt)
     for a, b in zip(_leaves(s1.params), _leaves(s4.params)):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
