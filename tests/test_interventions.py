@@ -7,8 +7,8 @@ import pytest
 from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError, UnknownNameError
 from jaxsae.interventions import (
-    Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, latent_edit,
-    nudge_experiment, promote_experiment, resolve_item,
+    Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, filter_weights,
+    headline_index, item_filter_neurons, latent_edit, nudge_experiment, promote_experiment, resolve_item,
 )
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.tied import TiedSAE
@@ -197,10 +197,58 @@ def test_filter_picks_the_neuron_by_its_effect_on_rankings():
     cmask = np.asarray(data.concepts[:, 0])
     sep = filter_separation(steer, np.arange(3), cmask, np.zeros((3, 12), bool), [0, 1])
     assert sep[0] > 0 and sep[0] > sep[1]
-    out = filter_experiment(steer, data, "Horror", np.arange(6), audience_size=3, k=4, levels=(0.0, -1.5))
+    out = filter_experiment(steer, data, "Horror", np.arange(6), audience_size=3, k=4, levels=(0.0, -1.5),
+                            method="neuron")
     assert out["neuron"] == 0 and out["neurons"] == [0] and out["neuron_choice"] == "separation"
     assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0)
     both = filter_experiment(steer, data, "Horror", np.arange(6), neuron=[0, 1], audience_size=3, k=4,
                              levels=(0.0, -1.5))
     assert both["neurons"] == [0, 1] and len(both["scales"]) == 2 and both["neuron_choice"] == "given"
     assert both["concept_share_after"] == 0.0
+
+
+def test_headline_is_the_mildest_level_reaching_the_target():
+    per = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
+           {"level": -0.5, "concept_share_after": 0.19}, {"level": -2.0, "concept_share_after": 0.0}]
+    assert headline_index(per, 0.6) == (2, True)  # -0.5 is milder than -2 and leaves <= 1/3
+    assert headline_index(per, 0.6, target=0.0) == (3, True)
+    assert headline_index(per[:2], 0.6) == (1, False)  # not reached: the level leaving the least, flagged
+    rising = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
+              {"level": -2.0, "concept_share_after": 0.4}]
+    assert headline_index(rising, 0.6) == (1, False)
+
+
+def test_weighted_filter_removes_planted_concept_and_keeps_rest_order():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    cmask = np.asarray(data.concepts[:, 0])
+    w = filter_weights(steer, np.arange(3), cmask, np.zeros((3, 12), bool), [0, 1, 2, 3], depth=12)
+    # the concept lives on dimension 0 only: the fitted edit lowers latent 0 and leaves the rest alone
+    assert np.all(w[:, 0] < 0) and np.all(np.abs(w[:, 1:]) < 0.01 * np.abs(w[:, :1]))
+    out = filter_experiment(steer, data, "Horror", np.arange(6), audience_size=3, k=4, levels=(0.0, -1.0, -5.0))
+    assert out["method"] == "weighted" and out["side"] == "user" and out["op"] == "add"
+    assert out["neuron"] == 0 and out["neuron_choice"] == "weighted"
+    assert out["concept_share_before"] == 1.0 and out["per_level"][0]["concept_share_after"] == 1.0
+    assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0)
+    assert out["target_reached"] and out["level"] in (-1.0, -5.0) and out["strongest"]["level"] == -5.0
+
+
+def test_item_side_filter_removes_planted_concept_and_leaves_other_items_exact():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    steer = Steerer(module, params, tt)
+    cmask = np.asarray(data.concepts[:, 0])
+    top = np.tile(np.arange(4), (3, 1))  # the audience sees the four Horror items
+    neurons, info = item_filter_neurons(steer.item_latents(), cmask, top)
+    assert neurons == [0] and info["coverage"][0] == 1.0 and info["collateral"][0] == 0.0
+    out = filter_experiment(steer, data, "Horror", np.arange(6), audience_size=3, k=4, levels=(0.0, -1.5),
+                            side="item")
+    assert out["side"] == "item" and out["method"] == "neuron" and out["neuron"] == 0
+    assert out["neuron_choice"] == "coverage" and out["scale"] == pytest.approx(2.3)
+    assert out["concept_share_before"] == 1.0 and out["concept_share_after"] == 0.0
+    assert out["rest_rbo"] == 1.0  # items where neuron 0 is silent keep their exact embedding
+    with pytest.raises(ConfigError, match="side"):
+        filter_experiment(steer, data, "Horror", np.arange(6), side="both")
+    with pytest.raises(ConfigError, match="item"):
+        filter_experiment(steer, data, "Horror", np.arange(6), side="item", method="weighted")

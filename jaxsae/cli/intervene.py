@@ -2,7 +2,8 @@
 
 Steers the recommender of `RUN/rec` through the SAE of `RUN/sae` and writes
 `RUN/interventions/{filter,nudge,promote}-<name>.json` (keys in docs/ARCHITECTURE.md) and
-`RUN/interventions/config.json`. Levels are in units of the neuron's largest activation; negative
+`RUN/interventions/config.json`. Filter levels are in standard deviations of the user's top scores (the default
+weighted filter) or in units of the neuron's largest activation (`--method neuron`, nudge, promote); negative
 levels need `--levels=-0.5,-1` (with `=`) on the command line.
 """
 from __future__ import annotations
@@ -34,15 +35,22 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="edit levels in units of the neuron's largest activation (filter 0..-1.5, nudge 1..4, "
                         "promote 0..8); write negative lists as --levels=-0.5,-1")
     p.add_argument("--neuron", type=int, default=None,
-                   help="neuron to edit (default: filter: the above-chance-purity neuron whose suppression best "
-                        "separates the concept from the rest of the audience's rankings; nudge: the best by "
-                        "purity@10; promote: the item's latent that lifts it most)")
+                   help="neuron to edit (default: filter: see --method; nudge: the best by purity@10; promote: "
+                        "the item's latent that lifts it most)")
     p.add_argument("--neurons", default=None, metavar="N,M,...",
                    help="filter only: several neurons suppressed together (each at level x its own scale)")
     p.add_argument("--n-neurons", type=int, default=1,
                    help="filter only, without --neuron(s): suppress the this many best neurons together (default 1)")
+    p.add_argument("--method", choices=("weighted", "neuron"), default=None,
+                   help="filter only: weighted (default without --neuron(s)): a per-user combination of the "
+                        "concept's above-chance-purity neurons fitted to lower the concept and keep the rest's "
+                        "order (levels in standard deviations of the user's top scores); neuron (the paper; "
+                        "default with --neuron(s)): set the chosen neuron(s) to level x their largest activation")
+    p.add_argument("--side", choices=("user", "item"), default="user",
+                   help="filter only: edit the audience users (default) or, for the audience's requests, the "
+                        "items where the chosen neuron fires (with --method neuron)")
     p.add_argument("--op", choices=("set", "add", "scale"), default=None,
-                   help="edit operation (default: set for filter, add for nudge and promote)")
+                   help="edit operation (default: set for filter, add for the weighted filter, nudge and promote)")
     p.add_argument("--audience", choices=AUDIENCES, default="heldout",
                    help="user pool: the SAE's held-out users (default), the test users, or all users")
     p.add_argument("--audience-size", type=int, default=100, help="users in the audience")
@@ -83,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
     levels = tuple(float_list(args.levels)) if args.levels is not None else default_levels
     if not levels:
         raise ConfigError("--levels is empty")
-    op = args.op or DEFAULT_OP[kind]
+    op = args.op or (None if kind == "filter" else DEFAULT_OP[kind])
 
     run = Path(args.run)
     data = InteractionData.load(run / "data")
@@ -95,8 +103,9 @@ def main(args: argparse.Namespace) -> int:
     steerer = iv.Steerer.from_trained(sae, mode=args.mode)
     if args.neuron is not None and args.neurons is not None:
         raise ConfigError("give either --neuron or --neurons, not both")
-    if kind != "filter" and (args.neurons is not None or args.n_neurons != 1):
-        raise ConfigError("--neurons and --n-neurons apply to --filter only")
+    if kind != "filter" and (args.neurons is not None or args.n_neurons != 1 or args.method is not None
+                             or args.side != "user"):
+        raise ConfigError("--neurons, --n-neurons, --method and --side apply to --filter only")
     if args.n_neurons < 1:
         raise ConfigError(f"--n-neurons must be >= 1, got {args.n_neurons}")
     neurons = None
@@ -119,7 +128,8 @@ def main(args: argparse.Namespace) -> int:
         result = iv.promote_experiment(steerer, data, target, pool, neuron=args.neuron, seed=args.seed, **common)
         name = result["item"]
     elif kind == "filter":
-        result = iv.filter_experiment(steerer, data, target, pool, neurons, n_neurons=args.n_neurons, **common)
+        result = iv.filter_experiment(steerer, data, target, pool, neurons, n_neurons=args.n_neurons,
+                                      method=args.method, side=args.side, **common)
         name = result["concept"]
     else:
         neuron = args.neuron if args.neuron is not None else iv.concept_neuron(steerer.item_latents(), data.concepts, c)
@@ -128,6 +138,8 @@ def main(args: argparse.Namespace) -> int:
     result["audience"] = args.audience
     result["seconds"] = time.perf_counter() - t0
     out = run / "interventions"
+    if kind == "filter":
+        common.update(op=result["op"], method=result["method"], side=result["side"])
     save_stage_config(out, {"kind": kind, "target": target, "mode": args.mode, **common},
                       seed=args.seed, extra={"sae_config": sae.config.to_dict()})
     path = write_json(out / f"{kind}-{iv.file_stem(name)}.json", result)
@@ -142,10 +154,12 @@ def _print(kind: str, r: Dict[str, Any], path: Path) -> None:
               f"share entering the top-{r['k']} by level {{{steps}}}", flush=True)
     elif kind == "filter":
         steps = ", ".join(f"{p['level']:g}: {p['concept_share_after']:.2f}/{p['rest_rbo']:.2f}" for p in r["per_level"])
-        via = f"neuron {r['neuron']}" if len(r.get("neurons", [r["neuron"]])) == 1 else f"neurons {r['neurons']}"
-        print(f"[intervene] filter {r['concept']} via {via} for {r['audience_size']} users: "
-              f"top-{r['k']} share {r['concept_share_before']:.2f} before; share/rest-RBO by level {{{steps}}}",
-              flush=True)
+        n = r.get("neurons", [r["neuron"]])
+        via = f"neuron {n[0]}" if len(n) == 1 else f"neurons {n}" if len(n) <= 6 else f"{len(n)} neurons"
+        print(f"[intervene] filter {r['concept']} ({r.get('method', 'neuron')}, {r.get('side', 'user')} side) via "
+              f"{via} for {r['audience_size']} users: top-{r['k']} share {r['concept_share_before']:.2f} -> "
+              f"{r['concept_share_after']:.2f}, rest-RBO {r['rest_rbo']:.2f} at level {r.get('level', 0):g} "
+              f"({r.get('headline', '')}); share/rest-RBO by level {{{steps}}}", flush=True)
     else:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share']:.2f}" for p in r["per_level"])
         print(f"[intervene] nudge {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "

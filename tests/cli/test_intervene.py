@@ -18,14 +18,23 @@ def test_filter_lowers_concept_share(tmp_path_factory):
     assert r["levels"] == [0.0, -1.0, -2.0] and r["audience_size"] == 20 and r["k"] == 20
     shares = [p["concept_share_after"] for p in r["per_level"]]
     assert shares[2] < shares[1] < r["concept_share_before"]  # deeper suppression, less of the concept
-    assert r["concept_share_after"] == shares[2] and r["rest_rbo"] == r["per_level"][2]["rest_rbo"]
+    head = r["levels"].index(r["level"])  # the headline: mildest level leaving <= 1/3, else the least
+    assert r["concept_share_after"] == shares[head] and r["rest_rbo"] == r["per_level"][head]["rest_rbo"]
+    assert r["target_reached"] == (shares[head] <= r["concept_share_before"] / 3 + 1e-12)
+    assert r["strongest"]["level"] == -2.0 and r["strongest"]["concept_share_after"] == shares[2]
     assert 0.0 <= r["rest_rbo"] <= 1.0
-    assert r["neuron_choice"] == "separation" and r["neurons"] == [r["neuron"]]
+    assert r["method"] == "weighted" and r["side"] == "user" and r["neuron_choice"] == "weighted"
+    assert r["neuron"] in r["neurons"] and len(r["scales"]) == len(r["neurons"])
+    assert main(["intervene", str(run), "--filter", "horror", "--levels=0,-1", "--audience-size", "20",
+                 "--method", "neuron", "--side", "item"]) == 0
+    r = json.loads((run / "interventions" / "filter-Horror.json").read_text())
+    assert r["side"] == "item" and r["method"] == "neuron" and r["neurons"] == [r["neuron"]]
     assert main(["intervene", str(run), "--filter", "horror", "--levels=0,-1", "--audience-size", "20",
                  "--neurons", "0,1"]) == 0
     r = json.loads((run / "interventions" / "filter-Horror.json").read_text())
     assert r["neurons"] == [0, 1] and r["neuron"] == 0 and r["neuron_choice"] == "given"
     assert main(["intervene", str(run), "--filter", "horror", "--neuron", "0", "--neurons", "1"]) == 2
+    assert main(["intervene", str(run), "--nudge", "horror", "--side", "item"]) == 2
 
 
 def test_nudge_and_promote(tmp_path_factory):
