@@ -589,7 +589,17 @@ def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> Tra
         raise CheckpointError(f"{sae_dir}: SAE was trained on inputs of dimension {meta.get('d')} for "
                               f"{meta.get('n_items')} items, the recommender gives {d} for {input_tt.n_items}")
     target = init_state(jax.random.PRNGKey(config.seed), config, d)
-    state, _, _ = restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)
+    try:
+        state, _, _ = restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)
+    except CheckpointError:
+        # Checkpoints written before Adam ran on the flattened parameters (optax.flatten) keep per-leaf
+        # moments; the parameters are the same, so read them with that layout.
+        legacy = target.replace(opt_state=optax.adam(config.lr).init(target.params))
+        try:
+            state, _, _ = restore_checkpoint(sae_dir, legacy, CHECKPOINT_KIND)
+        except CheckpointError:
+            restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)  # raise the error about the current layout
+            raise
     _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
     return TrainedSAE(module=build_module(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
                       config=config, input_two_tower=input_tt, heldout_users=heldout)

@@ -211,3 +211,18 @@ def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels(a
     assert float(aux["pred"]) == pytest.approx(pred, rel=1e-4)
     assert float(aux["kl"]) == pytest.approx(kl, rel=1e-5)
     assert float(total) == pytest.approx(0.1 * emb + 1.0 * pred + 0.5 * kl + 0.25 * l1, rel=1e-4)
+
+
+def test_load_sae_reads_checkpoints_with_per_leaf_adam_moments(tmp_path):
+    """Checkpoints written before Adam ran on the flattened parameters still load (parameters only)."""
+    import optax
+
+    from jaxsae.checkpoint import save_checkpoint
+
+    tt = _mf()
+    cfg = _cfg()
+    state = T.init_state(jax.random.PRNGKey(3), cfg, D)
+    old = state.replace(opt_state=optax.adam(cfg.lr).init(state.params))
+    save_checkpoint(tmp_path, 5, old, T.CHECKPOINT_KIND, cfg.to_dict())
+    sae = T.load_sae(tmp_path, two_tower=tt)
+    assert _same(sae.params, state.params)
