@@ -29,7 +29,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("dataset", help="dataset name (see above)")
     p.add_argument("--out", required=True, help="run directory; the data goes to OUT/data/")
     src = p.add_argument_group("source")
-    src.add_argument("--data-dir", default=None, help="folder holding the extracted official files")
+    src.add_argument("--data-dir", default=None, help="folder holding the extracted official files "
+                     "(default: $JAXSAE_DATA_DIR/<dataset> when it exists)")
     src.add_argument("--download", action="store_true", help="fetch the official archive into the cache (sha256-checked)")
     src.add_argument("--cache-dir", default=None, help="download cache (default $JAXSAE_CACHE or ~/.cache/jaxsae)")
     src.add_argument("--interactions", default=None, help="csv/parquet: the interactions file")
@@ -79,7 +80,10 @@ def _loader_options(args: argparse.Namespace, accepted: "tuple[str, ...]") -> Di
 
 
 def resolve_data_dir(args: argparse.Namespace, spec: Any, log: Callable[[str], None]) -> Optional[Path]:
-    """The folder to read: --data-dir, else a download (--download) or an earlier one in the cache."""
+    """The folder to read: --data-dir, else `$JAXSAE_DATA_DIR/<dataset>` when it exists, else a download
+    (--download) or an earlier one in the cache."""
+    import os
+
     from data_prep import download
 
     if args.data_dir is not None:
@@ -91,6 +95,11 @@ def resolve_data_dir(args: argparse.Namespace, spec: Any, log: Callable[[str], N
         return d
     if not spec.needs_data_dir:
         return None
+    root = os.environ.get("JAXSAE_DATA_DIR")
+    if root and not args.download and (Path(root).expanduser() / spec.name).is_dir():
+        found = Path(root).expanduser() / spec.name
+        log(f"using {found} ($JAXSAE_DATA_DIR)")
+        return found
     if spec.download is None:
         raise MissingDataError(f"{spec.name} has no official archive to download: pass --data-dir DIR holding its files")
     if args.download:

@@ -122,9 +122,20 @@ def test_prepare_config_errors_before_work(tmp_path, capsys, argv, fragment, mon
 
 def test_prepare_without_data_dir_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("JAXSAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("JAXSAE_DATA_DIR", raising=False)
     assert main(["prepare", "ml-1m", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "--data-dir DIR" in err and "https://files.grouplens.org/datasets/movielens/ml-1m.zip" in err
+
+
+def test_prepare_finds_the_dataset_under_jaxsae_data_dir(tmp_path, capsys, monkeypatch):
+    write_ml1m(tmp_path / "data" / "ml-1m")
+    monkeypatch.setenv("JAXSAE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JAXSAE_CACHE", str(tmp_path / "cache"))
+    assert main(["prepare", "ml-1m", "--out", str(tmp_path / "run"), "--n-test", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "($JAXSAE_DATA_DIR)" in captured.out + captured.err
+    assert json.loads((tmp_path / "run" / "data" / "config.json").read_text())["data_dir"] == str(tmp_path / "data" / "ml-1m")
 
 
 def test_prepare_download_via_local_server(tmp_path, monkeypatch, capsys):
