@@ -125,10 +125,10 @@ def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, boo
     return two_tower.score_fn, gram
 
 
-def uses_hand_gradient(config: SAETrainConfig, gram: bool, axis_name: Optional[str] = None) -> bool:
+def uses_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
     """True when `make_epoch_fn` trains with the hand-derived gradient (`jaxsae.training.tied_mf_grad`):
-    one shared tied ReLU/TopK SAE, the MF Gram loss, one device (jit or vmap)."""
-    return axis_name is None and supports_hand_gradient(config, gram)
+    one shared tied ReLU/TopK SAE under the MF Gram loss (jit, vmap or pmap)."""
+    return supports_hand_gradient(config, gram)
 
 
 def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> SAEInputs:
@@ -214,16 +214,19 @@ def _apply_gradients(tx: optax.GradientTransformation, state: SAEState, grads: A
     return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
 
 
-def make_hand_row_step(config: SAETrainConfig, d: int) -> Callable[[SAEState, jax.Array], Tuple[SAEState, Dict[str, jax.Array]]]:
+def make_hand_row_step(config: SAETrainConfig, d: int, axis_name: Optional[str] = None
+                       ) -> Callable[[SAEState, jax.Array], Tuple[SAEState, Dict[str, jax.Array]]]:
     """`(state, rows) -> (state, metrics)`: one Adam step with the hand-derived gradient of
-    `jaxsae.training.tied_mf_grad` on `input_table` rows (B users then B items); the fast path of
-    `make_epoch_fn` for one shared tied SAE under the MF Gram loss on one device."""
+    `jaxsae.training.tied_mf_grad` on `input_table` rows (B users then B items; under `pmap` with
+    `axis_name`, one device's share, with global-batch values and gradients); the fast path of
+    `make_epoch_fn` for one shared tied SAE under the MF Gram loss."""
     module = build_module(config, d)
     tx = _optimizer(config)
 
     def step(state: SAEState, rows: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
         (_, metrics), grads = tied_mf_rows_value_and_grad(state.params, rows, state.weights,
-                                                          activation=module.activation, k=module.k)
+                                                          activation=module.activation, k=module.k,
+                                                          axis_name=axis_name)
         return _apply_gradients(tx, state, grads), metrics
 
     return step
@@ -265,9 +268,9 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
     the S steps, `fvu` = summed squared errors / summed variances, `dead_fraction` = share of latents
     that never fired in the window, and `finite` / `first_bad` (first step with a non-finite loss, or S).
     """
-    hand = uses_hand_gradient(config, gram, axis_name)
+    hand = uses_hand_gradient(config, gram)
     step = make_train_step(config, d, score_fn, gram, axis_name)
-    row_step = make_hand_row_step(config, d) if hand else None
+    row_step = make_hand_row_step(config, d, axis_name) if hand else None
     module = build_module(config, d)
 
     summed = (*TERMS, "l0", "sse", "sst")  # per-step scalars accumulated in the carry

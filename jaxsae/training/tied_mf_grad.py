@@ -26,7 +26,7 @@ equal `sae_objective`'s (tests compare them with autodiff); the compiled step ha
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -40,8 +40,14 @@ __all__ = ["supports_hand_gradient", "input_table", "tied_mf_value_and_grad", "t
 _RHO_CLIP = 1e-6  # as jaxsae.losses.kl_sparsity
 
 
+def _global_sum(tree: Any, axis_name: Optional[str]) -> Any:
+    """`psum` over the devices of `axis_name` (identity on one device)."""
+    return tree if axis_name is None else jax.lax.psum(tree, axis_name)
+
+
 def supports_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
-    """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE and the MF Gram loss."""
+    """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE and the MF Gram loss
+    (on one device, under `vmap`, or under `pmap` with `axis_name`)."""
     return bool(gram and config.shared and config.tied and config.sae in ("tied", "topk"))
 
 
@@ -70,22 +76,31 @@ def tied_mf_value_and_grad(params: Dict[str, Any], user_x: jax.Array, item_x: ja
 
 
 def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights: LossWeights,
-                                activation: str = "relu", k: int = 0
+                                activation: str = "relu", k: int = 0, axis_name: Optional[str] = None
                                 ) -> Tuple[Tuple[jax.Array, Dict[str, jax.Array]], Dict[str, Any]]:
-    """`tied_mf_value_and_grad` on `input_table` rows `[2B, 2d + 2]`: B users, then B items."""
+    """`tied_mf_value_and_grad` on `input_table` rows `[2B, 2d + 2]`: B users, then B items.
+
+    With `axis_name` (under `pmap`), `rows` are one device's share of the users and of the items: the
+    Gram matrices and the latent sums are `psum`-ed (they are sums over rows), so every value is the
+    global-batch one, and the gradient is the `psum` of the devices' row contributions, i.e. the exact
+    gradient of the global-batch objective on every device.
+    """
     p = params["shared"]
     w, b_pre, b_lat = p["W"], p["b_pre"], p["b_lat"]
-    n, d = rows.shape[0], (rows.shape[1] - 2) // 2
-    b, h = n // 2, w.shape[1]
+    n_local, d = rows.shape[0], (rows.shape[1] - 2) // 2
+    b_local, h = n_local // 2, w.shape[1]
+    n_dev = 1 if axis_name is None else jax.lax.psum(1, axis_name)
+    b = b_local * n_dev  # global users (= items) per step
+    n = 2 * b
     x, x_norm, mean, scale = rows[:, :d], rows[:, d:2 * d], rows[:, 2 * d:2 * d + 1], rows[:, 2 * d + 1:]
     a = x_norm - b_pre
     z = get_activation(activation, k)(a @ w + b_lat)  # [2B, h]
     diff = (z @ w.T + b_pre) * scale + mean - x
 
     # ---- values, from one Gram product and one reduction over rows
-    ones = jnp.ones((n, 1), rows.dtype)
-    r = jnp.concatenate([diff, x, ones], axis=-1).reshape(2, b, 2 * d + 1)  # [side, B, 2d+1] = [dX | X | 1]
-    g = jnp.einsum("sbi,sbj->sij", r, r)  # [2, 2d+1, 2d+1]
+    ones = jnp.ones((n_local, 1), rows.dtype)
+    r = jnp.concatenate([diff, x, ones], axis=-1).reshape(2, b_local, 2 * d + 1)  # [side, B, 2d+1] = [dX | X | 1]
+    g = _global_sum(jnp.einsum("sbi,sbj->sij", r, r), axis_name)  # [2, 2d+1, 2d+1]
     e, f, hh = g[0, :d, :d], g[0, :d, d:2 * d], g[0, d:2 * d, d:2 * d]  # dU'dU, dU'U, U'U
     aa, bm, c = g[1, :d, :d], g[1, :d, d:2 * d], g[1, d:2 * d, d:2 * d]  # dI'dI, dI'I, I'I
     bm_t, f_t = bm.T, f.T
@@ -96,8 +111,9 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     sst = jnp.trace(hh) + jnp.trace(c) - jnp.sum(col_sum * col_sum) / n
     emb = sse / (b * d)
     active = z > 0
-    z_sides = z.reshape(2, b, h)
-    sums = jnp.sum(jnp.stack([z_sides, active.reshape(2, b, h).astype(z.dtype)]), axis=2)  # [2, side, h]
+    z_sides = z.reshape(2, b_local, h)
+    sums = jnp.sum(jnp.stack([z_sides, active.reshape(2, b_local, h).astype(z.dtype)]), axis=2)  # [2, side, h]
+    sums = _global_sum(sums, axis_name)
     rate, fired_count = sums[0] / b, sums[1]
     rho = weights.rho
     rho_hat = jnp.clip(rate, _RHO_CLIP, 1.0 - _RHO_CLIP)
@@ -109,15 +125,16 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     zero = jnp.zeros((1, d), rows.dtype)
     t_u = jnp.concatenate([aa + bm + bm_t + c, aa + bm, zero])  # [2d+1, d]: I_hat'I_hat, dI'I_hat, 0
     t_i = jnp.concatenate([e + f + f_t + hh, e + f, zero])  # [2d+1, d]: U_hat'U_hat, dU'U_hat, 0
-    g_pred = jnp.einsum("sbi,sij->sbj", r, jnp.stack([t_u, t_i])).reshape(n, d)  # dpred/dX_hat * B^2 / 2
+    g_pred = jnp.einsum("sbi,sij->sbj", r, jnp.stack([t_u, t_i])).reshape(n_local, d)  # dpred/dX_hat * B^2 / 2
     g_y = ((weights.emb * 2.0 / (b * d)) * diff + (weights.pred * 2.0 * inv_b2) * g_pred) * scale
     inside = (rate > _RHO_CLIP) & (rate < 1.0 - _RHO_CLIP)
     g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)  # [side, h]
     g_sparse = (weights.kl / b) * g_rate[:, None, :] + weights.l1 / (b * h)  # [side, 1, h]
-    g_pre = jnp.where(active, ((g_y @ w).reshape(2, b, h) + g_sparse).reshape(n, h), 0.0)
+    g_pre = jnp.where(active, ((g_y @ w).reshape(2, b_local, h) + g_sparse).reshape(n_local, h), 0.0)
     g_w = a.T @ g_pre + g_y.T @ z
     g_b_lat = jnp.sum(g_pre, axis=0)
     grads = {"shared": {"W": g_w, "b_pre": jnp.sum(g_y, axis=0) - w @ g_b_lat, "b_lat": g_b_lat}}
+    grads = _global_sum(grads, axis_name)
 
     aux = {
         "loss": loss, "emb": emb, "pred": pred, "kl": kl, "l1": l1,

@@ -84,7 +84,7 @@ def _run_both(cfg, tt, steps=4):
 @pytest.mark.parametrize("shared", [False, True])
 def test_one_and_four_devices_agree(shared):
     """Same global batch: 4-device pmap (Gram pred loss, KL, L1) == 1 device, with separate user/item SAEs
-    (autodiff on both) and with one shared SAE (1 device: the hand-derived gradient; pmap: autodiff).
+    (autodiff) and with one shared SAE (the hand-derived gradient, psum-ed over the devices).
     (The paired-row loss uses the same rule, checked in tests/test_losses.py.)"""
     tt = _mf()
     cfg = _cfg(w_kl=0.1, w_l1=0.05, shared=shared)

@@ -7,7 +7,8 @@ import pytest
 from jaxsae.recommenders.base import TwoTower, dot_score
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training import sae as T
-from jaxsae.training.tied_mf_grad import input_table, supports_hand_gradient, tied_mf_value_and_grad
+from jaxsae.training.tied_mf_grad import (input_table, supports_hand_gradient, tied_mf_rows_value_and_grad,
+                                         tied_mf_value_and_grad)
 
 B, D, H = 16, 6, 10
 
@@ -71,7 +72,31 @@ def test_hand_gradient_applies_only_where_its_formula_holds():
     assert not supports_hand_gradient(base.replace(shared=False), gram=True)
     assert not supports_hand_gradient(base.replace(tied=False), gram=True)
     assert not supports_hand_gradient(base.replace(sae="matryoshka"), gram=True)
-    assert not T.uses_hand_gradient(base, True, axis_name="devices")  # pmap keeps autodiff's global terms
+
+
+def test_pmap_shards_give_the_global_batch_value_and_gradient():
+    """4 devices, each with a quarter of the users and of the items: psum-ed Grams and latent sums give
+    every device the one-device value, diagnostics and gradient of the whole batch."""
+    n_dev = 4
+    assert jax.local_device_count() >= n_dev  # conftest sets --xla_force_host_platform_device_count=4
+    cfg = SAETrainConfig.ml1m_mf(sae="topk", k=3, latents=H, w_l1=0.2, w_kl=0.05)
+    state = T.init_state(jax.random.PRNGKey(2), cfg, D)
+    u, i = _batch(seed=4)
+    (loss_1, aux_1), g_1 = tied_mf_value_and_grad(state.params, u, i, state.weights, "topk", 3)
+    q = B // n_dev
+    rows = jnp.stack([input_table(jnp.concatenate([u[j * q:(j + 1) * q], i[j * q:(j + 1) * q]]))
+                      for j in range(n_dev)])
+    fn = jax.pmap(lambda r: tied_mf_rows_value_and_grad(state.params, r, state.weights, "topk", 3, axis_name="d"),
+                  axis_name="d", devices=jax.local_devices()[:n_dev])
+    (loss_4, aux_4), g_4 = fn(rows)
+    np.testing.assert_allclose(np.asarray(loss_4), float(loss_1), rtol=1e-5)
+    for key in ("emb", "pred", "kl", "l1", "l0", "sse", "sst"):
+        np.testing.assert_allclose(np.asarray(aux_4[key]), float(aux_1[key]), rtol=1e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_array_equal(np.asarray(aux_4["fired"])[0], np.asarray(aux_1["fired"]))
+    for name in ("W", "b_pre", "b_lat"):
+        for dev in range(n_dev):
+            np.testing.assert_allclose(np.asarray(g_4["shared"][name])[dev], np.asarray(g_1["shared"][name]),
+                                       rtol=1e-4, atol=1e-6)
 
 
 def test_scanned_epoch_matches_autodiff_steps():
