@@ -308,6 +308,18 @@ def filter_separation(steerer: Steerer, users: np.ndarray, concept_mask: np.ndar
     return out
 
 
+def concept_candidates(item_latents: np.ndarray, concept_mask: np.ndarray, purity_k: int = 10
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """`(candidates, purity)`: the neurons whose item purity@`purity_k` for the concept beats its base rate
+    (they carry it more than chance, SPEC §6.3; all neurons when none does), and every neuron's purity."""
+    from jaxsae.analysis.concepts import purity_at_k
+
+    cmask = np.asarray(concept_mask, bool)
+    purity = np.asarray(purity_at_k(item_latents, cmask[:, None], (purity_k,)))[0, :, 0]
+    cand = np.flatnonzero(purity > cmask.mean())
+    return (cand if cand.size else np.arange(item_latents.shape[1])), purity
+
+
 def filter_neurons(steerer: Steerer, data: Any, concept: str, users: np.ndarray, n_neurons: int = 1,
                    purity_k: int = 10, exclude_train: bool = True, item_latents: Optional[np.ndarray] = None
                    ) -> Tuple[List[int], Dict[str, Any]]:
@@ -319,14 +331,10 @@ def filter_neurons(steerer: Steerer, data: Any, concept: str, users: np.ndarray,
     not how pure its item activations are, the same way `item_neuron` picks a promotion neuron by
     effect. Returns the `n_neurons` best and `{"candidates", "separation", "purity"}` for the record.
     """
-    from jaxsae.analysis.concepts import purity_at_k
-
     c = data.concept_index(concept)
     cmask = np.asarray(data.concepts[:, c], bool)
     lat = steerer.item_latents() if item_latents is None else item_latents
-    purity = np.asarray(purity_at_k(lat, cmask[:, None], (purity_k,)))[0, :, 0]
-    cand = np.flatnonzero(purity > cmask.mean())
-    cand = cand if cand.size else np.arange(lat.shape[1])
+    cand, purity = concept_candidates(lat, cmask, purity_k)
     users = np.asarray(users, np.int32)
     sep = filter_separation(steerer, users, cmask, _exclusion(data, users, exclude_train), cand)
     order = np.argsort(-sep, kind="stable")
@@ -395,12 +403,8 @@ def item_filter_neurons(item_latents: np.ndarray, concept_mask: np.ndarray, audi
     lists `audience_top [U, K]`: the fraction of the concept's entries where the neuron is active minus
     the fraction of the other entries where it is (coverage minus collateral).
     """
-    from jaxsae.analysis.concepts import purity_at_k
-
     cmask = np.asarray(concept_mask, bool)
-    purity = np.asarray(purity_at_k(item_latents, cmask[:, None], (purity_k,)))[0, :, 0]
-    cand = np.flatnonzero(purity > cmask.mean())
-    cand = cand if cand.size else np.arange(item_latents.shape[1])
+    cand, purity = concept_candidates(item_latents, cmask, purity_k)
     top = np.asarray(audience_top)
     conc = cmask[top]
     act = item_latents[top][..., cand] > 0  # [U, K, M]
@@ -478,11 +482,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     elif side == "item":
         neurons, selection = item_filter_neurons(item_lat, cmask, before, n_neurons)
     elif method == "weighted":
-        from jaxsae.analysis.concepts import purity_at_k
-
-        purity = np.asarray(purity_at_k(item_lat, cmask[:, None], (10,)))[0, :, 0]
-        cand = np.flatnonzero(purity > cmask.mean())
-        neurons = [int(n) for n in (cand if cand.size else np.arange(item_lat.shape[1]))]
+        cand, purity = concept_candidates(item_lat, cmask, 10)
+        neurons = [int(n) for n in cand]
         selection = {"candidates": neurons, "purity": [round(float(purity[n]), 4) for n in neurons], "purity_k": 10}
     else:
         neurons, selection = filter_neurons(steerer, data, concept, aud, n_neurons, exclude_train=exclude_train,
@@ -647,6 +648,6 @@ def file_stem(name: str) -> str:
 __all__: List[str] = [
     "MODES", "OPS", "LatentEdit", "latent_edit", "no_edit", "apply_edit", "steer_rows", "Steerer",
     "resolve_item", "concept_share", "baseline_top", "activation_scale", "select_audience", "filter_separation", "filter_neurons",
-    "filter_weights", "item_filter_neurons", "headline_index", "filter_experiment",
+    "concept_candidates", "filter_weights", "item_filter_neurons", "headline_index", "filter_experiment",
     "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem",
 ]

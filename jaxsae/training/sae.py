@@ -50,7 +50,7 @@ SCAN_UNROLL = 4
 
 __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
-    "SAEInputs", "prepare_inputs", "uses_hand_gradient", "sae_objective", "make_train_step",
+    "SAEInputs", "prepare_inputs", "supports_hand_gradient", "sae_objective", "make_train_step",
     "make_hand_row_step", "make_epoch_fn", "METRIC_KEYS", "heldout_split", "batch_indices", "EpochRunner",
     "train_sae", "load_sae", "training_setup",
 ]
@@ -125,17 +125,12 @@ def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, boo
     return two_tower.score_fn, gram
 
 
-def uses_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
-    """True when `make_epoch_fn` trains with the hand-derived gradient (`jaxsae.training.tied_mf_grad`):
-    one shared tied ReLU/TopK SAE under the MF Gram loss (jit, vmap or pmap)."""
-    return supports_hand_gradient(config, gram)
-
-
 def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> SAEInputs:
     """`SAEInputs` for `make_epoch_fn` on one device: the row table is computed here, once."""
-    if not uses_hand_gradient(config, gram):
+    if not supports_hand_gradient(config, gram):
         return SAEInputs(two_tower=two_tower)
     module = build_module(config, two_tower.dim)
+    # Compiled, so the table is bit-identical to the one an epoch builds inside its own program.
     table = jax.jit(input_table, static_argnums=(1, 2))(
         jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize, module.eps)
     return SAEInputs(two_tower=two_tower, rows=table)
@@ -264,11 +259,11 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
     A `lax.scan` of the train step over pre-shuffled index batches (rows are gathered from the
     recommender's tables inside the scan). `inputs` is the frozen `TwoTower` or its `prepare_inputs`
     (which saves recomputing the row table of the hand-gradient path on every call). When
-    `uses_hand_gradient` holds, a step is `make_hand_row_step`, else autodiff of `sae_objective`. Window metrics: the mean of each loss term and of L0 over
+    `supports_hand_gradient` holds, a step is `make_hand_row_step`, else autodiff of `sae_objective`. Window metrics: the mean of each loss term and of L0 over
     the S steps, `fvu` = summed squared errors / summed variances, `dead_fraction` = share of latents
     that never fired in the window, and `finite` / `first_bad` (first step with a non-finite loss, or S).
     """
-    hand = uses_hand_gradient(config, gram)
+    hand = supports_hand_gradient(config, gram)
     step = make_train_step(config, d, score_fn, gram, axis_name)
     row_step = make_hand_row_step(config, d, axis_name) if hand else None
     module = build_module(config, d)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from jaxsae.losses import LossWeights
 from jaxsae.sae.activations import get_activation
 from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.normalization import NormStats, normalize_rows
 
 __all__ = ["supports_hand_gradient", "input_table", "tied_mf_value_and_grad", "tied_mf_rows_value_and_grad"]
 
@@ -54,13 +55,10 @@ def supports_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
 def input_table(x: jax.Array, normalize: bool = True, eps: float = 1e-5) -> jax.Array:
     """`[N, 2d + 2]` rows `[x | x_norm | mean | scale]` of an embedding table `x [N, d]` (see module doc)."""
     if normalize:
-        mean = jnp.mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        scale = jnp.sqrt(jnp.mean(centered * centered, axis=-1, keepdims=True)) + eps
-        x_norm = centered / scale
+        x_norm, stats = normalize_rows(x, eps)
     else:
-        mean, scale, x_norm = jnp.zeros_like(x[:, :1]), jnp.ones_like(x[:, :1]), x
-    return jnp.concatenate([x, x_norm, mean, scale], axis=-1)
+        x_norm, stats = x, NormStats.identity(x)
+    return jnp.concatenate([x, x_norm, stats.mean, stats.scale], axis=-1)
 
 
 def tied_mf_value_and_grad(params: Dict[str, Any], user_x: jax.Array, item_x: jax.Array, weights: LossWeights,

@@ -88,7 +88,7 @@ def test_one_and_four_devices_agree(shared):
     (The paired-row loss uses the same rule, checked in tests/test_losses.py.)"""
     tt = _mf()
     cfg = _cfg(w_kl=0.1, w_l1=0.05, shared=shared)
-    assert T.uses_hand_gradient(cfg, True) == shared
+    assert T.supports_hand_gradient(cfg, True) == shared
     (s1, m1), (s4, m4) = _run_both(cfg, tt)
     for a, b in zip(_leaves(s1.params), _leaves(s4.params)):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)

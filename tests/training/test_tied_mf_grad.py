@@ -105,7 +105,7 @@ def test_scanned_epoch_matches_autodiff_steps():
     tt = TwoTower.create(rng.normal(size=(30, D)), rng.normal(size=(20, D)), user_bias=rng.normal(size=30),
                          item_bias=rng.normal(size=20), kind="mf")
     cfg = SAETrainConfig.ml1m_mf(latents=H, batch_size=8, w_l1=0.1)
-    assert T.uses_hand_gradient(cfg, True)
+    assert T.supports_hand_gradient(cfg, True)
     users, items = T.batch_indices(np.arange(30, dtype=np.int32), 20, 0, 0, 6, 8)
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
     epoch = jax.jit(T.make_epoch_fn(cfg, D))
