@@ -46,6 +46,8 @@ class SAETrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
     # ---- issue 10: fidelity-aware objective
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
+    # ---- issue 12: bring your own recommender
+    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
