@@ -86,3 +86,27 @@ def test_listwise_training_improves_ranking_fidelity_over_its_start():
     _, m1 = train_sae(tt, data, base.replace(steps=300, lr=3e-3), log=lambda s: None)
     assert m1["pred"] < 0.5 * m0["pred"]
     assert m1["rbo@30"] > m0["rbo@30"] + 0.05
+
+
+def test_k_user_encodes_users_with_more_latents_than_items():
+    from jaxsae.sae.trained import TrainedSAE
+
+    rng = np.random.default_rng(4)
+    d = 5
+    cfg = SAETrainConfig(sae="topk", latents=12, k=2, k_user=6, normalize=False)
+    module = build_module(cfg, d)
+    state = init_state(jax.random.PRNGKey(1), cfg, d)
+    tt = TwoTower.create(rng.normal(size=(7, d)), rng.normal(size=(9, d)), kind="mf")
+    sae = TrainedSAE(module=module, params=state.params, config=cfg, input_two_tower=tt, heldout_users=np.arange(2))
+    zu, _ = sae.encode(tt.user_emb, side="user")
+    zi, _ = sae.encode(tt.item_emb, side="item")
+    assert int(np.max(np.sum(np.asarray(zu) > 0, axis=1))) > 2 and np.all(np.sum(np.asarray(zu) > 0, axis=1) <= 6)
+    assert np.all(np.sum(np.asarray(zi) > 0, axis=1) <= 2)
+    # the training objective sees the same per-side codes
+    batch = SAEBatch(user_x=tt.user_emb, item_x=tt.item_emb[:7], head={})
+    _, aux = sae_objective(module, state.params, batch, loss_weights(cfg), dot_score, True, "mse",
+                           user_module=module.clone(k=6))
+    expect_l0 = (np.sum(np.asarray(zu) > 0) + np.sum(np.asarray(zi[:7]) > 0)) / 14
+    np.testing.assert_allclose(float(aux["l0"]), expect_l0, rtol=1e-5)
+    with pytest.raises(Exception):
+        SAETrainConfig(sae="tied", k_user=3)

@@ -46,6 +46,7 @@ class SAETrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
     # ---- issue 10: fidelity-aware objective
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
+    k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
     # ---- issue 12: bring your own recommender
     balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
 
@@ -58,6 +59,9 @@ class SAETrainConfig:
             raise ConfigError(f"latents must be >= 1, got {self.latents}")
         if self.sae == "topk" and not 1 <= self.k <= self.latents:
             raise ConfigError(f"TopK needs 1 <= k <= latents, got k={self.k}, latents={self.latents}")
+        if self.k_user is not None and (self.sae != "topk" or not 1 <= self.k_user <= self.latents):
+            raise ConfigError(f"k_user needs a topk SAE and 1 <= k_user <= latents, got k_user={self.k_user}, "
+                              f"sae={self.sae!r}, latents={self.latents}")
         if self.k < 0:
             raise ConfigError(f"k must be >= 0, got {self.k}")
         if self.prefixes is not None:
@@ -103,6 +107,11 @@ class SAETrainConfig:
         if self.epochs is None:
             return self.steps
         return self.epochs * max(1, math.ceil(n_train_users / self.batch_size))
+
+    @property
+    def user_k(self) -> int:
+        """Active latents per user row (`k_user`, else `k`)."""
+        return self.k if self.k_user is None else int(self.k_user)
 
     def replace(self, **changes: Any) -> "SAETrainConfig":
         """A copy with fields changed (validated again)."""

@@ -38,7 +38,7 @@ from jaxsae.sae import diagnostics
 from jaxsae.sae.balance import BALANCE_KEY, sae_input_space, stored_factor
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.registry import make_sae
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.sae.trained import TrainedSAE, side_module
 from jaxsae.training.tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
 
@@ -141,23 +141,25 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 # ---------------------------------------------------------------------------- objective and step
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
                   gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
-                  pred_all_levels: bool = False, temperature: float = 1.0) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+                  pred_all_levels: bool = False, temperature: float = 1.0,
+                  user_module: Optional[nn.Module] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
 
     The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
     reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
     `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
-    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`.
+    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`. `user_module`
+    (same parameters, another k) encodes the users when it differs from `module` (`k_user`).
     """
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
     n_u = u.shape[0]
-    if "shared" in params:  # one pass over users and items stacked (rows are independent)
+    if "shared" in params and user_module is None:  # one pass over users and items stacked (rows are independent)
         out = module.apply({"params": params["shared"]}, x)
         z, levels = out.z, out.x_hat_levels
     else:
-        out_u = module.apply({"params": params["user"]}, u)
-        out_i = module.apply({"params": params["item"]}, i)
+        out_u = (user_module or module).apply({"params": side_params(params, "user")}, u)
+        out_i = module.apply({"params": side_params(params, "item")}, i)
         z = jnp.concatenate([out_u.z, out_i.z])
         levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
     n_i = i.shape[0]
@@ -257,6 +259,8 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     update for the same global batch.
     """
     module = build_module(config, d)
+    user_module = side_module(module, config, "user")
+    user_module = None if user_module is module else user_module
     tx = _optimizer(config)
     pred_kind = config.pred_loss
 
@@ -264,7 +268,7 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
         def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
             return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
                                  pred_all_levels=config.pred_levels == "all",
-                                 temperature=config.listwise_temperature)
+                                 temperature=config.listwise_temperature, user_module=user_module)
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
