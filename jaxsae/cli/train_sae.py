@@ -32,7 +32,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p = sub.add_parser("train-sae", help="train the sparse autoencoder through the frozen recommender (RUN/sae/)",
                        description="Train a prediction-aware SAE on RUN/rec's embeddings; writes RUN/sae/.")
     p.add_argument("run", help="run directory (holds data/ and rec/)")
-    p.add_argument("--sae", choices=list(SAE_REGISTRY), default=None, help="architecture (default tied ReLU)")
+    p.add_argument("--sae", choices=[*SAE_REGISTRY, "auto"], default=None,
+                   help="architecture (default tied ReLU); auto: sweep a grid and train the setting it picks "
+                        "(`jaxsae sweep`; the other options given set the sweep's base)")
     p.add_argument("--preset", choices=list(PRESETS), default=None, help="start from a paper setting (SPEC §5)")
     p.add_argument("--paper-schedule", action="store_true", help="with --preset: the paper's epoch count")
     a = p.add_argument_group("architecture")
@@ -64,13 +66,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     t.add_argument("--log-every", type=int, default=None, help="steps per progress line / history row (250)")
     t.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (1000)")
     t.add_argument("--resume", action="store_true", help="continue from RUN/sae's last checkpoint")
+    from jaxsae.cli.sweep import add_sweep_options
+
+    add_sweep_options(p, prefix="sweep-")
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The `SAETrainConfig` of the command line: preset (or defaults) overridden by the given options."""
-    from jaxsae.sae.config import SAETrainConfig, from_preset
-
+def explicit_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The SAE config fields given on the command line (absent options are left out)."""
     overrides: Dict[str, Any] = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
     if overrides.get("prefixes") is not None:
         overrides["prefixes"] = tuple(overrides["prefixes"])
@@ -79,6 +82,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
             overrides[field] = False
     if getattr(args, "fold_biases", False):
         overrides["fold_biases"] = True
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The `SAETrainConfig` of the command line: preset (or defaults) overridden by the given options."""
+    from jaxsae.sae.config import SAETrainConfig, from_preset
+
+    overrides = explicit_options(args)
     if args.preset is not None:
         return from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
     if args.paper_schedule:
@@ -91,12 +102,22 @@ def run(args: argparse.Namespace) -> int:
     from jaxsae.training.recommender import load_recommender
     from jaxsae.training.sae import train_sae
 
-    config = config_from_args(args)  # validated before anything is read
     run_dir = Path(args.run)
-    data = InteractionData.load(run_dir / "data")
-    two_tower = load_recommender(run_dir / "rec")
-    _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
-                           log=lambda line: print(line, flush=True))
+    if args.sae == "auto":
+        from jaxsae.cli.sweep import sweep_config
+        from jaxsae.training.auto_sae import train_auto
+
+        if args.preset is not None or args.paper_schedule:
+            raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
+        base = {k: v for k, v in explicit_options(args).items() if k != "sae"}
+        sweep = sweep_config(args, base)  # validated before anything is read
+        _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True))
+    else:
+        config = config_from_args(args)  # validated before anything is read
+        data = InteractionData.load(run_dir / "data")
+        two_tower = load_recommender(run_dir / "rec")
+        _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
+                               log=lambda line: print(line, flush=True))
     summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30")
                         if isinstance(metrics.get(k), float))
     print(f"train-sae: done in {metrics['train_s']:.1f}s: {summary} -> {run_dir / 'sae'}", flush=True)
