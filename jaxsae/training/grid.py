@@ -63,6 +63,20 @@ def _grid_epoch(program: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool, 
     return jax.jit(jax.vmap(_packed(make_epoch_fn(program, d, score_fn, gram)), in_axes=(0, None, ax, ax)))
 
 
+_EXECUTABLES: Dict[Tuple[Any, ...], Any] = {}
+
+
+def _compile(fn: Any, args: Tuple[Any, ...]) -> Any:
+    """`fn.lower(*args).compile()`, cached by the function and the arguments' structure, shapes and dtypes."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    key = (fn, treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves))
+    if key not in _EXECUTABLES:
+        if len(_EXECUTABLES) >= 64:
+            _EXECUTABLES.clear()
+        _EXECUTABLES[key] = fn.lower(*args).compile()
+    return _EXECUTABLES[key]
+
+
 def _label(config: SAETrainConfig) -> str:
     return (f"{config.sae} h={config.latents}" + (f" k={config.k}" if config.sae == "topk" else "")
             + f" w_pred={config.w_pred:g} seed={config.seed}")
@@ -112,8 +126,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
         compiled: Dict[int, Any] = {}
         for s0, s1 in windows:  # ahead-of-time compile each window length, timed apart from training
             if s1 - s0 not in compiled:
-                u, i = batches(s0, s1)
-                compiled[s1 - s0] = epoch.lower(states, inputs, u, i).compile()
+                compiled[s1 - s0] = _compile(epoch, (states, inputs, *batches(s0, s1)))
         compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         last = None
