@@ -20,13 +20,13 @@ input space) by >= 0.2; `rbo@30`, `kendall_tau@30` on validation users; `popular
 |Spearman| of a neuron's item activations with item popularity; `l0`, `fvu`. A setting's figures are
 means over its seeds (`per_seed` keeps each).
 
-Selection rule (scale-free; `choose`). Let `attain = min(1, rbo/0.8) * min(1, max(kendall, 0)/0.5)`,
-the share of the fidelity targets reached (1 = both met). Settings are ranked by, in order:
-(1) meets both fidelity targets (mean validation rbo@30 >= 0.8 and kendall_tau@30 >= 0.5), (2) mean
-clear concepts x attain (= clear concepts when the targets are met), (3) popularity |rho|,
-(4) rbo@30 + kendall_tau@30. So among faithful settings the most clear concepts win, ties going to the
-stronger popularity neuron, then fidelity; when none is faithful, concepts are discounted by how far
-fidelity falls short.
+Selection rule (scale-free; `choose`). The targets are SPEC §11's: mean validation rbo@30 >= 0.8,
+kendall_tau@30 >= 0.5 and >= 3 clear concepts. Let
+`attain = min(1, clear/3) * min(1, rbo/0.8) * min(1, max(kendall, 0)/0.5)`, the share of the targets
+reached (1 = all met). Settings are ranked by, in order: (1) attain, (2) mean clear concepts,
+(3) popularity |rho|, (4) rbo@30 + kendall_tau@30. So among settings that meet every target the most
+clear concepts win, ties going to the stronger popularity neuron, then to fidelity; when none meets
+them all, the setting closest to meeting them (concepts and fidelity shortfalls multiplied) wins.
 
 The chosen setting's final SAE (`final="reuse"`, the default) is the sweep's own run of that setting
 with the base seed: trained without validation or held-out users, so its held-out fidelity in
@@ -69,8 +69,7 @@ def _pred_losses() -> List[str]:
 def named_grid(name: str) -> Dict[str, Any]:
     """The built-in grids: "default" (cheap enough for `make demo`) and "large"."""
     if name == "default":
-        return {"axes": {"k": [8, 12, 16, 24], "latents": [64, 128], "w_pred": [1.0, 2.0],
-                         "pred_loss": _pred_losses()}, "seeds": [0, 1]}
+        return {"axes": {"k": [8, 12, 16, 24], "latents": [64, 128], "pred_loss": _pred_losses()}, "seeds": [0, 1]}
     if name == "large":
         return {"axes": {"k": [4, 8, 12, 16, 24, 32], "latents": [64, 128, 256], "w_pred": [0.5, 1.0, 2.0, 5.0],
                          "pred_loss": _pred_losses()}, "base": {"steps": 5000}, "seeds": [0, 1, 2]}
@@ -105,8 +104,9 @@ class SweepConfig:
     null_seeds: int = 10  # seeds of the random-direction null purity
     purity: float = 0.9  # a concept is clear at purity@10 >= this ...
     margin: float = 0.2  # ... beating its null purity@10 by >= this
-    rbo_min: float = 0.8  # fidelity targets of the rule (validation rbo@30, kendall_tau@30)
+    rbo_min: float = 0.8  # targets of the rule: validation rbo@30, kendall_tau@30, clear concepts (SPEC §11)
     kendall_min: float = 0.5
+    min_concepts: int = 3
     k: int = 30  # top-K of the fidelity lists
     final: str = "reuse"  # "reuse" the chosen setting's base-seed run, or "retrain" it on all training users
 
@@ -118,8 +118,8 @@ class SweepConfig:
             raise ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if not 0.0 < self.item_fraction <= 1.0:
             raise ConfigError(f"item_fraction must be in (0, 1], got {self.item_fraction}")
-        if self.null_seeds < 1 or self.k < 1:
-            raise ConfigError("null_seeds and k must be >= 1")
+        if self.null_seeds < 1 or self.k < 1 or self.min_concepts < 1:
+            raise ConfigError("null_seeds, k and min_concepts must be >= 1")
         if self.final not in FINALS:
             raise ConfigError(f"final must be one of {', '.join(FINALS)}, got {self.final!r}")
         fields = {f.name for f in dataclasses.fields(SAETrainConfig)}
@@ -283,16 +283,17 @@ class _Scorer:
         }
 
 
-def attainment(rbo: float, kendall: float, config: SweepConfig) -> float:
-    """Share of the fidelity targets reached: `min(1, rbo/rbo_min) * min(1, max(kendall, 0)/kendall_min)`."""
-    return min(1.0, max(rbo, 0.0) / config.rbo_min) * min(1.0, max(kendall, 0.0) / config.kendall_min)
+def attainment(fig: Mapping[str, float], config: "SweepConfig") -> float:
+    """Share of the targets reached: `min(1, clear/min_concepts) * min(1, rbo/rbo_min) * min(1, kendall/kendall_min)`."""
+    rbo, tau = fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"]
+    return (min(1.0, fig["clear_concepts"] / config.min_concepts) * min(1.0, max(rbo, 0.0) / config.rbo_min)
+            * min(1.0, max(tau, 0.0) / config.kendall_min))
 
 
-def rank_key(fig: Mapping[str, float], config: SweepConfig) -> Tuple[float, ...]:
+def rank_key(fig: Mapping[str, float], config: "SweepConfig") -> Tuple[float, ...]:
     """The selection rule's sort key (larger is better; see the module docstring)."""
     rbo, tau = fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"]
-    att = attainment(rbo, tau, config)
-    return (float(att >= 1.0), round(fig["clear_concepts"] * att, 9), round(fig["popularity_rho"], 9), rbo + tau)
+    return (round(attainment(fig, config), 9), fig["clear_concepts"], round(fig["popularity_rho"], 9), rbo + tau)
 
 
 def choose(settings: Sequence[Mapping[str, Any]], config: SweepConfig) -> int:
@@ -351,16 +352,16 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
         fig = {k: float(np.mean([r[k] for r in runs_s])) for k in runs_s[0] if k not in ("seed", "program", "clear")}
         rows.append({"id": si, "params": params, "config": cfg.to_dict(), "program": runs_s[0]["program"],
                      "figures": fig, "per_seed": runs_s,
-                     "attainment": attainment(fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"], config),
-                     "feasible": bool(rank_key(fig, config)[0])})
+                     "attainment": attainment(fig, config), "feasible": bool(attainment(fig, config) >= 1.0)})
     chosen = choose(rows, config)
     wall = time.perf_counter() - t_start
     doc = {
         "schema": SCHEMA,
-        "rule": {"text": "among settings with mean validation rbo@30 >= rbo_min and kendall_tau@30 >= kendall_min, "
-                         "most clear concepts, then popularity |rho|, then rbo+kendall; if none, most "
-                         "clear concepts x attainment (min(1, rbo/rbo_min) * min(1, kendall/kendall_min))",
-                 "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "purity": config.purity,
+        "rule": {"text": "rank by attainment = min(1, clear/min_concepts) * min(1, rbo/rbo_min) * "
+                         "min(1, kendall/kendall_min) (validation means), then clear concepts, then popularity "
+                         "|rho|, then rbo+kendall",
+                 "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "min_concepts": config.min_concepts,
+                 "purity": config.purity,
                  "margin": config.margin, "null_seeds": config.null_seeds, "k": config.k},
         "split": {"n_train_users": int(len(train)), "n_validation_users": int(len(validation)),
                   "n_heldout_users": int(len(heldout)), "validation_fraction": config.validation_fraction,

@@ -92,15 +92,16 @@ def _row(clear, rbo, tau, pop):
 
 def test_selection_rule():
     c = SweepConfig(seeds=(0,))
-    # faithful settings win over unfaithful ones with more concepts; among them the most concepts
-    rows = [_row(6, 0.79, 0.9, 0.9), _row(2, 0.85, 0.6, 0.1), _row(3, 0.81, 0.5, 0.1), _row(1, 0.95, 0.9, 0.9)]
+    # settings meeting every target (rbo .8, kendall .5, 3 concepts) win; among them the most concepts
+    rows = [_row(6, 0.79, 0.9, 0.9), _row(2, 0.95, 0.9, 0.9), _row(4, 0.81, 0.5, 0.1), _row(3, 0.85, 0.6, 0.5)]
     assert choose(rows, c) == 2
     # ties in concepts: stronger popularity neuron, then fidelity
     assert choose([_row(3, 0.9, 0.6, 0.5), _row(3, 0.8, 0.5, 0.7)], c) == 1
     assert choose([_row(3, 0.8, 0.5, 0.7), _row(3, 0.9, 0.6, 0.7)], c) == 1
-    # none faithful: concepts discounted by attainment (0.6/0.8 * 0.25/0.5 = 0.375 vs 0.7/0.8 * 1 = 0.875)
-    assert choose([_row(4, 0.6, 0.25, 0.9), _row(2, 0.7, 0.5, 0.1)], c) == 1
-    assert choose([_row(4, 0.6, 0.5, 0.9), _row(2, 0.7, 0.5, 0.1)], c) == 0  # 3.0 vs 1.75
+    # none meets them all: the largest product of attainments
+    # (1 * .6/.8 * .25/.5 = .375; 2/3 * .7/.8 * 1 = .583; 0 concepts: 0)
+    assert choose([_row(4, 0.6, 0.25, 0.9), _row(2, 0.7, 0.5, 0.1), _row(0, 0.99, 0.99, 0.9)], c) == 1
+    assert choose([_row(4, 0.6, 0.5, 0.9), _row(2, 0.7, 0.5, 0.1)], c) == 0  # .75 vs .583
 
 
 def test_config_validation():
