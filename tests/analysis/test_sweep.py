@@ -1,5 +1,6 @@
 """The SAE sweep: honest splits, vmapped grid == separate trainings, the selection rule, sweep.json."""
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -144,3 +145,12 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     sae = load_sae(tmp_path / "sae")
     assert sae.config.w_pred == doc["chosen_params"]["w_pred"] and sae.config.k == 8
     np.testing.assert_array_equal(sae.heldout_users, heldout_split(data.n_users, 0.2, 0)[1])
+
+
+def test_pipeline_configs_can_ask_for_the_automatic_sae():
+    from jaxsae.pipeline import check_options, load_config, stage_argv
+
+    cfg = load_config("synthetic-demo", variant="auto-sae")
+    check_options(cfg)
+    argv = stage_argv("train_sae", Path("R"), cfg.stages["train_sae"], cfg.dataset)
+    assert argv[:4] == ["train-sae", "R", "--sae", "auto"] and "--steps" in argv
