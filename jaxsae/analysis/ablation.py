@@ -1,8 +1,8 @@
 """The prediction-aware ablation (SPEC §6.4): retrain the SAE for several `w_pred` (and seeds) and compare.
 
-All runs train together in one compiled program: the loss weights are arrays inside the SAE state
-(`jaxsae.training.sae`), so the states of every (w_pred, seed) pair are stacked and the scanned epoch
-is `jax.vmap`-ed over them. Every run sees the same batches (the base config's seed orders them) and
+All runs train together in one compiled program (`jaxsae.training.grid`): the loss weights are arrays
+inside the SAE state (`jaxsae.training.sae`), so the states of every (w_pred, seed) pair are stacked and
+the scanned epoch is `jax.vmap`-ed over them. Every run sees the same batches (the base config's seed orders them) and
 the same held-out users; a seed changes only the initialization. Each run is then measured like a
 trained SAE: fidelity of the reconstructed recommender on the held-out users (RBO@K, Kendall tau@K,
 SPEC §6.2), the monosemanticity score, concept purity, FVU and L0.
@@ -13,18 +13,16 @@ SPEC §6.2), the monosemanticity score, concept purity, FVU and L0.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.analysis.concepts import best_neurons, purity_at_k
 from jaxsae.analysis.hierarchy import content_concepts
 from jaxsae.analysis.monosemanticity import monosemanticity_per_neuron
-from jaxsae.errors import ConfigError, TrainingDivergedError
+from jaxsae.errors import ConfigError
 
 PAPER_PRED_WEIGHTS: Tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
 METRICS = ("rbo@30", "kendall_tau@30", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
@@ -57,41 +55,20 @@ class AblationConfig:
             raise ConfigError(f"k must be >= 1, got {self.k}")
 
 
-def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
-
-
-def _index(tree: Any, r: int) -> Any:
-    return jax.tree_util.tree_map(lambda x: x[r], tree)
-
-
 def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],
                 log: Callable[[str], None] = print) -> Tuple[List[Any], Dict[str, Any]]:
-    """Train one SAE per `(configs[r], seeds[r])` in one vmapped program; configs differ only in loss
-    weights. Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s"}`."""
-    from jaxsae.training.sae import batch_indices, init_state, make_epoch_fn, pred_spec, training_setup
+    """Train one SAE per `(configs[r], seeds[r])` with `jaxsae.training.grid` (one vmapped program when
+    configs differ only in loss weights), all on the base config's training users and batch order.
+    Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s", "steps"}`."""
+    from jaxsae.training.grid import train_grid
+    from jaxsae.training.sae import training_setup
 
     input_tt, d, train_users, heldout, total = training_setup(two_tower, base)
-    states = _stack([init_state(jax.random.PRNGKey(s), c, d) for c, s in zip(configs, seeds)])
-    score_fn, gram = pred_spec(input_tt, base)
-    epoch = jax.jit(jax.vmap(make_epoch_fn(base, d, score_fn, gram), in_axes=(0, None, None, None)))
-    window = max(1, min(base.log_every, total))
-    t0 = time.perf_counter()
-    for s0 in range(0, total, window):
-        n = min(window, total - s0)
-        users, items = batch_indices(train_users, input_tt.n_items, base.seed, s0, n, base.batch_size)
-        states, m = epoch(states, input_tt, jnp.asarray(users), jnp.asarray(items))
-        m = jax.device_get(m)
-        bad = np.flatnonzero(~np.asarray(m["finite"]))
-        if bad.size:
-            which = ", ".join(f"w_pred={configs[r].w_pred:g} seed={seeds[r]}" for r in bad)
-            raise TrainingDivergedError(f"ablation diverged (non-finite loss before step {s0 + n}) for {which}; "
-                                        f"lower the learning rate or the weights")
-        log(f"ablate: step {s0 + n}/{total} of {len(configs)} runs; loss "
-            + " ".join(f"{v:.3g}" for v in np.asarray(m["loss"])))
-    params = [_index(states.params, r) for r in range(len(configs))]
-    return params, {"heldout": heldout, "input_two_tower": input_tt, "d": d, "train_s": time.perf_counter() - t0,
-                    "steps": total}
+    runs, info = train_grid(two_tower, [c.replace(seed=s) for c, s in zip(configs, seeds)], train_users,
+                            batch_seeds=[base.seed] * len(configs),
+                            log=lambda line: log(line.replace("grid:", "ablate:", 1)))
+    return [r.state.params for r in runs], {"heldout": heldout, "input_two_tower": input_tt, "d": d,
+                                            "train_s": info["train_s"], "steps": total}
 
 
 def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> Dict[str, float]:

@@ -15,7 +15,8 @@ from jaxsae.errors import ConfigError
 
 # option dest -> SAETrainConfig field (None when the option is absent from the command line)
 _FIELDS = ("sae", "latents", "k", "prefixes", "w_emb", "w_pred", "w_kl", "w_l1", "rho", "pred_loss", "pred_levels", "steps",
-           "epochs", "batch_size", "lr", "seed", "devices", "heldout_fraction", "log_every", "checkpoint_every")
+           "epochs", "batch_size", "lr", "seed", "devices", "heldout_fraction", "log_every", "checkpoint_every",
+           "k_user", "listwise_temperature")
 
 
 def _int_list(text: str) -> List[int]:
@@ -32,12 +33,16 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p = sub.add_parser("train-sae", help="train the sparse autoencoder through the frozen recommender (RUN/sae/)",
                        description="Train a prediction-aware SAE on RUN/rec's embeddings; writes RUN/sae/.")
     p.add_argument("run", help="run directory (holds data/ and rec/)")
-    p.add_argument("--sae", choices=list(SAE_REGISTRY), default=None, help="architecture (default tied ReLU)")
+    p.add_argument("--sae", choices=[*SAE_REGISTRY, "auto"], default=None,
+                   help="architecture (default tied ReLU); auto: sweep a grid and train the setting it picks "
+                        "(`jaxsae sweep`; the other options given set the sweep's base)")
     p.add_argument("--preset", choices=list(PRESETS), default=None, help="start from a paper setting (SPEC §5)")
     p.add_argument("--paper-schedule", action="store_true", help="with --preset: the paper's epoch count")
     a = p.add_argument_group("architecture")
     a.add_argument("--latents", type=int, default=None, help="number of latents h (default 22)")
     a.add_argument("--k", type=int, default=None, help="topk: active latents per row (default 4)")
+    a.add_argument("--k-user", type=int, default=None,
+                   help="topk: active latents per user row (default: --k); items, where concepts are read, keep --k")
     a.add_argument("--prefixes", type=_int_list, default=None, help="matryoshka: m_1,...,m_L=h (default h/4,h/2,h)")
     a.add_argument("--no-normalize", action="store_true", help="skip the per-row normalization")
     a.add_argument("--untied", action="store_true", help="separate decoder with unit-norm rows")
@@ -53,7 +58,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     w.add_argument("--w-l1", type=float, default=None, help="L1 weight (0)")
     w.add_argument("--rho", type=float, default=None, help="KL target activation (0.05)")
     w.add_argument("--pred-loss", choices=list(PRED_LOSSES), default=None,
-                   help="paired scorers (NCF): mse on logits (default) or bce of sigmoids")
+                   help="mse on logits (default; MF: exact Gram form), bce of sigmoids (NCF), or listwise: KL of each "
+                        "user's softmax over all items (ranking-aware, SPEC §11)")
+    w.add_argument("--listwise-temperature", type=float, default=None,
+                   help="listwise loss: softmax temperature in units of each user's score std (1)")
     w.add_argument("--pred-levels", choices=list(PRED_LEVELS), default=None,
                    help="matryoshka: prediction loss on the full reconstruction (default, as the paper) or all levels")
     t = p.add_argument_group("schedule")
@@ -67,13 +75,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     t.add_argument("--log-every", type=int, default=None, help="steps per progress line / history row (250)")
     t.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (1000)")
     t.add_argument("--resume", action="store_true", help="continue from RUN/sae's last checkpoint")
+    from jaxsae.cli.sweep import add_sweep_options
+
+    add_sweep_options(p, prefix="sweep-")
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The `SAETrainConfig` of the command line: preset (or defaults) overridden by the given options."""
-    from jaxsae.sae.config import SAETrainConfig, from_preset
-
+def explicit_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The SAE config fields given on the command line (absent options are left out)."""
     overrides: Dict[str, Any] = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
     if overrides.get("prefixes") is not None:
         overrides["prefixes"] = tuple(overrides["prefixes"])
@@ -84,6 +93,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
         overrides["fold_biases"] = True
     if getattr(args, "balance_sides", None) is not None:
         overrides["balance_sides"] = bool(args.balance_sides)
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The `SAETrainConfig` of the command line: preset (or defaults) overridden by the given options."""
+    from jaxsae.sae.config import SAETrainConfig, from_preset
+
+    overrides = explicit_options(args)
     if args.preset is not None:
         return from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
     if args.paper_schedule:
@@ -96,12 +113,22 @@ def run(args: argparse.Namespace) -> int:
     from jaxsae.training.recommender import load_recommender
     from jaxsae.training.sae import train_sae
 
-    config = config_from_args(args)  # validated before anything is read
     run_dir = Path(args.run)
-    data = InteractionData.load(run_dir / "data")
-    two_tower = load_recommender(run_dir / "rec")
-    _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
-                           log=lambda line: print(line, flush=True))
+    if args.sae == "auto":
+        from jaxsae.cli.sweep import sweep_config
+        from jaxsae.training.auto_sae import train_auto
+
+        if args.preset is not None or args.paper_schedule:
+            raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
+        base = {k: v for k, v in explicit_options(args).items() if k != "sae"}
+        sweep = sweep_config(args, base)  # validated before anything is read
+        _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True))
+    else:
+        config = config_from_args(args)  # validated before anything is read
+        data = InteractionData.load(run_dir / "data")
+        two_tower = load_recommender(run_dir / "rec")
+        _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
+                               log=lambda line: print(line, flush=True))
     summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30")
                         if isinstance(metrics.get(k), float))
     print(f"train-sae: done in {metrics['train_s']:.1f}s: {summary} -> {run_dir / 'sae'}", flush=True)

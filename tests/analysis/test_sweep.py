@@ -1,0 +1,156 @@
+"""The SAE sweep: honest splits, vmapped grid == separate trainings, the selection rule, sweep.json."""
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from data_prep.preprocess import PrepareOptions, prepare
+from data_prep.synthetic import generate, preset
+from jaxsae.analysis.sweep import SweepConfig, choose, sweep, sweep_split
+from jaxsae.errors import ConfigError
+from jaxsae.recommenders.base import TwoTower
+from jaxsae.sae.config import SAETrainConfig
+from jaxsae.training.grid import program_key, train_grid
+from jaxsae.training.sae import heldout_split, train_sae
+
+TINY = {"latents": 8, "k": 2, "steps": 10, "batch_size": 8, "log_every": 10}
+
+
+@pytest.fixture(scope="module")
+def world():
+    data = prepare(generate(preset("tiny", n_users=60, n_items=40, seed=3)), PrepareOptions())
+    rng = np.random.default_rng(0)
+    tt = TwoTower.create(rng.normal(size=(data.n_users, 6)), rng.normal(size=(data.n_items, 6)),
+                         user_bias=0.1 * rng.normal(size=data.n_users), item_bias=rng.normal(size=data.n_items))
+    return data, tt
+
+
+def _config(**kw):
+    return SweepConfig.from_grid({"axes": {"w_pred": [1.0, 3.0]}}, base_overrides=TINY,
+                                 seeds=(0, 1), null_seeds=2, **kw)
+
+
+def test_split_is_disjoint_and_keeps_train_sae_heldout_users():
+    base = SAETrainConfig(seed=5, heldout_fraction=0.25)
+    train, val, held = sweep_split(101, base, 0.2)
+    assert set(train).isdisjoint(val) and set(train).isdisjoint(held) and set(val).isdisjoint(held)
+    assert sorted([*train, *val, *held]) == list(range(101))
+    np.testing.assert_array_equal(held, heldout_split(101, 0.25, 5)[1])  # what RUN/sae/metrics.json reports on
+    assert len(val) == round(0.2 * (101 - len(held)))
+
+
+def _perturbed(tt, users, scale):
+    rng = np.random.default_rng(1)
+    u = np.asarray(tt.user_emb).copy()
+    u[users] = scale * rng.normal(size=(len(users), u.shape[1]))
+    b = np.asarray(tt.user_bias).copy()
+    b[users] = scale * rng.normal(size=len(users))
+    return tt.replace(user_emb=u, user_bias=b)
+
+
+@pytest.mark.slow
+def test_choice_and_figures_never_depend_on_heldout_users(world):
+    data, tt = world
+    config = _config()
+    _, val, held = sweep_split(tt.n_users, config.base, config.validation_fraction)
+    doc, runs = sweep(tt, data, config, log=lambda s: None)
+    adv, runs_adv = sweep(_perturbed(tt, held, 50.0), data, config, log=lambda s: None)  # adversarial held-out rows
+    assert adv["chosen"] == doc["chosen"]
+    for a, b in zip(doc["settings"], adv["settings"]):
+        assert a["per_seed"] == b["per_seed"]  # bit-identical figures
+    for key in runs:  # and identical trained parameters
+        for x, y in zip(jax.tree_util.tree_leaves(runs[key][0].params), jax.tree_util.tree_leaves(runs_adv[key][0].params)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # the check can fail: the same perturbation of the validation users moves the figures
+    moved, _ = sweep(_perturbed(tt, val, 50.0), data, config, log=lambda s: None)
+    assert any(a["figures"]["rbo@30"] != b["figures"]["rbo@30"] for a, b in zip(doc["settings"], moved["settings"]))
+
+
+@pytest.mark.slow
+def test_vmapped_grid_equals_separate_trainings(world):
+    data, tt = world
+    base = SAETrainConfig(sae="topk", w_emb=0.1, w_kl=0.0, fold_biases=True, **TINY)
+    configs = [base.replace(w_pred=0.5, seed=0), base.replace(w_pred=2.0, seed=1), base.replace(w_l1=0.1, seed=2)]
+    # weights, seeds and schedule share a program; shapes, the loss kind and the learning rate do not
+    key = program_key(base, 10)
+    assert all(program_key(c, 10) == key for c in configs) and program_key(base.replace(steps=99), 10) == key
+    assert all(program_key(base.replace(**ch), 10) != key for ch in ({"k": 3}, {"latents": 16}, {"lr": 0.01},
+                                                                      {"fold_biases": False}, {"batch_size": 4}))
+    users = [heldout_split(tt.n_users, c.heldout_fraction, c.seed)[0] for c in configs]
+    runs, info = train_grid(tt, configs, users, log=lambda s: None)
+    assert len(info["programs"]) == 1 and [r.program for r in runs] == [0, 0, 0]
+    for c, run in zip(configs, runs):
+        single, _ = train_sae(tt, None, c, log=lambda s: None)
+        for a, b in zip(jax.tree_util.tree_leaves(run.state.params), jax.tree_util.tree_leaves(single.params)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def _row(clear, rbo, tau, pop):
+    return {"figures": {"clear_concepts": clear, "rbo@30": rbo, "kendall_tau@30": tau, "popularity_rho": pop}}
+
+
+def test_selection_rule():
+    c = SweepConfig(seeds=(0,))
+    # settings meeting every target (rbo .8, kendall .5, 3 concepts) win; among them the most concepts
+    rows = [_row(6, 0.79, 0.9, 0.9), _row(2, 0.95, 0.9, 0.9), _row(4, 0.81, 0.5, 0.1), _row(3, 0.85, 0.6, 0.5)]
+    assert choose(rows, c) == 2
+    # ties in concepts: stronger popularity neuron, then fidelity
+    assert choose([_row(3, 0.9, 0.6, 0.5), _row(3, 0.8, 0.5, 0.7)], c) == 1
+    assert choose([_row(3, 0.8, 0.5, 0.7), _row(3, 0.9, 0.6, 0.7)], c) == 1
+    # none meets them all: the largest product of attainments
+    # (1 * .6/.8 * .25/.5 = .375; 2/3 * .7/.8 * 1 = .583; 0 concepts: 0)
+    assert choose([_row(4, 0.6, 0.25, 0.9), _row(2, 0.7, 0.5, 0.1), _row(0, 0.99, 0.99, 0.9)], c) == 1
+    assert choose([_row(4, 0.6, 0.5, 0.9), _row(2, 0.7, 0.5, 0.1)], c) == 0  # .75 vs .583
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="seeds"):
+        SweepConfig.from_grid({"axes": {"seed": [0, 1]}})
+    with pytest.raises(ConfigError, match="not an SAE config field"):
+        SweepConfig.from_grid({"axes": {"width": [1]}})
+    with pytest.raises(ConfigError, match="TopK needs"):
+        SweepConfig.from_grid({"axes": {"k": [8, 80]}})
+    c = SweepConfig.from_grid({"axes": [{"k": [2, 4]}, {"sae": ["tied"], "k": [2, 4]}]}, base_overrides=TINY)
+    assert [p for p, _ in c.settings()] == [{"k": 2}, {"k": 4}, {"sae": "tied"}]  # k is moot for tied: one setting
+
+
+@pytest.mark.slow
+def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
+    from jaxsae.cli import main
+    from jaxsae.training.recommender import RecConfig, train_recommender
+    from jaxsae.training.sae import load_sae
+
+    data = prepare(generate(preset("tiny")))
+    data.save(tmp_path / "data")
+    train_recommender(data, RecConfig(dim=6, epochs=1), out_dir=tmp_path / "rec", log=lambda _: None)
+    rc = main(["train-sae", str(tmp_path), "--sae", "auto", "--axis", "w_pred=1,2", "--latents", "8", "--steps", "10",
+               "--batch-size", "16", "--sweep-seeds", "0,1", "--null-seeds", "2"])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert {"schema", "rule", "split", "config", "concepts", "settings", "chosen", "chosen_params", "chosen_config",
+            "cost", "fingerprint"} <= set(doc)
+    assert len(doc["settings"]) == 2 and doc["cost"]["n_runs"] == 4 and doc["cost"]["n_programs"] == 1
+    for row in doc["settings"]:
+        assert {"id", "params", "config", "program", "figures", "per_seed", "attainment", "feasible"} <= set(row)
+        assert [r["seed"] for r in row["per_seed"]] == [0, 1]
+        assert {"clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu"} <= set(row["figures"])
+    s = doc["split"]
+    assert s["n_train_users"] + s["n_validation_users"] + s["n_heldout_users"] == data.n_users
+    assert (tmp_path / "sweep" / "pareto.png").exists()
+    metrics = json.loads((tmp_path / "sae" / "metrics.json").read_text())
+    assert metrics["selection"]["params"] == doc["chosen_params"] and metrics["n_heldout_users"] == s["n_heldout_users"]
+    assert "rbo@30" in metrics
+    sae = load_sae(tmp_path / "sae")
+    assert sae.config.w_pred == doc["chosen_params"]["w_pred"] and sae.config.k == 8
+    np.testing.assert_array_equal(sae.heldout_users, heldout_split(data.n_users, 0.2, 0)[1])
+
+
+def test_pipeline_configs_can_ask_for_the_automatic_sae():
+    from jaxsae.pipeline import check_options, load_config, stage_argv
+
+    cfg = load_config("synthetic-demo", variant="auto-sae")
+    check_options(cfg)
+    argv = stage_argv("train_sae", Path("R"), cfg.stages["train_sae"], cfg.dataset)
+    assert argv[:4] == ["train-sae", "R", "--sae", "auto"] and "--steps" in argv
