@@ -44,6 +44,8 @@ class SAETrainConfig:
     heldout_fraction: float = 0.2  # share of users never trained on, used for fidelity (SPEC §6.2)
     log_every: int = 250  # steps per logging window (history row, dead-fraction window)
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
+    # ---- issue 12: bring your own recommender
+    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
