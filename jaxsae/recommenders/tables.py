@@ -84,7 +84,13 @@ def _read_npz(path: Path) -> IdTables:
         files = set(z.files)
         if not {"user_emb", "item_emb"} <= files:
             raise DataFormatError(path, None, "keys user_emb and item_emb", f"keys {sorted(files)}")
-        get = {k: np.asarray(z[k]) for k in files}
+        get = {}
+        for k in files:
+            try:
+                get[k] = np.asarray(z[k])
+            except ValueError:  # object arrays need pickle, which a data file must not
+                raise DataFormatError(path, None, f"{k} as numbers or strings (e.g. np.asarray(ids, str))",
+                                      "Python objects (pickled)") from None
     u = _matrix(get["user_emb"], path, "user_emb")
     i = _matrix(get["item_emb"], path, "item_emb")
     ids = {}
