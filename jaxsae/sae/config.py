@@ -45,7 +45,7 @@ class SAETrainConfig:
     log_every: int = 250  # steps per logging window (history row, dead-fraction window)
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
     # ---- issue 12: bring your own recommender
-    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
+    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
