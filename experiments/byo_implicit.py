@@ -54,9 +54,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--factors", type=int, default=20)
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--regularization", type=float, default=0.05, help="ALS L2 weight (implicit's default: 0.01)")
     a = p.parse_args(argv)
     users, items = read_pairs(a.train)
-    uid, iid, uf, itf = train_tables(users, items, a.model, a.factors, a.iterations, a.seed)
+    uid, iid, uf, itf = train_tables(users, items, a.model, a.factors, a.iterations, a.seed,
+                                   a.regularization)
     rng = np.random.default_rng(a.seed)
     pu, pi = rng.permutation(len(uid)), rng.permutation(len(iid))  # any order: import-rec matches ids
     np.savez(a.out, user_ids=uid[pu], item_ids=iid[pi], user_emb=uf[pu], item_emb=itf[pi])
