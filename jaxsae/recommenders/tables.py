@@ -8,8 +8,8 @@ Accepted forms (`read_id_tables`):
 - a pair `users.npy items.npy` of numeric `[n, 1 + d]` arrays whose first column is the (integer) id.
 Without ids (an `.npz` lacking `user_ids`/`item_ids`) a table can be read only `by_position`.
 
-Ids are compared as canonical strings: an id that reads as an integer (`7`, `"007"`, `7.0`) is that
-integer's decimal text, any other id its stripped text, on both sides, so integer arrays written by
+Ids are compared as canonical strings: an id that reads as an integer (`7`, `"007"`, `7.0`, `"7.0"`) is
+that integer's decimal text, any other id its stripped text, on both sides, so integer arrays written by
 NumPy match the dataset's original string ids. Every user and item of the data must be in the table;
 users the data does not know are an error; items the data does not know (nobody rated them in the
 prepared data) are dropped with a note.
@@ -53,7 +53,12 @@ def _canon(x: object) -> str:
     try:
         return str(int(s))
     except ValueError:
+        pass
+    try:
+        f = float(s)
+    except ValueError:
         return s
+    return str(int(f)) if f.is_integer() else s
 
 
 def canonical_ids(ids: Sequence[object]) -> np.ndarray:

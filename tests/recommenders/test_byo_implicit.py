@@ -71,6 +71,7 @@ def _hit10_numpy(data, uid, iid, uf, itf):
     return float(np.mean(hits))
 
 
+@pytest.mark.slow
 def test_shuffled_tables_import_by_id_score_like_implicit_and_train_an_sae(byo, tmp_path, capsys):
     run, root, (uid, iid, uf, itf), _ = byo
     rng = np.random.default_rng(1)
