@@ -25,6 +25,15 @@ if TYPE_CHECKING:  # pragma: no cover
 SIDES = ("user", "item")
 
 
+def side_module(module: nn.Module, config: Any, side: str) -> nn.Module:
+    """`module`, or for users of a TopK SAE trained with `k_user` the same module with k = k_user
+    (same parameters: a shared SAE, only the number of active latents per row differs)."""
+    k_user = getattr(config, "k_user", None)
+    if side == "user" and k_user is not None and int(k_user) != int(getattr(module, "k", 0)):
+        return module.clone(k=int(k_user))
+    return module
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainedSAE:
     """SAE module + params + training config + the `TwoTower` whose embeddings it encodes."""
@@ -54,9 +63,13 @@ class TrainedSAE:
             raise ValueError(f"side must be 'user' or 'item', got {side!r}")
         return self.params["shared"] if "shared" in self.params else self.params[side]
 
+    def side_module(self, side: str) -> nn.Module:
+        """The module that encodes `side`: a TopK SAE with `k_user` encodes users with that many latents."""
+        return side_module(self.module, self.config, side)
+
     def encode(self, x: jax.Array, side: str = "item") -> Tuple[jax.Array, NormStats]:
         """Latents `z [B, h]` of input-space rows `x [B, d]` and their row statistics."""
-        return self.module.apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32), method="encode")
+        return self.side_module(side).apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32), method="encode")
 
     def decode(self, z: jax.Array, stats: NormStats, side: str = "item") -> jax.Array:
         """Input-space rows `[B, d]` from latents (edited or not) and the rows' own statistics."""
@@ -65,7 +78,7 @@ class TrainedSAE:
 
     def forward(self, x: jax.Array, side: str = "item") -> SAEOutput:
         """Full forward pass (`z`, `x_hat`, `x_hat_levels`, `stats`)."""
-        return self.module.apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32))
+        return self.side_module(side).apply({"params": self.side_params(side)}, jnp.asarray(x, jnp.float32))
 
     def encode_items(self) -> Tuple[jax.Array, NormStats]:
         """Activations of every item `[n_items, h]` (the concept analysis' `A`) and their statistics."""

@@ -31,14 +31,14 @@ import flax.linen as nn
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.io import read_json, save_stage_config, write_json
-from jaxsae.losses import (LossWeights, global_mean, global_sum, kl_sparsity,
+from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl,
                            mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
 from jaxsae.sae import diagnostics
 from jaxsae.sae.balance import BALANCE_KEY, sae_input_space, stored_factor
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.registry import make_sae
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.sae.trained import TrainedSAE, side_module
 from jaxsae.training.tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
 
@@ -75,6 +75,7 @@ class SAEBatch:
     user_x: jax.Array  # [B, d]
     item_x: jax.Array  # [B, d]
     head: Any  # recommender head params (under stop_gradient in the loss)
+    all_items: Optional[jax.Array] = None  # [N, d] every item's input row ("listwise" loss), else None
 
 
 @struct.dataclass
@@ -140,21 +141,25 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 # ---------------------------------------------------------------------------- objective and step
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
                   gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
-                  pred_all_levels: bool = False) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+                  pred_all_levels: bool = False, temperature: float = 1.0,
+                  user_module: Optional[nn.Module] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
 
     The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
     reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
+    `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
+    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`. `user_module`
+    (same parameters, another k) encodes the users when it differs from `module` (`k_user`).
     """
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
     n_u = u.shape[0]
-    if "shared" in params:  # one pass over users and items stacked (rows are independent)
+    if "shared" in params and user_module is None:  # one pass over users and items stacked (rows are independent)
         out = module.apply({"params": params["shared"]}, x)
         z, levels = out.z, out.x_hat_levels
     else:
-        out_u = module.apply({"params": params["user"]}, u)
-        out_i = module.apply({"params": params["item"]}, i)
+        out_u = (user_module or module).apply({"params": side_params(params, "user")}, u)
+        out_i = module.apply({"params": side_params(params, "item")}, i)
         z = jnp.concatenate([out_u.z, out_i.z])
         levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
     n_i = i.shape[0]
@@ -166,7 +171,9 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
     pred_lev = levels if pred_all_levels else levels[-1:]
     lev_u, lev_i = pred_lev[:, :n_u], pred_lev[:, n_u:]
-    if gram and n_u == n_i:  # every level and side's Grams in one batched product
+    if pred_kind == "listwise":
+        pred = _listwise_pred(module, params, batch, score_fn, pred_lev[:, :n_u], temperature, axis_name)
+    elif gram and n_u == n_i:  # every level and side's Grams in one batched product
         pred = mf_pred_loss_stacked(pred_lev, x, axis_name)
     else:
         if gram:
@@ -205,6 +212,21 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     return loss, aux
 
 
+def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: ScoreFn, u_hat_levels: jax.Array,
+                   temperature: float, axis_name: Optional[str]) -> jax.Array:
+    """`sum_l listwise_kl(U I^T, U_hat_l I_hat_l^T)` over every item (Matryoshka: the levels asked for)."""
+    if batch.all_items is None:
+        raise ConfigError("the listwise prediction loss needs every item's embedding (SAEBatch.all_items)")
+    items = batch.all_items
+    out = module.apply({"params": side_params(params, "item")}, items)
+    i_hat_levels = out.x_hat_levels[-u_hat_levels.shape[0]:]
+    head = jax.lax.stop_gradient(batch.head)
+    target = cross_scores(score_fn, head, batch.user_x, items)
+    per_level = [listwise_kl(target, cross_scores(score_fn, head, u_hat, i_hat), temperature, axis_name)
+                 for u_hat, i_hat in zip(u_hat_levels, i_hat_levels)]
+    return sum(per_level[1:], per_level[0])
+
+
 def _apply_gradients(tx: optax.GradientTransformation, state: SAEState, grads: Any) -> SAEState:
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
@@ -237,13 +259,16 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     update for the same global batch.
     """
     module = build_module(config, d)
+    user_module = side_module(module, config, "user")
+    user_module = None if user_module is module else user_module
     tx = _optimizer(config)
     pred_kind = config.pred_loss
 
     def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
         def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
             return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
-                                 pred_all_levels=config.pred_levels == "all")
+                                 pred_all_levels=config.pred_levels == "all",
+                                 temperature=config.listwise_temperature, user_module=user_module)
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
@@ -288,10 +313,11 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
                 return row_step(st, table[idx])
         else:
             xs = (user_idx, item_idx)
+            all_items = two_tower.item_emb if config.pred_loss == "listwise" else None
 
             def step_on(st: SAEState, idx: Tuple[jax.Array, jax.Array]) -> Tuple[SAEState, Dict[str, jax.Array]]:
                 return step(st, SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
-                                         head=two_tower.head))
+                                         head=two_tower.head, all_items=all_items))
 
         def body(carry: Tuple[Any, ...], idx: Any) -> Tuple[Any, None]:
             st, fired, acc, first_bad, t = carry

@@ -49,7 +49,8 @@ def _global_sum(tree: Any, axis_name: Optional[str]) -> Any:
 def supports_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
     """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE and the MF Gram loss
     (on one device, under `vmap`, or under `pmap` with `axis_name`)."""
-    return bool(gram and config.shared and config.tied and config.sae in ("tied", "topk"))
+    return bool(gram and config.shared and config.tied and config.sae in ("tied", "topk")
+                and getattr(config, "k_user", None) in (None, config.k))
 
 
 def input_table(x: jax.Array, normalize: bool = True, eps: float = 1e-5) -> jax.Array:
