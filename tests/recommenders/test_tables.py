@@ -56,3 +56,19 @@ def test_errors_name_a_few_ids_and_position_only_needs_the_flag(tmp_path):
              item_emb=np.ones((3, 2)))
     with pytest.raises(ConfigError, match="1 user ids of the table are unknown to the data: '11'"):
         align_to_data(read_id_tables([tmp_path / "extra.npz"]), DATA_USERS, DATA_ITEMS)
+
+
+def test_load_two_tower_aligns_a_file_with_ids_by_id_and_refuses_it_without_data(tmp_path):
+    import types
+
+    from jaxsae.recommenders import load_two_tower
+
+    np.savez(tmp_path / "t.npz", user_ids=np.array([10, 1, 2]), item_ids=np.array(["c", "a", "b"]),
+             user_emb=np.array([[3.0], [1.0], [2.0]]), item_emb=np.array([[30.0], [10.0], [20.0]]))
+    with pytest.raises(ConfigError, match="pass data="):
+        load_two_tower(tmp_path / "t.npz")
+    data = types.SimpleNamespace(user_ids=DATA_USERS, item_ids=DATA_ITEMS, train_indptr=np.array([0, 1, 2, 3]),
+                                 popularity=np.array([1, 1, 1]))
+    tt = load_two_tower(tmp_path / "t.npz", data=data)
+    np.testing.assert_array_equal(np.asarray(tt.user_emb)[:, 0], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(tt.item_emb)[:, 0], [10.0, 20.0, 30.0])
