@@ -433,6 +433,15 @@ def headline_index(per_level: Sequence[Dict[str, Any]], share_before: float, tar
     return min(order, key=lambda j: per_level[j]["concept_share_after"]), False
 
 
+def _most_specific(neurons: Sequence[int], selection: Optional[Dict[str, Any]], scales: np.ndarray) -> int:
+    """Index (into `neurons`) of the weighted filter's reported neuron: the one most specific to the concept,
+    i.e. with the highest item purity@10 for it, ties to the larger mean weight (issue 12: the largest
+    weight alone was often the popularity neuron, which is in every list but means no concept)."""
+    purity = dict(zip((selection or {}).get("candidates", []), (selection or {}).get("purity", [])))
+    keys = [(float(purity.get(int(n), 0.0)), float(scales[j])) for j, n in enumerate(neurons)]
+    return max(range(len(neurons)), key=lambda j: keys[j]) if neurons else 0
+
+
 def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int],
                       neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
                       levels: Sequence[float] = FILTER_LEVELS, op: Optional[str] = None, exclude_train: bool = True,
@@ -455,7 +464,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     non-concept top-K lists before and after (1 = the rest untouched). The headline
     (`concept_share_after`, `rest_rbo`, labelled by `level`) is the mildest level whose share is at most
     `target` x the share before, else the one leaving the least (`headline_index`); `strongest` keeps the
-    strongest level.
+    strongest level. The reported `neuron` of the weighted filter is the candidate most specific to the
+    concept (highest purity@10, `_most_specific`), not the one with the largest weight.
     """
     if side not in ("user", "item"):
         raise ConfigError(f"unknown filter side {side!r}; use user or item")
@@ -520,7 +530,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     share_before = float(concept_share(before, cmask).mean())
     head, reached = headline_index(per_level, share_before, target)
     strongest = per_level[_strongest(levels)]
-    lead = int(np.argmax(scales)) if method == "weighted" else 0
+    lead = _most_specific(neurons, selection, scales) if method == "weighted" else 0
     out = {
         "concept": data.concept_names[c], "neuron": neurons[lead], "neurons": neurons, "k": k, "op": op,
         "method": method, "side": side, "mode": steerer.mode, "levels": [float(v) for v in levels],

@@ -38,6 +38,9 @@ def recommender_item_embeddings(sae: Any) -> np.ndarray:
     """The recommender's own item embeddings `q_i` (the folded bias columns `[b_i, 1]` removed), which
     the monosemanticity score compares by cosine similarity."""
     emb = np.asarray(sae.input_two_tower.item_emb, np.float32)
+    factor_dim = getattr(sae, "factor_dim", None)
+    if factor_dim is not None:
+        return emb[:, :factor_dim]
     return emb[:, :-2] if getattr(sae.config, "fold_biases", False) else emb
 
 

@@ -37,17 +37,26 @@ def top_activations(a: jax.Array, k: int) -> Tuple[jax.Array, jax.Array, jax.Arr
 
 
 @partial(jax.jit, static_argnames=("ks",))
-def purity_at_k(a: jax.Array, concepts: jax.Array, ks: Tuple[int, ...] = DEFAULT_KS) -> jax.Array:
-    """`purity[j, n, c]` = fraction of neuron n's top-`ks[j]` active items that carry concept c.
-
-    `a [n_items, h]`, `concepts [n_items, n_concepts]` (bool) -> `[len(ks), h, n_concepts]` in [0, 1].
-    Denominator K even when fewer than K items are active (see the module docstring).
-    """
+def purity_hits(a: jax.Array, concepts: jax.Array, ks: Tuple[int, ...] = DEFAULT_KS) -> jax.Array:
+    """`hits[j, n, c]` (int32): how many of neuron n's top-`ks[j]` active items carry concept c."""
     kmax = min(max(ks), a.shape[0])
     _, idx, active = top_activations(a, kmax)
     hits = jnp.asarray(concepts, bool)[idx] & active[..., None]  # [h, kmax, C]
-    csum = jnp.cumsum(hits.astype(jnp.float32), axis=1)
-    return jnp.stack([csum[:, min(k, kmax) - 1, :] / k for k in ks])
+    csum = jnp.cumsum(hits.astype(jnp.int32), axis=1)
+    return jnp.stack([csum[:, min(k, kmax) - 1, :] for k in ks])
+
+
+def purity_at_k(a: jax.Array, concepts: jax.Array, ks: Tuple[int, ...] = DEFAULT_KS) -> np.ndarray:
+    """`purity[j, n, c]` = fraction of neuron n's top-`ks[j]` active items that carry concept c.
+
+    `a [n_items, h]`, `concepts [n_items, n_concepts]` (bool) -> `[len(ks), h, n_concepts]` in [0, 1].
+    Denominator K even when fewer than K items are active (see the module docstring). Hits are counted
+    as integers and divided in float64, so 9 of 10 is exactly the double 0.9 and `purity >= 0.9` is an
+    exact comparison (float32 made it 0.9000000357, while a null averaging 0.9 read 0.8999999762).
+    """
+    ks = tuple(int(k) for k in ks)
+    hits = np.asarray(purity_hits(a, concepts, ks), np.float64)
+    return hits / np.asarray(ks, np.float64)[:, None, None]
 
 
 def support_mask(popularity: np.ndarray, min_support: int = 0) -> np.ndarray:
@@ -96,13 +105,14 @@ class NullPurity(NamedTuple):
 @partial(jax.jit, static_argnames=("n_directions", "ks", "select_k"))
 def _null_one_seed(key: jax.Array, x: jax.Array, concepts: jax.Array, item_mask: jax.Array,
                    n_directions: int, ks: Tuple[int, ...], select_k: int) -> Tuple[jax.Array, jax.Array]:
+    """Integer hits of the best direction per concept `[nk, C]` and hits summed over directions `[nk, C]`."""
     d = jax.random.normal(key, (x.shape[1], n_directions))
     d = d / jnp.linalg.norm(d, axis=0, keepdims=True)
     acts = jnp.where(item_mask[:, None], jax.nn.relu(x @ d), 0.0)
-    p = purity_at_k(acts, concepts, ks)  # [nk, h, C]
+    hits = purity_hits(acts, concepts, ks)  # [nk, h, C] int32
     j = ks.index(select_k)
-    best = jnp.argmax(p[j], axis=0)  # [C]
-    return p[:, best, jnp.arange(p.shape[2])], p.mean(axis=1)
+    best = jnp.argmax(hits[j], axis=0)  # [C]
+    return hits[:, best, jnp.arange(hits.shape[2])], jnp.sum(hits, axis=1)
 
 
 def random_direction_null(x: jax.Array, concepts: np.ndarray, n_directions: int,
@@ -110,20 +120,26 @@ def random_direction_null(x: jax.Array, concepts: np.ndarray, n_directions: int,
                           item_mask: Optional[np.ndarray] = None, select_k: int = SELECT_K) -> NullPurity:
     """Purity reached by chance: `n_directions` random unit directions of the SAE input space.
 
-    `x [n_items, d]` must be the item embeddings as the SAE sees them (after its row normalization).
-    Direction j activates item i by `relu(x_i . r_j)`; the same top-K, purity and best-per-concept
-    selection as for the SAE then gives what a neuron achieves without learning anything. Frequent
-    concepts reach high purity this way, which is why every table shows it (SPEC §6.3).
+    `x [n_items, d]` must be the item embeddings as the SAE sees them (balanced, bias-folded where the
+    model has biases, after its row normalization). Direction j activates item i by `relu(x_i . r_j)`; the
+    same top-K, purity and best-per-concept selection as for the SAE then gives what a neuron achieves
+    without learning anything. Frequent concepts reach high purity this way, which is why every table
+    shows it (SPEC §6.3). Hits are summed as integers over seeds and divided once in float64, so a null
+    of exactly 0.9 compares equal to 0.9.
     """
     x = jnp.asarray(x, jnp.float32)
     mask = jnp.ones(x.shape[0], bool) if item_mask is None else jnp.asarray(item_mask, bool)
     conc = jnp.asarray(concepts, bool)
-    bests, means = [], []
+    ks = tuple(int(k) for k in ks)
+    best_hits = np.zeros((len(ks), conc.shape[1]), np.int64)
+    all_hits = np.zeros((len(ks), conc.shape[1]), np.int64)
     for s in seeds:
-        b, m = _null_one_seed(jax.random.PRNGKey(int(s)), x, conc, mask, int(n_directions), tuple(ks), select_k)
-        bests.append(np.asarray(b))
-        means.append(np.asarray(m))
-    return NullPurity(best=np.mean(bests, axis=0), mean=np.mean(means, axis=0))
+        b, m = _null_one_seed(jax.random.PRNGKey(int(s)), x, conc, mask, int(n_directions), ks, select_k)
+        best_hits += np.asarray(b, np.int64)
+        all_hits += np.asarray(m, np.int64)
+    k = np.asarray(ks, np.float64)[:, None]
+    n = float(len(seeds))
+    return NullPurity(best=best_hits / (k * n), mean=all_hits / (k * n * n_directions))
 
 
 def concept_table(purity: jax.Array, null: NullPurity, concepts: np.ndarray, concept_names: Sequence[str],

@@ -102,6 +102,28 @@ def analyze(sae: Any, data: Any, config: AnalysisConfig = AnalysisConfig()) -> D
                           act.recommender_item_embeddings(sae), data, config, act.prefixes(sae))
 
 
+def family_counts(concepts: Sequence[Dict[str, Any]], threshold: float = 0.9, margin: float = 0.2) -> Sequence[str]:
+    """One line per concept family (genre, tag, decade, popularity): how many of its concepts reach
+    purity@10 >= `threshold`, how many random-direction nulls do, and how many beat their null by
+    `margin` (SPEC §11's 'clear' concepts). Purities are exact fractions (`purity_at_k`), so the
+    threshold comparison is exact; the margin allows 1e-9 for the subtraction (1.0 - 0.8 < 0.2 in floats)."""
+    lines = []
+    families = []
+    for r in concepts:
+        if r["family"] not in families:
+            families.append(r["family"])
+    for fam in families:
+        rows = [r for r in concepts if r["family"] == fam]
+        pure = sum(r["purity@10"] >= threshold for r in rows)
+        nulls = [r.get("null_purity@10") for r in rows]
+        null_pure = sum(v is not None and np.isfinite(v) and v >= threshold for v in nulls)
+        clear = sum(r["purity@10"] >= threshold and v is not None and np.isfinite(v) and r["purity@10"] - v >= margin - 1e-9
+                    for r, v in zip(rows, nulls))
+        lines.append(f"{fam} concepts at purity@10 >= {threshold:g}: {pure} of {len(rows)} (random-direction null: "
+                     f"{null_pure}; beating the null by >= {margin:g}: {clear})")
+    return lines
+
+
 def summary_lines(results: Dict[str, Any], top: int = 12) -> Sequence[str]:
     """A short human-readable digest (printed by the CLI): purity vs null per concept, popularity, MS."""
     lines = [f"{'concept':<24}{'neuron':>7}{'p@10':>7}{'null':>7}{'base':>7}"]
@@ -110,10 +132,7 @@ def summary_lines(results: Dict[str, Any], top: int = 12) -> Sequence[str]:
         null = r.get("null_purity@10")
         null_s = f"{null:7.2f}" if null is not None and np.isfinite(null) else "      -"
         lines.append(f"{r['concept'][:23]:<24}{r['neuron']:>7}{r['purity@10']:7.2f}{null_s}{r['base_rate']:7.2f}")
-    pure = sum(r["purity@10"] >= 0.9 for r in results["concepts"])
-    nulls = [r.get("null_purity@10") for r in results["concepts"]]
-    null_pure = sum(v is not None and np.isfinite(v) and v >= 0.9 for v in nulls)
-    lines.append(f"concepts at purity@10 >= 0.9: {pure} of {len(rows)} (random-direction null: {null_pure})")
+    lines.extend(family_counts(results["concepts"]))
     p = results["popularity"]
     if p["neuron"] is not None:
         for name, q in (("popularity neuron", p), ("most positive", p["positive"])):

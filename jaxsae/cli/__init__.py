@@ -13,7 +13,8 @@ from typing import List, Optional
 
 # (module under jaxsae.cli) in the order they appear in `jaxsae --help`
 COMMAND_MODULES = (
-    "prepare", "train_rec", "train_sae", "sweep", "analyze", "intervene", "ablate", "report", "run", "bench",
+    "prepare", "export_split", "train_rec", "import_rec", "train_sae", "sweep", "analyze", "intervene", "ablate",
+    "report", "run", "bench",
 )
 
 

@@ -115,16 +115,26 @@ class TwoTower:
         return bias + self.cross(u, i)
 
     def fold_biases(self) -> "TwoTower":
-        """MF only: embeddings `[p_u, 1, b_u]` and `[q_i, b_i, 1]` whose dot is the logit minus `b` (SPEC §5)."""
+        """MF only: embeddings `[p_u, 1, b_u]` and `[q_i, b_i, 1]` whose dot is the logit minus `b` (SPEC §5).
+
+        Only the biases the model has are folded (issue 12): without item biases the `[1 | b_i]` pair is
+        left out, without user biases the `[b_u | 1]` pair, so a bias-free model gets no constant columns."""
         if self.cross_fn is not dot_cross:
             from jaxsae.errors import ConfigError
 
             raise ConfigError("fold_biases needs an MF (dot-product) recommender")
         ones_u = jnp.ones((self.n_users, 1))
         ones_i = jnp.ones((self.n_items, 1))
+        u_cols, i_cols = [self.user_emb], [self.item_emb]
+        if bool(jnp.any(self.item_bias != 0)):
+            u_cols.append(ones_u)
+            i_cols.append(self.item_bias[:, None])
+        if bool(jnp.any(self.user_bias != 0)):
+            u_cols.append(self.user_bias[:, None])
+            i_cols.append(ones_i)
         return self.replace(
-            user_emb=jnp.concatenate([self.user_emb, ones_u, self.user_bias[:, None]], axis=1),
-            item_emb=jnp.concatenate([self.item_emb, self.item_bias[:, None], ones_i], axis=1),
+            user_emb=jnp.concatenate(u_cols, axis=1),
+            item_emb=jnp.concatenate(i_cols, axis=1),
             user_bias=jnp.zeros_like(self.user_bias),
             item_bias=jnp.zeros_like(self.item_bias),
         )

@@ -91,12 +91,17 @@ def _as_bias(arr: Optional[np.ndarray], n: int, path: Path, what: str) -> Option
 
 def load_two_tower(paths: Union[PathLike, Sequence[PathLike]], user_bias: Optional[PathLike] = None,
                    item_bias: Optional[PathLike] = None, global_bias: float = 0.0,
-                   n_users: Optional[int] = None, n_items: Optional[int] = None) -> TwoTower:
+                   n_users: Optional[int] = None, n_items: Optional[int] = None, data: Optional[object] = None
+                   ) -> TwoTower:
     """An MF `TwoTower` from a `.npz` file or a `(users, items)` pair of `.npy`/`.csv` tables.
 
     `n_users`/`n_items`, when given (e.g. from the prepared data), must match the table rows.
     Raises `DataFormatError`/`MissingDataError` naming the file on a missing key, a non-2-D table,
     mismatched dimensions d, biases of the wrong length or non-finite values.
+
+    Rows are taken by position. A `.npz` that carries `user_ids`/`item_ids` is aligned by id to `data`
+    (an `InteractionData`, as `jaxsae import-rec` does) and refused without it, so a table in another
+    order is never read silently (issue 12).
     """
     if isinstance(paths, (str, os.PathLike)):
         path = Path(paths)
@@ -104,6 +109,20 @@ def load_two_tower(paths: Union[PathLike, Sequence[PathLike]], user_bias: Option
         if path.suffix.lower() != ".npz":
             raise DataFormatError(path, None, "a .npz file (or a (users, items) pair of .npy/.csv files)",
                                   f"suffix {path.suffix!r}")
+        with np.load(path, allow_pickle=False) as z:
+            has_ids = "user_ids" in z.files or "item_ids" in z.files
+        if has_ids or data is not None:
+            from jaxsae.errors import ConfigError
+            from jaxsae.recommenders.import_run import to_two_tower
+            from jaxsae.recommenders.tables import align_to_data, read_id_tables
+
+            if data is None:
+                raise ConfigError(f"{path}: the tables carry user_ids/item_ids; pass data= (the InteractionData) so "
+                                  f"rows are aligned by id, or use `jaxsae import-rec`")
+            tables, _ = align_to_data(read_id_tables([path]), data.user_ids, data.item_ids,
+                                      user_untrained=np.diff(np.asarray(data.train_indptr)) == 0,
+                                      item_untrained=np.asarray(data.popularity) == 0)
+            return to_two_tower(tables)
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("user_emb", "item_emb") if k not in z.files]
             if missing:

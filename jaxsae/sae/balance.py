@@ -8,7 +8,9 @@ far worse. Balancing picks the `c` that gives both sides the same mean row norm:
     c = sqrt(mean_i ||q_i|| / mean_u ||p_u||)      (training users of the SAE, all items)
 
 so `mean ||c p_u|| = mean ||q_i / c||`. The rule is scale-free: rescaling either table by any factor
-gives the same balanced tables. `c` applies to the factor columns only; with `fold_biases` the
+gives the same balanced tables. Sides whose mean norms are already within `MIN_RATIO` (1.5x) of each
+other are left exactly as they are (`c = 1`): nearly balanced tables gain nothing from the rescale, and
+jaxsae's own MF (ratio ~1) keeps bit-identical SAE inputs and results. `c` applies to the factor columns only; with `fold_biases` the
 balanced factors are folded afterwards, `[c p_u, 1, b_u]` and `[q_i / c, b_i, 1]`, so the augmented
 inner product is still exactly the logit minus `b` and the bias columns keep their own scale.
 
@@ -33,6 +35,7 @@ __all__ = ["BALANCE_KEY", "balances", "side_factor", "balance_two_tower", "sae_i
            "to_sae_space", "from_sae_space"]
 
 BALANCE_KEY = "balance_factor"  # checkpoint metadata / metrics.json key of the chosen c
+MIN_RATIO = 1.5  # mean-norm ratio (larger / smaller side) from which the sides are rescaled
 
 
 def balances(two_tower: TwoTower) -> bool:
@@ -40,15 +43,19 @@ def balances(two_tower: TwoTower) -> bool:
     return two_tower.cross_fn is dot_cross
 
 
-def side_factor(user_emb: Any, item_emb: Any, users: Optional[np.ndarray] = None) -> float:
+def side_factor(user_emb: Any, item_emb: Any, users: Optional[np.ndarray] = None,
+                min_ratio: float = MIN_RATIO) -> float:
     """`c = sqrt(mean item row norm / mean user row norm)` over `users` (all when None) and all items;
-    1.0 when either side is all zeros or the ratio is not finite."""
+    1.0 when the mean norms are within `min_ratio` of each other, either side is all zeros, or the
+    ratio is not finite."""
     u = np.asarray(user_emb, np.float64)
     if users is not None:
         u = u[np.asarray(users)]
     nu = float(np.mean(np.linalg.norm(u, axis=1))) if u.shape[0] else 0.0
     ni = float(np.mean(np.linalg.norm(np.asarray(item_emb, np.float64), axis=1)))
     if not (nu > 0 and ni > 0):
+        return 1.0
+    if max(ni / nu, nu / ni) < min_ratio:
         return 1.0
     c = float(np.sqrt(ni / nu))
     return c if np.isfinite(c) and c > 0 else 1.0

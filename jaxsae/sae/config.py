@@ -48,7 +48,7 @@ class SAETrainConfig:
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
     # ---- issue 12: bring your own recommender
-    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
+    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY

@@ -8,7 +8,7 @@ trained with `fold_biases`; its logits equal the original recommender's).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ class TrainedSAE:
     heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
     # issue 12: side balancing (jaxsae.sae.balance); input_two_tower is already the balanced space
     balance_factor: float = 1.0  # c: SAE user rows = c * recommender user factors, item rows = factors / c
+    factor_dim: Optional[int] = None  # d of the recommender's own factors (the columns before folded biases)
 
     @property
     def latents(self) -> int:

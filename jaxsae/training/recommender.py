@@ -553,7 +553,7 @@ def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecCo
     rec_dir = Path(rec_dir)
     meta = checkpoint_meta(rec_dir)
     if meta is None:
-        raise CheckpointError(f"{rec_dir}: no recommender checkpoint; run `jaxsae train-rec RUN --model mf` first")
+        raise CheckpointError(f"{rec_dir}: no recommender checkpoint; run `jaxsae train-rec RUN --model mf` (or `jaxsae import-rec RUN --tables FILE`) first")
     config = RecConfig.from_dict(meta.get("config", {}))
     module = build_module(config, int(meta["n_users"]), int(meta["n_items"]))
     tx = make_optimizer(config)
@@ -564,6 +564,12 @@ def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecCo
 
 
 def load_recommender(rec_dir: "str | Path") -> TwoTower:
-    """The frozen `TwoTower` of the recommender checkpointed in `rec_dir` (e.g. `RUN/rec`)."""
+    """The frozen `TwoTower` of the recommender checkpointed in `rec_dir` (e.g. `RUN/rec`), or of the outside
+    tables `jaxsae import-rec` wrote there."""
+    from jaxsae.recommenders.import_run import IMPORTED_KIND, load_imported
+
+    meta = checkpoint_meta(Path(rec_dir))
+    if meta is not None and meta.get("kind") == IMPORTED_KIND:
+        return load_imported(rec_dir, meta)
     _, params, config, _ = load_recommender_state(rec_dir)
     return to_two_tower(config, params)

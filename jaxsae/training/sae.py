@@ -561,7 +561,8 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     train_s = time.perf_counter() - t_start
     state = runner.get(dstate)
     trained = TrainedSAE(module=build_module(config, d), params=jax.device_get(state.params), config=config,
-                         input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance)
+                         input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance,
+                         factor_dim=two_tower.dim)
     metrics = _final_metrics(trained, data, config, total, start, train_s, last)
     if out is not None:
         write_json(out / "metrics.json", metrics)
@@ -643,4 +644,5 @@ def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> Tra
             raise
     _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
     return TrainedSAE(module=build_module(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
-                      config=config, input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance)
+                      config=config, input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance,
+                         factor_dim=two_tower.dim)

@@ -116,3 +116,32 @@ def test_best_neuron_tie_break_prefers_higher_purity_at_other_k():
     ks = (1, 2)
     neuron, best = best_neurons(purity_at_k(a, c, ks), ks, select_k=1)
     assert neuron[0] == 1 and best[1, 0] == 1.0
+
+
+def test_purity_is_an_exact_fraction_and_the_null_threshold_is_exact():
+    """Issue 12: 9 of 10 hits is exactly 0.9 (not float32's 0.9000000357), and a null averaging 9 of 10
+    over seeds is exactly 0.9 too, so `>= 0.9` treats both alike."""
+    a = np.zeros((20, 1), np.float32)
+    a[:10, 0] = np.arange(10, 0, -1)
+    c = np.zeros((20, 1), bool)
+    c[:9, 0] = True
+    p = purity_at_k(a, c, ks=(10,))
+    assert p.dtype == np.float64 and p[0, 0, 0] == 0.9
+    # every direction with r1 + r2 > 0 ranks the 10 active items alike: 9 hits per seed, mean exactly 0.9
+    x = np.repeat(a, 2, axis=1)
+    null = random_direction_null(x, c, 64, ks=(10,), seeds=(0, 1, 2))
+    assert null.best[0, 0] == 0.9 and null.best[0, 0] >= 0.9
+
+
+def test_summary_counts_concepts_per_family():
+    from jaxsae.analysis.suite import family_counts
+
+    rows = [{"concept": "A", "family": "genre", "purity@10": 1.0, "null_purity@10": 0.8},
+            {"concept": "B", "family": "genre", "purity@10": 0.9, "null_purity@10": 0.9},
+            {"concept": "1990s", "family": "decade", "purity@10": 1.0, "null_purity@10": 1.0},
+            {"concept": "popular", "family": "popularity", "purity@10": 0.5, "null_purity@10": 0.4}]
+    lines = family_counts(rows)
+    assert lines[0] == ("genre concepts at purity@10 >= 0.9: 2 of 2 (random-direction null: 1; "
+                        "beating the null by >= 0.2: 1)")
+    assert lines[1].startswith("decade concepts at purity@10 >= 0.9: 1 of 1 (random-direction null: 1;")
+    assert lines[2].startswith("popularity concepts at purity@10 >= 0.9: 0 of 1")

@@ -69,9 +69,13 @@ def test_balanced_input_space_keeps_every_logit(fold):
     np.testing.assert_allclose(np.asarray(B.from_sae_space(input_tt.user_emb, "user", c, fd)), raw_u, rtol=1e-5)
 
 
-def test_off_and_non_bilinear_scorers_are_not_rescaled():
+def test_off_nearly_balanced_and_non_bilinear_scorers_are_not_rescaled():
     tt = _mf()
     assert B.sae_input_space(tt, balance=False, fold=False)[1] == 1.0
+    near = _mf(user_scale=1.3, item_scale=1.0)  # mean norms within 1.5x: tables kept exactly
+    input_tt, c = B.sae_input_space(near, balance=True, fold=False)
+    assert c == 1.0 and input_tt is near
+    assert B.side_factor(near.user_emb, near.item_emb, min_ratio=1.0) != 1.0
     rng = np.random.default_rng(0)
     ncf = TwoTower.create(rng.normal(size=(N_USERS, D)) * 10, rng.normal(size=(N_ITEMS, D)), score_fn=ncf_score,
                           head=init_head(jax.random.PRNGKey(0), 2 * D, (4,)), kind="ncf")
@@ -122,3 +126,15 @@ def test_metrics_report_fvu_and_fidelity_per_side():
     out = side_fvu(x_u, x_u + np.array([[1.0, 0.0], [0.0, 0.0]]), x_i, x_i)
     assert out["fvu_users"] == pytest.approx(0.5) and out["fvu_items"] == 0.0
     assert out["error_share_users"] == 1.0 and out["error_share_items"] == 0.0
+
+
+def test_cli_flag_and_pipeline_key_turn_balancing_off():
+    from jaxsae.cli import build_parser
+    from jaxsae.cli.train_sae import config_from_args
+    from jaxsae.pipeline import options_to_argv
+
+    parse = lambda *a: config_from_args(build_parser().parse_args(["train-sae", "RUN", *a]))  # noqa: E731
+    assert parse().balance_sides is True
+    assert parse("--no-balance-sides").balance_sides is False
+    assert parse("--balance-sides").balance_sides is True
+    assert parse(*options_to_argv({"no_balance_sides": True})).balance_sides is False
