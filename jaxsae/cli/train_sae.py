@@ -80,10 +80,16 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if getattr(args, "fold_biases", False):
         overrides["fold_biases"] = True
     if args.preset is not None:
-        return from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
-    if args.paper_schedule:
+        config = from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
+    elif args.paper_schedule:
         raise ConfigError("--paper-schedule needs --preset")
-    return SAETrainConfig(**overrides)
+    else:
+        config = SAETrainConfig(**overrides)
+    # An error, not a warning (issue 13): a silently ignored --k trains another SAE than the one asked for,
+    # and a warning scrolls away in a pipeline log; the fix (drop --k or pick --sae topk) is one edit.
+    if "k" in overrides and "topk" not in config.sae:
+        raise ConfigError(f"--k applies to TopK SAEs only; the {config.sae!r} SAE has no k (drop --k or use --sae topk)")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,12 +97,17 @@ def run(args: argparse.Namespace) -> int:
     from jaxsae.training.recommender import load_recommender
     from jaxsae.training.sae import train_sae
 
+    from jaxsae import lineage
+
     config = config_from_args(args)  # validated before anything is read
     run_dir = Path(args.run)
+    lineage.require(run_dir, "rec")  # refuses an unfinished, failed or stale recommender (one line)
     data = InteractionData.load(run_dir / "data")
     two_tower = load_recommender(run_dir / "rec")
-    _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
-                           log=lambda line: print(line, flush=True))
+    # written aside in RUN/.sae.work and swapped in whole: a failed retrain keeps the previous good RUN/sae
+    with lineage.stage(run_dir, "sae", config=config.to_dict(), inputs=("data", "rec"), resume=args.resume) as out:
+        _, metrics = train_sae(two_tower, data, config, out_dir=out, resume=args.resume,
+                               log=lambda line: print(line, flush=True))
     summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30")
                         if isinstance(metrics.get(k), float))
     print(f"train-sae: done in {metrics['train_s']:.1f}s: {summary} -> {run_dir / 'sae'}", flush=True)
