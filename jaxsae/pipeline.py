@@ -360,23 +360,53 @@ def _prepared_data(run_dir: Path) -> Any:
         return None
 
 
-def plan(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = ()) -> Dict[str, str]:
-    """Per configured stage what a run would do now: "complete" or why it runs (missing, stale, forced...)."""
+# config fields whose change does not make a finished stage's result another one
+RERUN_IGNORED = ("devices", "log_every", "checkpoint_every", "eval_every", "eval_chunk_size", "max_scan_steps")
+
+
+def config_change(run_dir: Path, stage: str, validated: Any) -> str:
+    """"" when `RUN/<stage>/stage.json` records the config `validated` (or records none: a legacy run),
+    else the first differing field as `key: old -> new`."""
+    from jaxsae.io import to_jsonable
+
+    if validated is None or stage == "intervene":
+        return ""
+    rec = lineage.read_stage(run_dir / STAGE_DIRS[stage]) or {}
+    recorded = rec.get("config")
+    if stage == "ablate" and isinstance(recorded, dict):
+        recorded = recorded.get("ablation")
+    if not isinstance(recorded, dict):
+        return ""
+    want = to_jsonable(validated)
+    if not isinstance(want, dict):
+        return ""
+    for key, value in want.items():
+        if key not in RERUN_IGNORED and key in recorded and recorded[key] != value:
+            return f"{key}: {recorded[key]!r} -> {value!r}"
+    return ""
+
+
+def plan(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = (),
+         validated: Optional[Mapping[str, Any]] = None) -> Dict[str, str]:
+    """Per configured stage what a run would do now: "complete" or why it runs (missing, stale, forced,
+    config changed, ...); `validated` is what `check_options` returned."""
     run_dir = Path(run_dir)
     out: Dict[str, str] = {}
     for stage in config.stages:
+        st = stage_status(run_dir, stage)
+        changed = config_change(run_dir, stage, (validated or {}).get(stage, [None])[0]) if st.ok else ""
         if stage in force:
             out[stage] = "forced"
         elif stage == "intervene":
-            st = stage_status(run_dir, stage)
             out[stage] = "per experiment" if st.ok or st.state == "missing" else st.state
+        elif changed:
+            out[stage] = f"config changed, {changed}"
         else:
-            st = stage_status(run_dir, stage)
             out[stage] = "complete" if st.ok else st.state
-        if out[stage] != "complete" and stage != "intervene":
-            for later in config.stages:  # what depends on a stage that runs runs too
-                if stage in upstream(later) and later not in out:
-                    out.setdefault(later, f"after {stage}")
+        if out[stage] in ("complete", "per experiment"):  # what depends on a stage that runs runs too
+            runs = [up for up in upstream(stage) if out.get(up) not in (None, "complete", "per experiment")]
+            if runs:
+                out[stage] = f"after {runs[-1]}"
     return out
 
 
@@ -396,7 +426,7 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
     if unknown:
         raise ConfigError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGE_COMMANDS)})")
     reprepare = "prepare" in config.stages and ("prepare" in force or not stage_complete(run_dir, "prepare"))
-    check_options(config, check, run_dir, data=None if reprepare else _prepared_data(run_dir))
+    validated = check_options(config, check, run_dir, data=None if reprepare else _prepared_data(run_dir))
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file, not a run directory")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -446,11 +476,16 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
                     continue
                 run_one(stage, stage_argv(stage, run_dir, o, config.dataset), label)
             continue
-        if stage not in force and not stale and status.ok:
+        changed = config_change(run_dir, stage, validated[stage][0]) if status.ok else ""
+        if stage not in force and not stale and status.ok and not changed:
             log(f"[jaxsae run] {stage}: complete ({STAGE_DIRS[stage]}/), skipped")
             records.append(StageRecord(stage, "skipped", 0.0, []))
             continue
-        if status.state in ("stale", "failed", "unfinished") and stage not in force and not stale:
+        if changed and stage not in force and not stale:
+            log(f"[jaxsae run] {stage}: the config changed since {run_dir / STAGE_DIRS[stage]} was made "
+                f"({changed}): rerunning")
+            stale = True  # a fresh run, never a resume of the other config's checkpoint
+        elif status.state in ("stale", "failed", "unfinished") and stage not in force and not stale:
             log(f"[jaxsae run] {stage}: {status.reason.split('; rerun')[0]}: rerunning")
         if stage == "train_rec" and "prepare" in ran and "intervene" in config.stages:
             check_options(PipelineConfig(config.dataset, {"intervene": config.stages["intervene"]}, config.name),

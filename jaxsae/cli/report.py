@@ -28,5 +28,6 @@ def run(args: argparse.Namespace) -> int:
     # RUN/report is written aside and swapped in whole; it records which results it was made from
     with lineage.stage(args.run, "report", config={"figures": not args.no_figures},
                        optional_inputs=("data", "rec", "sae", "analysis", "interventions", "ablation")) as work:
-        build_report(args.run, out_dir=work, figures=not args.no_figures, log=log)
+        final = str(Path(args.run) / "report")
+        build_report(args.run, out_dir=work, figures=not args.no_figures, log=lambda m: log(m.replace(str(work), final)))
     return 0

@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     force = [s.strip().replace("-", "_") for s in args.force.split(",") if s.strip()]
     if args.dry_run:
         reprepare = "prepare" in cfg.stages and ("prepare" in force or not stage_complete(out, "prepare"))
-        check_options(cfg, check_argv, out, data=None if reprepare else _prepared_data(out))
-        todo = plan(cfg, out, force)
+        validated = check_options(cfg, check_argv, out, data=None if reprepare else _prepared_data(out))
+        todo = plan(cfg, out, force, validated)
         for stage, opts in cfg.stages.items():
             for o in (opts if isinstance(opts, list) else [opts]):
                 mark = "complete" if todo.get(stage) == "complete" else f"to run ({todo.get(stage)})"
