@@ -214,6 +214,10 @@ def require(run_dir: "str | Path", name: str) -> str:
     """The fingerprint of `RUN/<name>` when usable as an input, else a one-line `StageInputError`."""
     st = status(run_dir, name)
     if not st.ok:
+        if st.state == "missing":  # name the first stage to run: `RUN/data is missing; run: jaxsae prepare ...`
+            for up in INPUTS.get(name, ()):
+                if status(run_dir, up).state == "missing":
+                    require(run_dir, up)
         raise StageInputError(st.reason)
     return str(st.fingerprint)
 

@@ -184,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
     log(f"prepared {data.n_users:,} users x {data.n_items:,} items, {data.n_train:,} train positives, "
         f"{data.test_users.shape[0]:,} evaluated users, {data.n_concepts} concepts in {t2 - t1:.2f} s")
     if int(data.test_users.shape[0]) == 0:
-        raise ConfigError(f"no user has the {options.n_test + 1} positives that --n-test {options.n_test} needs "
-                          f"(hidden positives plus one kept for training): nothing could be evaluated; lower --n-test")
+        raise ConfigError(f"no user has the {options.n_test + 1} positives and {options.n_test} unseen items that "
+                          f"--n-test {options.n_test} needs: nothing could be evaluated; lower --n-test")
     from jaxsae import lineage
 
     target = out / "data"

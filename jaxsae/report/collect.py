@@ -72,7 +72,7 @@ def inconsistent_stages(run_dir: Path, notes: List[str]) -> List[str]:
 
     hidden: List[str] = []
     for name in ("data", "rec", "sae", "analysis", "interventions", "ablation"):
-        if not (run_dir / name).exists():
+        if lineage.read_stage(run_dir / name) is None:  # absent, or a legacy directory: shown as it is
             continue
         st = lineage.status(run_dir, name)
         if not st.ok:
