@@ -188,24 +188,28 @@ def status(run_dir: "str | Path", name: str, _seen: Optional[Dict[str, StageStat
         seen[name] = st
         return st
     fp = _hash_record(rec)
-    for up, want in (rec.get("inputs") or {}).items():
-        cur = status(run_dir, up, seen)
+    inputs = dict(rec.get("inputs") or {})
+    current = {up: status(run_dir, up, seen) for up in inputs}
+    broken = [up for up, want in inputs.items() if want is not None and not current[up].ok]
+    for up in broken:  # an input that is itself unusable: what to rerun is *its* first broken stage
+        why = current[up].reason
+        first = why.split("; rerun: ")[-1] if "; rerun: " in why else why.split("; run: ")[-1]
+        st = StageStatus(name, "stale", f"{d} was made from {run_dir / up}, which is now {current[up].state}; "
+                                        f"rerun: {first}", fingerprint=fp)
+        break
+    else:
+        st = StageStatus(name, "complete", fingerprint=fp)
+    for up, want in inputs.items():
+        if st.state != "complete":
+            break
+        cur = current[up]
         if want is None:  # an optional input that was absent then: stale once it exists
             if cur.ok:
                 st = StageStatus(name, "stale", f"{d} was made before {run_dir / up} existed; rerun: {rerun}",
                                  fingerprint=fp)
-                break
-            continue
-        if not cur.ok:
-            st = StageStatus(name, "stale", f"{d} was made from {run_dir / up}, which is now {cur.state}; "
-                                            f"rerun: {rerun_hint(run_dir, up)}", fingerprint=fp)
-            break
-        if cur.fingerprint != want:
+        elif cur.fingerprint != want:
             st = StageStatus(name, "stale", f"{d} was made from an older {run_dir / up}; rerun: {rerun}",
                              fingerprint=fp)
-            break
-    else:
-        st = StageStatus(name, "complete", fingerprint=fp)
     seen[name] = st
     return st
 
