@@ -27,6 +27,13 @@ Adopting it in a stage is one call (plus `require` in readers that are not stage
     with lineage.stage(run_dir, "sweep", config=cfg.to_dict(), inputs=("data", "rec")) as work:
         ...  # write every output under `work` (a Path); refuses unusable inputs before the body runs
 
+    # a second writer of an existing directory names itself, so readers' errors say what to rerun:
+    with lineage.stage(run_dir, "rec", config=..., inputs=("data",), rerun="jaxsae import-rec RUN --tables FILE") as work:
+        ...
+
+A new directory name should also get an entry in `DONE_FILES`, `RERUN` and `INPUTS` (used for legacy runs,
+hints and the first-missing-stage message); `jaxsae.pipeline.STAGE_DIRS` maps pipeline stages to directories.
+
 `lineage.require(run_dir, "rec")` checks one input alone (one-line `StageInputError` naming the
 command to rerun); `lineage.status(run_dir, "sae")` reports a directory's `StageStatus` without raising.
 """
@@ -159,6 +166,8 @@ def status(run_dir: "str | Path", name: str, _seen: Optional[Dict[str, StageStat
     rerun = rerun_hint(run_dir, name)
     if not d.is_dir():
         work = read_stage(work_dir(run_dir, name)) if work_dir(run_dir, name).is_dir() else None
+        if work is not None and isinstance(work.get("rerun"), str):
+            rerun = work["rerun"].replace("RUN", str(run_dir))
         if work is not None and work.get("status") == "failed":
             st = StageStatus(name, "failed", f"{d} failed ({work.get('error', 'see its log')}); rerun: {rerun}")
         elif work is not None:
@@ -170,6 +179,8 @@ def status(run_dir: "str | Path", name: str, _seen: Optional[Dict[str, StageStat
         seen[name] = st
         return st
     rec = read_stage(d)
+    if rec is not None and isinstance(rec.get("rerun"), str):  # the command that made it (import-rec, ...)
+        rerun = rec["rerun"].replace("RUN", str(run_dir))
     if rec is None:  # legacy directory: complete by its final files, no lineage check
         files = DONE_FILES.get(name, ())
         absent = [f for f in files if not (d / f).is_file()]
@@ -256,14 +267,16 @@ def resumable_work(run_dir: "str | Path", name: str, inputs: Mapping[str, Option
 
 @contextlib.contextmanager
 def stage(run_dir: "str | Path", name: str, config: Any = None, inputs: Sequence[str] = (),
-          optional_inputs: Sequence[str] = (), resume: bool = False, keep: bool = False) -> Iterator[Path]:
+          optional_inputs: Sequence[str] = (), resume: bool = False, keep: bool = False,
+          rerun: Optional[str] = None) -> Iterator[Path]:
     """Run one stage writing into a work directory that replaces `RUN/<name>` whole on success.
 
     Before the body: every input is checked (`require`), and the work directory is prepared: kept when
     `resume` and it holds a run of the same inputs (training continues from its checkpoint; a legacy
     `RUN/<name>` with a checkpoint but no final file is copied there first), seeded with the current
     complete `RUN/<name>` when `keep` (stages that add to their directory, e.g. interventions) and the
-    inputs are unchanged, else empty. On success `stage.json` is marked complete and swapped in; on any
+    inputs are unchanged, else empty. `rerun` is the command that remakes this directory, shown in the
+    errors of readers (default `RERUN[name]`, e.g. "jaxsae import-rec RUN --tables FILE"). On success `stage.json` is marked complete and swapped in; on any
     exception (or kill) `RUN/<name>` is left as it was and the work's `stage.json` says failed.
     """
     run_dir = Path(run_dir)
@@ -291,6 +304,8 @@ def stage(run_dir: "str | Path", name: str, config: Any = None, inputs: Sequence
         "schema": SCHEMA, "stage": name, "status": "running", "config": to_jsonable(config), "inputs": fps,
         "version": _library_version(), "versions": library_versions(), "started": time.time(), "pid": os.getpid(),
     }
+    if rerun is not None:
+        rec["rerun"] = rerun
     _write_record(work, rec)
     t0 = time.perf_counter()
     try:

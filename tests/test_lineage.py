@@ -158,3 +158,12 @@ def test_swap_in_replaces_whole_and_a_failed_swap_keeps_the_old(tmp_path: Path) 
     swap_in(tmp_path / "new", tmp_path / "final")
     assert [p.name for p in (tmp_path / "final").iterdir()] == ["b"] and not (tmp_path / "new").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+
+
+def test_a_directory_made_by_another_command_names_it_in_errors(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _stage(run, "data", files=lineage.DONE_FILES["data"])
+    with lineage.stage(run, "rec", inputs=("data",), rerun="jaxsae import-rec RUN --tables FILE") as work:
+        (work / "metrics.json").write_text("{}")
+    _stage(run, "data", files=lineage.DONE_FILES["data"], config={"seed": 2})
+    assert lineage.status(run, "rec").reason.endswith(f"rerun: jaxsae import-rec {run} --tables FILE")
