@@ -272,8 +272,9 @@ def stage(run_dir: "str | Path", name: str, config: Any = None, inputs: Sequence
     """Run one stage writing into a work directory that replaces `RUN/<name>` whole on success.
 
     Before the body: every input is checked (`require`), and the work directory is prepared: kept when
-    `resume` and it holds a run of the same inputs (training continues from its checkpoint; a legacy
-    `RUN/<name>` with a checkpoint but no final file is copied there first), seeded with the current
+    `resume` and it holds a run of the same inputs (training continues from its checkpoint; else a
+    `RUN/<name>` of the same inputs with a checkpoint, complete or a legacy one killed in place, is copied
+    there first, so `--resume --steps N` extends a finished run aside), seeded with the current
     complete `RUN/<name>` when `keep` (stages that add to their directory, e.g. interventions) and the
     inputs are unchanged, else empty. `rerun` is the command that remakes this directory, shown in the
     errors of readers (default `RERUN[name]`, e.g. "jaxsae import-rec RUN --tables FILE"). On success `stage.json` is marked complete and swapped in; on any
@@ -291,10 +292,13 @@ def stage(run_dir: "str | Path", name: str, config: Any = None, inputs: Sequence
         shutil.rmtree(work) if work.is_dir() else work.unlink()
     if not keep_work:
         current = status(run_dir, name) if final.is_dir() else None
-        if resume and final.is_dir() and (final / "checkpoint.json").is_file() and current is not None \
-                and current.state == "unfinished" and read_stage(final) is None:
-            shutil.copytree(final, work)  # legacy run killed in place: resume it aside
-        elif keep and current is not None and current.ok and (read_stage(final) or {}).get("inputs", fps) == fps:
+        recorded = read_stage(final) if final.is_dir() else None
+        same_inputs = recorded is None or dict(recorded.get("inputs") or {}) == dict(fps)
+        if resume and current is not None and (final / "checkpoint.json").is_file() and same_inputs and (
+                current.ok or (current.state == "unfinished" and recorded is None)):
+            # continue (or extend) the checkpoint of RUN/<name> aside: a complete run, or a legacy one killed in place
+            shutil.copytree(final, work)
+        elif keep and current is not None and current.ok and same_inputs:
             shutil.copytree(final, work)
         else:
             work.mkdir(parents=True)

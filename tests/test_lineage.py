@@ -167,3 +167,14 @@ def test_a_directory_made_by_another_command_names_it_in_errors(tmp_path: Path) 
         (work / "metrics.json").write_text("{}")
     _stage(run, "data", files=lineage.DONE_FILES["data"], config={"seed": 2})
     assert lineage.status(run, "rec").reason.endswith(f"rerun: jaxsae import-rec {run} --tables FILE")
+
+
+def test_resume_of_a_complete_run_extends_a_copy_aside(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _chain(run)
+    (run / "sae" / "checkpoint.json").write_text('{"step": 5}')
+    with lineage.stage(run, "sae", inputs=("data", "rec"), resume=True) as work:
+        assert json.loads((work / "checkpoint.json").read_text()) == {"step": 5}  # continued from the complete run
+        assert json.loads((run / "sae" / "stage.json").read_text())["status"] == "complete"  # still in place
+        (work / "checkpoint.json").write_text('{"step": 9}')
+    assert json.loads((run / "sae" / "checkpoint.json").read_text()) == {"step": 9}
