@@ -99,10 +99,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.dataset import InteractionData
+    from jaxsae import lineage
     from jaxsae.training.recommender import load_recommender
     from jaxsae.training.sae import train_sae
-
-    from jaxsae import lineage
 
     config = config_from_args(args)  # validated before anything is read
     run_dir = Path(args.run)
