@@ -178,3 +178,16 @@ def test_resume_of_a_complete_run_extends_a_copy_aside(tmp_path: Path) -> None:
         assert json.loads((run / "sae" / "stage.json").read_text())["status"] == "complete"  # still in place
         (work / "checkpoint.json").write_text('{"step": 9}')
     assert json.loads((run / "sae" / "checkpoint.json").read_text()) == {"step": 9}
+
+
+def test_the_report_leaves_out_results_made_from_an_older_input(tmp_path: Path) -> None:
+    from run_fixtures import write_fake_run
+
+    from jaxsae.report.collect import load_run
+
+    run = write_fake_run(tmp_path / "run") or tmp_path / "run"
+    (run / "analysis" / "stage.json").write_text(json.dumps({"status": "complete", "inputs": {"sae": "an-older-sae"}}))
+    shown = load_run(run)
+    assert shown.concepts is None and shown.neurons is None and shown.ms is None  # the stale analysis
+    assert shown.sae is not None and shown.rec is not None and len(shown.interventions) == 3  # the rest (legacy)
+    assert any(e.startswith("not shown: ") and "analysis was made from an older" in e for e in shown.errors)
