@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -139,34 +140,43 @@ class InteractionData:
         "test_pos", "test_neg", "popularity", "concepts", "year",
     )
 
+    def write_files(self, directory: "str | os.PathLike[str]") -> Path:
+        """Write `data.npz`, `meta.json` and `summary.json` into the existing directory `directory`."""
+        directory = Path(directory)
+        arrays = {k: np.asarray(getattr(self, k)) for k in self._ARRAYS}
+        for k in ("user_ids", "item_ids", "item_titles"):
+            arrays[k] = arrays[k].astype(str)
+        for k, v in self.user_attributes.items():
+            arrays[f"user_attr__{k}"] = np.asarray(v).astype(str)
+        np.savez(directory / "data.npz", **arrays)
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": self.dataset,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_interactions": int(self.n_interactions),
+            "concept_names": list(self.concept_names),
+            "concept_families": list(self.concept_families),
+            "user_attributes": sorted(self.user_attributes),
+            "info": self.info,
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, indent=2))
+        (directory / "summary.json").write_text(json.dumps(self.summary(), indent=2))
+        return directory
+
     def save(self, directory: "str | os.PathLike[str]") -> Path:
-        """Write `data.npz`, `meta.json` and `summary.json` atomically: a temp dir renamed into place."""
+        """Write `data.npz`, `meta.json` and `summary.json` atomically: a temp dir swapped into place whole
+        (the old directory stays until the new one is complete; temp dirs leaked by a kill are removed)."""
+        from data_prep.atomic import swap_in
+
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
+        for leaked in directory.parent.glob(f".{directory.name}.tmp-*"):
+            shutil.rmtree(leaked, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
-            arrays = {k: np.asarray(getattr(self, k)) for k in self._ARRAYS}
-            for k in ("user_ids", "item_ids", "item_titles"):
-                arrays[k] = arrays[k].astype(str)
-            for k, v in self.user_attributes.items():
-                arrays[f"user_attr__{k}"] = np.asarray(v).astype(str)
-            np.savez(tmp / "data.npz", **arrays)
-            meta = {
-                "schema_version": SCHEMA_VERSION,
-                "dataset": self.dataset,
-                "n_users": self.n_users,
-                "n_items": self.n_items,
-                "n_interactions": int(self.n_interactions),
-                "concept_names": list(self.concept_names),
-                "concept_families": list(self.concept_families),
-                "user_attributes": sorted(self.user_attributes),
-                "info": self.info,
-            }
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), indent=2))
-            if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
+            self.write_files(tmp)
+            swap_in(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -181,12 +191,21 @@ class InteractionData:
             raise MissingDataError(
                 f"{directory}: no prepared data (meta.json and data.npz); run `jaxsae prepare DATASET --out RUN` first"
             )
-        meta = json.loads(meta_path.read_text())
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise DataFormatError(meta_path, None, f"schema_version {SCHEMA_VERSION}", str(meta.get("schema_version")))
-        with np.load(npz_path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in cls._ARRAYS}
-            attrs = {k: z[f"user_attr__{k}"] for k in meta["user_attributes"]}
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError as e:
+            raise DataFormatError(meta_path, getattr(e, "lineno", None), "JSON written by `jaxsae prepare`",
+                                  f"corrupt JSON ({e.__class__.__name__})") from None
+        if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
+            got = meta.get("schema_version") if isinstance(meta, dict) else type(meta).__name__
+            raise DataFormatError(meta_path, None, f"schema_version {SCHEMA_VERSION}", str(got))
+        try:
+            with np.load(npz_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in cls._ARRAYS}
+                attrs = {k: z[f"user_attr__{k}"] for k in meta["user_attributes"]}
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise DataFormatError(npz_path, None, "the arrays written by `jaxsae prepare`",
+                                  f"a corrupt or incomplete file ({e.__class__.__name__}); rerun `jaxsae prepare`") from None
         return cls(
             dataset=meta["dataset"],
             n_users=int(meta["n_users"]),

@@ -29,6 +29,7 @@ from data_prep.errors import DataFormatError, MissingDataError
 
 # column kinds understood by `read_delimited`
 KINDS = ("int", "float", "str", "nonempty")
+INT64_MAX = 2**63 - 1
 _UNIT = "\x1f"  # ASCII unit separator: stands in for multi-character separators such as "::"
 
 
@@ -156,6 +157,9 @@ def _validate_columns(path: Path, df: pd.DataFrame, columns: Sequence[Tuple[str,
         col = df.iloc[:, j]
         if kind == "int":
             if pd.api.types.is_integer_dtype(col.dtype):
+                if col.dtype == np.uint64 and len(col) and int(col.max()) > INT64_MAX:  # beyond int64
+                    k = int(np.flatnonzero(col.to_numpy() > np.uint64(INT64_MAX))[0])
+                    raise DataFormatError(path, first_line + k, f"an integer {name} within int64", repr(str(col.iloc[k])))
                 continue
             if as_text is not None and not pd.api.types.is_object_dtype(col.dtype) and not pd.api.types.is_string_dtype(col.dtype):
                 col = as_text(j)
@@ -164,13 +168,23 @@ def _validate_columns(path: Path, df: pd.DataFrame, columns: Sequence[Tuple[str,
             # strings such as "1.0" coerce to integers; only plain digit strings are ids
             txt = col.astype(str).str.strip()
             ok &= txt.str.fullmatch(r"[+-]?\d+").to_numpy()
+            # ids beyond int64 would wrap (two users merged): refuse them (issue 13); long texts checked exactly
+            long = np.flatnonzero(ok & (txt.str.len() >= 19).to_numpy())
+            for k in long:
+                if not -INT64_MAX - 1 <= int(txt.iloc[k]) <= INT64_MAX:
+                    raise DataFormatError(path, first_line + int(k), f"an integer {name} within int64",
+                                          repr(str(col.iloc[k])))
             if not ok.all():
                 k = int(np.flatnonzero(~ok)[0])
                 raise DataFormatError(path, first_line + k, f"an integer {name}", repr(str(col.iloc[k])))
             df[df.columns[j]] = num.astype(np.int64)
         elif kind == "float":
             if pd.api.types.is_numeric_dtype(col.dtype) and not col.isna().any():
-                df[df.columns[j]] = col.astype(np.float64)
+                values = col.to_numpy(dtype=np.float64)
+                if not np.isfinite(values).all():  # inf / -inf parsed as numbers (issue 13)
+                    k = int(np.flatnonzero(~np.isfinite(values))[0])
+                    raise DataFormatError(path, first_line + k, f"a finite number for {name}", repr(str(col.iloc[k])))
+                df[df.columns[j]] = values
                 continue
             num = pd.to_numeric(col, errors="coerce")
             bad = num.isna().to_numpy() | ~np.isfinite(num.fillna(0).to_numpy(dtype=np.float64))

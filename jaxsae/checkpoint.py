@@ -46,7 +46,13 @@ def checkpoint_meta(directory: "str | Path") -> Optional[dict]:
     path = Path(directory) / META_FILE
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata ({e.__class__.__name__}); retrain this stage") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata (not a JSON object); retrain this stage")
+    return meta
 
 
 def _diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:

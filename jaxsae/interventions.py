@@ -209,8 +209,12 @@ def resolve_item(data: Any, name: str) -> int:
         return ids.index(name)
     low = name.strip().lower()
     exact = [i for i, t in enumerate(titles) if t.lower() == low]
-    if exact:
+    if len(exact) == 1:
         return exact[0]
+    if len(exact) > 1:  # two items share the title: say so rather than pick one (issue 13)
+        shown = ", ".join(f"{ids[i]!r}" for i in exact[:8])
+        raise UnknownNameError(f"item title {name!r} is ambiguous: {len(exact)} items carry it (ids {shown}); "
+                               f"pass the item id instead")
     prefix = [i for i, t in enumerate(titles) if t.lower().startswith(low)]
     if len(prefix) == 1:
         return prefix[0]

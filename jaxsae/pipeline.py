@@ -1,16 +1,19 @@
-"""`jaxsae run`: every stage of a run in order, skipping the complete ones (SPEC §8).
+"""`jaxsae run`: every stage of a run in order, rerunning what is missing, unfinished, failed or stale (SPEC §8, §14).
 
-A pipeline config is JSON: the dataset, then per stage a dict of that stage's CLI options
+A pipeline config is JSON: the dataset, then per stage a dict of that stage's options
 (`{"dataset": "synthetic", "prepare": {"size": "demo"}, "train_rec": {"model": "mf"}, ...}`), and
-`intervene` a list of such dicts, one per experiment. Each stage runs through `jaxsae.cli.main`, so the
-command line is the one source of truth for options: a config is checked against the stage parsers
-before any work starts. A stage is complete when its final file exists (`RUN/rec/metrics.json`, ...);
-an interrupted training stage resumes from its checkpoint. `RUN/pipeline.json` records the resolved
-config and each stage's status and time.
+`intervene` a list of such dicts, one per experiment. Each stage runs as its `jaxsae` command line through
+a `call(argv) -> exit code` that the caller supplies (the CLI passes `jaxsae.cli.main`; this module never
+imports the CLI). Before any stage runs, every stage's options are checked by `check(argv, data)` (the
+CLI passes `jaxsae.cli.check_argv`: the command's own parser, then its config dataclass, e.g.
+`SAETrainConfig`, so `k > latents`, `"latents": "many"` or `steps: -5` fail before any work; with prepared
+data also concept and item names). Which stages are complete comes from `jaxsae.lineage` (`stage.json`):
+a stage reruns when it is missing, unfinished, failed or stale (made from an older input), when a stage it
+depends on ran in this invocation, or when forced; an interrupted training stage resumes from its
+checkpoint. `RUN/pipeline.json` records the resolved config and each stage's status and time.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -18,7 +21,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from jaxsae import lineage
 from jaxsae.errors import ConfigError, JaxsaeError
+# automatic choices of `"auto"` intervention targets (re-exported: part of this module's API)
+from jaxsae.stages.auto import (AUTO, PipelineError, concept_margin, intervention_done, pick_concepts,  # noqa: F401
+                                pick_niche_item, resolve_interventions)
 
 # pipeline stage -> `jaxsae` command, in run order
 STAGE_COMMANDS: Dict[str, str] = {
@@ -30,15 +37,17 @@ STAGE_COMMANDS: Dict[str, str] = {
     "ablate": "ablate",
     "report": "report",
 }
-# files whose presence marks a stage complete (relative to RUN)
-DONE_FILES: Dict[str, Sequence[str]] = {
-    "prepare": ("data/summary.json", "data/data.npz", "data/meta.json"),
-    "train_rec": ("rec/metrics.json",),
-    "train_sae": ("sae/metrics.json",),
-    "analyze": ("analysis/concepts.json", "analysis/neurons.json", "analysis/ms.json"),
-    "ablate": ("ablation/ablation.json",),
-    "report": ("report/index.html",),
+# the run directory each stage writes (`jaxsae.lineage` records and judges it)
+STAGE_DIRS: Dict[str, str] = {
+    "prepare": "data", "train_rec": "rec", "train_sae": "sae", "analyze": "analysis",
+    "intervene": "interventions", "ablate": "ablation", "report": "report",
 }
+# files whose presence marks a stage complete (relative to RUN; legacy runs without stage.json)
+DONE_FILES: Dict[str, Sequence[str]] = {
+    stage: tuple(f"{d}/{f}" for f in lineage.DONE_FILES[d]) for stage, d in STAGE_DIRS.items() if stage != "intervene"
+}
+# options the pipeline sets itself (the run directory), never taken from a config
+RESERVED_OPTIONS = ("out", "help", "debug", "resume")
 # what each stage reads: when one of these (transitively) ran in this invocation, the stage is stale and reruns
 DEPENDS: Dict[str, Sequence[str]] = {
     "prepare": (),
@@ -54,13 +63,8 @@ RESUMABLE = {"train_rec": "rec", "train_sae": "sae"}
 # stages that run with their defaults when the config omits them (`ablate` runs only when configured)
 DEFAULT_ON = ("prepare", "train_rec", "train_sae", "analyze", "intervene", "report")
 INTERVENTION_KINDS = ("filter", "nudge", "promote")
-AUTO = "auto"
 TOP_KEYS = ("name", "description", "dataset", "variants", "notes", "paper")
 DEFAULT_INTERVENTIONS = [{"filter": AUTO}, {"nudge": AUTO}, {"promote": AUTO}]
-
-
-class PipelineError(JaxsaeError):
-    """A stage of `jaxsae run` failed; rerunning resumes from the first incomplete stage."""
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
@@ -158,15 +162,20 @@ def synthetic_config(size: str = "demo", variant: Optional[str] = None) -> Pipel
 
 
 # ---- turning options into command lines ---------------------------------------------------------
+Check = Callable[[List[str], Any], Any]  # check(argv, data or None) -> the stage's validated config
+Call = Callable[[List[str]], int]  # call(argv) -> exit code
+
+
 def option_flag(key: str) -> str:
     """Config key -> CLI flag: `pred_weights` -> `--pred-weights`."""
     return "--" + key.replace("_", "-")
 
 
 def options_to_argv(options: Mapping[str, Any]) -> List[str]:
-    """`{"w_pred": 1, "fold_biases": true, "prefixes": [20, 40, 80]}` -> `--w-pred 1 --fold-biases --prefixes 20,40,80`.
+    """`{"w_pred": 1, "fold_biases": true, "levels": [-0.5, -1]}` -> `--w-pred=1 --fold-biases --levels=-0.5,-1`.
 
-    False and None omit the option; lists are comma-joined (the CLIs' list syntax).
+    True gives the bare flag, False and None omit the option; lists are comma-joined (the CLIs' list
+    syntax); values are attached with `=` so a negative number or list is never read as an option.
     """
     argv: List[str] = []
     for key, value in options.items():
@@ -176,44 +185,40 @@ def options_to_argv(options: Mapping[str, Any]) -> List[str]:
         if value is True:
             argv.append(flag)
         elif isinstance(value, (list, tuple)):
-            argv += [flag, ",".join(str(v) for v in value)]
+            argv.append(f"{flag}={','.join(str(v) for v in value)}")
         else:
-            argv += [flag, str(value)]
+            argv.append(f"{flag}={value}")
     return argv
 
 
-def _subparsers() -> Dict[str, argparse.ArgumentParser]:
-    from jaxsae.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+def _checked(stage: str, check: Check, argv: List[str], data: Any = None) -> Any:
+    try:
+        return check(argv, data)
+    except JaxsaeError as e:
+        raise ConfigError(f"stage {stage!r}: {e}") from None
 
 
-def check_options(config: PipelineConfig) -> None:
-    """Every configured stage exists as a command and every option is one of its flags (ConfigError)."""
-    parsers = _subparsers()
+def check_options(config: PipelineConfig, check: Check, run_dir: "str | Path" = "RUN", data: Any = None) -> Dict[str, Any]:
+    """Every configured stage's options checked by `check` before anything runs (ConfigError naming the stage).
+
+    Reserved options (`out`, `resume`, ...) are refused; flags must be true or false. With `data` (the
+    run's prepared data, when the prepare stage will not rerun) the named concepts and items are checked
+    too ("auto" targets are chosen later and always exist). Returns each stage's validated config.
+    """
+    out: Dict[str, Any] = {}
     for stage, opts in config.stages.items():
-        command = STAGE_COMMANDS[stage]
-        parser = parsers.get(command)
-        if parser is None:
-            raise ConfigError(f"stage {stage!r}: the command `jaxsae {command}` is not available in this installation")
-        known = parser._option_string_actions
         for o in (opts if isinstance(opts, list) else [opts]):
             for key, value in o.items():
-                flag = option_flag(key)
-                if flag not in known or flag in ("--out", "--help"):
-                    choices = sorted(f[2:].replace("-", "_") for f in known if f.startswith("--") and f not in ("--help",))
-                    import difflib
-
-                    close = difflib.get_close_matches(key, choices, n=3)
-                    hint = f"; did you mean {', '.join(close)}?" if close else f"; options: {', '.join(choices)}"
-                    raise ConfigError(f"stage {stage!r}: unknown option {key!r} for `jaxsae {command}`{hint}")
-                action = known[flag]
-                if action.nargs == 0 and not isinstance(value, bool):
-                    raise ConfigError(f"stage {stage!r}: option {key!r} is a flag, give true or false, got {value!r}")
+                if key in RESERVED_OPTIONS:
+                    raise ConfigError(f"stage {stage!r}: unknown option {key!r} (the pipeline sets it)")
+                if isinstance(value, dict):
+                    raise ConfigError(f"stage {stage!r}: option {key!r} must be a number, string, list or "
+                                      f"true/false, got {value!r}")
+            argv = stage_argv(stage, Path(run_dir), o, config.dataset)
+            auto = stage == "intervene" and any(o.get(k) == AUTO for k in INTERVENTION_KINDS)
+            cfg = _checked(stage, check, argv, None if auto else data)
+            out.setdefault(stage, []).append(cfg)
+    return out
 
 
 # ---- completeness and automatic choices ----------------------------------------------------------
@@ -229,89 +234,14 @@ def upstream(stage: str) -> List[str]:
     return seen
 
 
+def stage_status(run_dir: Path, stage: str) -> "lineage.StageStatus":
+    """Where `stage`'s directory stands (`jaxsae.lineage`: complete, missing, unfinished, failed or stale)."""
+    return lineage.status(run_dir, STAGE_DIRS[stage])
+
+
 def stage_complete(run_dir: Path, stage: str) -> bool:
-    """True when every final file of `stage` exists in `run_dir`."""
-    return all((run_dir / rel).exists() for rel in DONE_FILES[stage])
-
-
-def _norm(x: Any) -> str:
-    return str(x).strip().lower()
-
-
-def intervention_done(run_dir: Path, kind: str, target: str) -> bool:
-    """True when `RUN/interventions/<kind>-*.json` already holds a result for `target` (concept or item)."""
-    for path in sorted((run_dir / "interventions").glob(f"{kind}-*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        names = [rec.get("concept"), rec.get("item"), rec.get("title")] if isinstance(rec, dict) else []
-        if any(n is not None and _norm(n) == _norm(target) for n in names):
-            return True
-    return False
-
-
-def concept_margin(c: Mapping[str, Any], k: int = 10) -> float:
-    """How far a concept's best SAE purity@k beats the best purity of a random-neuron null
-    (`purity@k - null_purity@k`, analysis/concepts.json); the purity itself when no null was recorded."""
-    pur = float(c.get(f"purity@{k}") or 0.0)
-    null = c.get(f"null_purity@{k}")
-    return pur - float(null) if null is not None else pur
-
-
-def pick_concepts(concepts: Sequence[Mapping[str, Any]], n: int = 2) -> List[str]:
-    """The `n` concepts the SAE captures best beyond chance: largest margin of purity@10 over
-    null_purity@10 (a frequent concept such as Drama is pure by chance), genre/tag families first;
-    ties: lower base rate, then more items."""
-    rows = [c for c in concepts if isinstance(c, Mapping) and c.get("concept") is not None]
-    main = [c for c in rows if c.get("family") in ("genre", "tag")] or rows
-    if not main:
-        raise PipelineError("analysis/concepts.json lists no concept: cannot choose one to intervene on")
-    main = sorted(main, key=lambda c: (-round(concept_margin(c), 6), float(c.get("base_rate") or 0.0),
-                                       -(c.get("n_items") or 0)))
-    return [str(c["concept"]) for c in main[:n]]
-
-
-def pick_niche_item(popularity: Sequence[int], item_ids: Sequence[str], quantile: float = 0.2) -> str:
-    """An item to promote: the one at the `quantile` of popularity among items with any training positive.
-
-    A niche but not unknown item, so promoting it is a real change of the lists (SPEC §7).
-    """
-    import numpy as np
-
-    pop = np.asarray(popularity)
-    candidates = np.flatnonzero(pop > 0)
-    if candidates.size == 0:
-        raise PipelineError("no item has a training interaction: cannot choose one to promote")
-    order = candidates[np.argsort(pop[candidates], kind="stable")]
-    return str(item_ids[int(order[int(quantile * (order.size - 1))])])
-
-
-def resolve_interventions(run_dir: Path, interventions: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Replace "auto" targets: concepts from analysis/concepts.json, the promoted item from the data."""
-    out = [dict(o) for o in interventions]
-    needs_concept = any(o.get(k) == AUTO for o in out for k in ("filter", "nudge"))
-    needs_item = any(o.get("promote") == AUTO for o in out)
-    best: List[str] = []
-    if needs_concept:
-        path = run_dir / "analysis" / "concepts.json"
-        if not path.exists():
-            raise PipelineError(f"{path} is missing: run the analyze stage before choosing concepts automatically")
-        best = pick_concepts(json.loads(path.read_text()), n=2)
-    item: Optional[str] = None
-    if needs_item:
-        from data_prep.dataset import InteractionData
-
-        data = InteractionData.load(run_dir / "data")
-        item = pick_niche_item(data.popularity, data.item_ids)
-    for o in out:
-        if o.get("filter") == AUTO:
-            o["filter"] = best[0]
-        if o.get("nudge") == AUTO:
-            o["nudge"] = best[1] if len(best) > 1 else best[0]
-        if o.get("promote") == AUTO:
-            o["promote"] = item
-    return out
+    """True when `stage`'s directory is complete and made from the current inputs."""
+    return stage_status(Path(run_dir), stage).ok
 
 
 # ---- running ------------------------------------------------------------------------------------
@@ -325,15 +255,6 @@ class StageRecord:
     argv: List[str]
 
 
-def _call(argv: List[str]) -> int:
-    from jaxsae.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as e:  # argparse errors
-        return int(e.code) if isinstance(e.code, int) else 2
-
-
 def stage_argv(stage: str, run_dir: Path, options: Mapping[str, Any], dataset: str, resume: bool = False) -> List[str]:
     """The `jaxsae` command line of one stage (intervene: one experiment's options)."""
     command = STAGE_COMMANDS[stage]
@@ -345,24 +266,88 @@ def stage_argv(stage: str, run_dir: Path, options: Mapping[str, Any], dataset: s
     return argv
 
 
-def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = (),
-                 log: Callable[[str], None] = print, call: Callable[[List[str]], int] = _call) -> Dict[str, Any]:
-    """Run the configured stages in order into `run_dir`, skipping complete ones unless in `force`.
+def _prepared_data(run_dir: Path) -> Any:
+    """The run's `InteractionData` when `RUN/data` is complete, else None."""
+    if not lineage.status(run_dir, "data").ok:
+        return None
+    from data_prep.dataset import InteractionData
 
-    A stage also reruns when a stage it depends on (`DEPENDS`, transitively) ran in this invocation, so
-    `force=["analyze"]` redoes the interventions and the report but not the ablation.
+    try:
+        return InteractionData.load(run_dir / "data")
+    except JaxsaeError:
+        return None
 
-    `call(argv) -> exit code` runs one stage (default: `jaxsae.cli.main`). Returns the pipeline.json payload.
+
+# config fields whose change does not make a finished stage's result another one
+RERUN_IGNORED = ("devices", "log_every", "checkpoint_every", "eval_every", "eval_chunk_size", "max_scan_steps")
+
+
+def config_change(run_dir: Path, stage: str, validated: Any) -> str:
+    """"" when `RUN/<stage>/stage.json` records the config `validated` (or records none: a legacy run),
+    else the first differing field as `key: old -> new`."""
+    from jaxsae.io import to_jsonable
+
+    if validated is None or stage == "intervene":
+        return ""
+    rec = lineage.read_stage(run_dir / STAGE_DIRS[stage]) or {}
+    recorded = rec.get("config")
+    if stage == "ablate" and isinstance(recorded, dict):
+        recorded = recorded.get("ablation")
+    if not isinstance(recorded, dict):
+        return ""
+    want = to_jsonable(validated)
+    if not isinstance(want, dict):
+        return ""
+    for key, value in want.items():
+        if key not in RERUN_IGNORED and key in recorded and recorded[key] != value:
+            return f"{key}: {recorded[key]!r} -> {value!r}"
+    return ""
+
+
+def plan(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = (),
+         validated: Optional[Mapping[str, Any]] = None) -> Dict[str, str]:
+    """Per configured stage what a run would do now: "complete" or why it runs (missing, stale, forced,
+    config changed, ...); `validated` is what `check_options` returned."""
+    run_dir = Path(run_dir)
+    out: Dict[str, str] = {}
+    for stage in config.stages:
+        st = stage_status(run_dir, stage)
+        changed = config_change(run_dir, stage, (validated or {}).get(stage, [None])[0]) if st.ok else ""
+        if stage in force:
+            out[stage] = "forced"
+        elif stage == "intervene":
+            out[stage] = "per experiment" if st.ok or st.state == "missing" else st.state
+        elif changed:
+            out[stage] = f"config changed, {changed}"
+        else:
+            out[stage] = "complete" if st.ok else st.state
+        if out[stage] in ("complete", "per experiment"):  # what depends on a stage that runs runs too
+            runs = [up for up in upstream(stage) if out.get(up) not in (None, "complete", "per experiment")]
+            if runs:
+                out[stage] = f"after {runs[-1]}"
+    return out
+
+
+def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, check: Check, force: Sequence[str] = (),
+                 log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Run the configured stages in order into `run_dir`; a stage is skipped when complete (`jaxsae.lineage`:
+    made from the current inputs) unless in `force` or a stage it depends on ran in this invocation.
+
+    `check(argv, data)` validates one stage's command line (every stage is checked before the first runs;
+    the interventions' concepts and items again once the data is prepared) and `call(argv) -> exit code`
+    runs it; the CLI passes `jaxsae.cli.check_argv` and `jaxsae.cli.main`. Returns the pipeline.json payload.
     """
     from jaxsae.io import library_versions, write_json
 
-    check_options(config)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     unknown = [s for s in force if s not in STAGE_COMMANDS]
     if unknown:
         raise ConfigError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGE_COMMANDS)})")
-    parsers = None
+    reprepare = "prepare" in config.stages and ("prepare" in force or not stage_complete(run_dir, "prepare"))
+    validated = check_options(config, check, run_dir, data=None if reprepare else _prepared_data(run_dir))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file, not a run directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
     records: List[StageRecord] = []
     payload: Dict[str, Any] = {"name": config.name, "dataset": config.dataset, "config": dict(config.raw),
                                "stages": records, "versions": library_versions()}
@@ -390,11 +375,16 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
         opts = config.stages[stage]
         ran = {r.stage.split(" ")[0] for r in records if r.status == "ran"}
         stale = any(s in ran for s in upstream(stage))
+        status = stage_status(run_dir, stage)
         if stage == "intervene":
-            if stale:  # results of another SAE: neuron numbers no longer mean anything
+            if stale or status.state == "stale":  # results of another SAE: neuron numbers no longer mean anything
                 for old in (run_dir / "interventions").glob("*.json"):
-                    if old.name != "config.json":
+                    if old.name not in ("config.json", lineage.STAGE_FILE):
                         old.unlink()
+                stale = True
+            if "prepare" in ran:  # named concepts and items checked against the new data before the SAE trains
+                check_options(PipelineConfig(config.dataset, {"intervene": opts}, config.name), check, run_dir,
+                              data=_prepared_data(run_dir))
             for o in resolve_interventions(run_dir, opts):
                 kind = next(k for k in INTERVENTION_KINDS if k in o)
                 label = f"intervene {kind} {o[kind]}"
@@ -404,19 +394,37 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
                     continue
                 run_one(stage, stage_argv(stage, run_dir, o, config.dataset), label)
             continue
-        if stage not in force and not stale and stage_complete(run_dir, stage):
-            log(f"[jaxsae run] {stage}: complete ({DONE_FILES[stage][0]}), skipped")
+        changed = config_change(run_dir, stage, validated[stage][0]) if status.ok else ""
+        if stage not in force and not stale and status.ok and not changed:
+            log(f"[jaxsae run] {stage}: complete ({STAGE_DIRS[stage]}/), skipped")
             records.append(StageRecord(stage, "skipped", 0.0, []))
             continue
-        resume = False
-        if stage in RESUMABLE and stage not in force and not stale:
-            from jaxsae.checkpoint import checkpoint_meta
-
-            if checkpoint_meta(run_dir / RESUMABLE[stage]) is not None:
-                parsers = parsers or _subparsers()
-                resume = "--resume" in parsers[STAGE_COMMANDS[stage]]._option_string_actions
+        if changed and stage not in force and not stale:
+            log(f"[jaxsae run] {stage}: the config changed since {run_dir / STAGE_DIRS[stage]} was made "
+                f"({changed}): rerunning")
+            stale = True  # a fresh run, never a resume of the other config's checkpoint
+        elif status.state in ("stale", "failed", "unfinished") and stage not in force and not stale:
+            log(f"[jaxsae run] {stage}: {status.reason.split('; rerun')[0]}: rerunning")
+        if stage == "train_rec" and "prepare" in ran and "intervene" in config.stages:
+            check_options(PipelineConfig(config.dataset, {"intervene": config.stages["intervene"]}, config.name),
+                          check, run_dir, data=_prepared_data(run_dir))
+        resume = stage in RESUMABLE and stage not in force and not stale and _interrupted(run_dir, RESUMABLE[stage])
         run_one(stage, stage_argv(stage, run_dir, opts, config.dataset, resume=resume),
                 stage + (" (resuming)" if resume else ""))
     save()
     log(f"[jaxsae run] all stages complete in {payload['total_s']:.1f} s: {run_dir / 'report' / 'index.html'}")
     return payload
+
+
+def _interrupted(run_dir: Path, name: str) -> bool:
+    """True when `RUN/<name>` has a training checkpoint to continue: in its work directory (killed or failed
+    under lineage) or, for a legacy run, in the unfinished directory itself."""
+    from jaxsae.checkpoint import checkpoint_meta
+
+    work = lineage.work_dir(run_dir, name)
+    try:
+        if work.is_dir() and checkpoint_meta(work) is not None:
+            return True
+        return lineage.status(run_dir, name).state == "unfinished" and checkpoint_meta(run_dir / name) is not None
+    except JaxsaeError:  # corrupt checkpoint metadata: train afresh
+        return False

@@ -1,7 +1,6 @@
 """`jaxsae run`: config validation against the stage parsers, skip logic, resume, automatic choices."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Dict, List
@@ -15,27 +14,11 @@ from jaxsae.pipeline import (PipelineError, deep_merge, options_to_argv, parse_c
                              pick_niche_item, run_pipeline)
 
 
-def _fake_parsers() -> Dict[str, argparse.ArgumentParser]:
-    """Parsers with the flags of each stage command (a stand-in for jaxsae.cli's real ones)."""
-    flags = {
-        "prepare": ["--out", "--size", "--seed", "--data-dir"],
-        "train-rec": ["--model", "--dim", "--epochs", "--seed", "--devices"],
-        "train-sae": ["--sae", "--latents", "--k", "--steps", "--prefixes", "--w-pred"],
-        "analyze": ["--k"],
-        "intervene": ["--filter", "--nudge", "--promote", "--levels"],
-        "ablate": ["--pred-weights", "--steps"],
-        "report": ["--no-figures"],
-    }
-    out = {}
-    for cmd, fl in flags.items():
-        p = argparse.ArgumentParser(prog=cmd)
-        for f in fl:
-            p.add_argument(f, action="store_true" if f in ("--no-figures",) else "store")
-        if cmd in ("train-rec", "train-sae"):
-            p.add_argument("--resume", action="store_true")
-            p.add_argument("--fold-biases", action="store_true")
-        out[cmd] = p
-    return out
+def check(argv: List[str], data=None):
+    """The real stage check: each command's own parser, then its config dataclass (no files read)."""
+    from jaxsae.cli import check_argv
+
+    return check_argv(argv, data)
 
 
 class FakeStages:
@@ -53,8 +36,7 @@ class FakeStages:
             return 2
         stage = next(s for s, c in pl.STAGE_COMMANDS.items() if c == cmd)
         if stage == "intervene":
-            kind = argv[2][2:]
-            target = argv[3]
+            kind, target = argv[2][2:].split("=", 1)
             key = "item" if kind == "promote" else "concept"
             path = self.run / "interventions" / f"{kind}-{target.lower()}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,70 +66,64 @@ CONFIG = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fake_parsers(monkeypatch, request):
-    if request.node.get_closest_marker("slow") is None:  # the end-to-end test uses the real commands
-        monkeypatch.setattr(pl, "_subparsers", _fake_parsers)
-
-
 def test_runs_every_stage_in_order_then_skips_complete_ones(tmp_path: Path) -> None:
     run = tmp_path / "run"
     stages = FakeStages(run)
     logs: List[str] = []
-    payload = run_pipeline(parse_config(CONFIG), run, call=stages, log=logs.append)
+    payload = run_pipeline(parse_config(CONFIG), run, check=check, call=stages, log=logs.append)
     cmds = [c[0] for c in stages.calls]
     assert cmds == ["prepare", "train-rec", "train-sae", "analyze", "intervene", "intervene", "intervene",
                     "ablate", "report"]
-    assert stages.calls[0] == ["prepare", "synthetic", "--out", str(run), "--size", "tiny"]
-    assert stages.calls[2] == ["train-sae", str(run), "--sae", "topk", "--latents", "16", "--k", "2",
-                               "--fold-biases", "--prefixes", "4,8,16"]
+    assert stages.calls[0] == ["prepare", "synthetic", "--out", str(run), "--size=tiny"]
+    assert stages.calls[2] == ["train-sae", str(run), "--sae=topk", "--latents=16", "--k=2",
+                               "--fold-biases", "--prefixes=4,8,16"]
     # automatic choices: best genre by purity@10, ties broken by more items (Comedy 8 > Horror 3); decade skipped
-    assert stages.calls[4][2:] == ["--filter", "Comedy"] and stages.calls[5][2:] == ["--nudge", "Horror"]
-    assert stages.calls[6][2:] == ["--promote", "I7"]
+    assert stages.calls[4][2:] == ["--filter=Comedy"] and stages.calls[5][2:] == ["--nudge=Horror"]
+    assert stages.calls[6][2:] == ["--promote=I7"]
     saved = json.loads((run / "pipeline.json").read_text())
     assert [s["status"] for s in saved["stages"]] == ["ran"] * 9
     assert saved["config"]["dataset"] == "synthetic" and "versions" in saved
     assert any("train_sae: done in" in line for line in logs)
 
     again = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, call=again, log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, check=check, call=again, log=logs.append)
     assert again.calls == []  # every stage complete, the report not stale
     saved = json.loads((run / "pipeline.json").read_text())
     assert {s["status"] for s in saved["stages"]} == {"skipped"}
 
     (run / "sae" / "metrics.json").unlink()  # an SAE stage interrupted before its final file
     third = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, call=third, log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, check=check, call=third, log=logs.append)
     # everything that depends on the SAE stage is redone, the earlier stages are not
     assert [c[0] for c in third.calls] == ["train-sae", "analyze", "intervene", "intervene", "intervene", "ablate",
                                            "report"]
 
     (run / "interventions" / "filter-manual.json").write_text(json.dumps({"concept": "Manual"}))
     forced = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, call=forced, force=["analyze"], log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, check=check, call=forced, force=["analyze"], log=logs.append)
     assert [c[0] for c in forced.calls] == ["analyze", "intervene", "intervene", "intervene", "report"]
     assert not (run / "interventions" / "filter-manual.json").exists()  # stale results of another analysis
 
     only_report = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, call=only_report, force=["report"], log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, check=check, call=only_report, force=["report"], log=logs.append)
     assert [c[0] for c in only_report.calls] == ["report"]
 
 
 def test_failed_stage_stops_and_rerun_resumes_from_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     with pytest.raises(PipelineError, match="stage train_sae failed .*rerun `jaxsae run` to resume"):
-        run_pipeline(parse_config(CONFIG), run, call=FakeStages(run, fail="train-sae"), log=lambda m: None)
+        run_pipeline(parse_config(CONFIG), run, check=check, call=FakeStages(run, fail="train-sae"), log=lambda m: None)
     saved = json.loads((run / "pipeline.json").read_text())
     assert [s["status"] for s in saved["stages"]] == ["ran", "ran", "failed"]
     stages = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, call=stages, log=lambda m: None)
+    run_pipeline(parse_config(CONFIG), run, check=check, call=stages, log=lambda m: None)
     assert stages.calls[0][0] == "train-sae" and stages.calls[0][-1] == "--resume"
 
 
 @pytest.mark.parametrize("bad, message", [
     ({"dataset": "synthetic", "train_sea": {}}, "unknown key.*'train_sea'"),
     ({"dataset": "synthetic", "train_sae": {"latnts": 8}}, "stage 'train_sae': unknown option 'latnts'.*did you mean latents"),
-    ({"dataset": "synthetic", "train_sae": {"fold_biases": 1}}, "'fold_biases' is a flag"),
+    ({"dataset": "synthetic", "train_sae": {"fold_biases": 1}}, "fold-biases: ignored explicit argument '1'"),
     ({"dataset": "synthetic", "prepare": {"out": "x"}}, "unknown option 'out'"),
     ({"dataset": "synthetic", "intervene": [{"filter": "A", "nudge": "B"}]}, "exactly one of filter, nudge, promote"),
     ({"dataset": "synthetic", "intervene": {"filter": "A"}}, "must be a list"),
@@ -157,16 +133,16 @@ def test_failed_stage_stops_and_rerun_resumes_from_checkpoint(tmp_path: Path) ->
 def test_bad_configs_fail_before_any_work(tmp_path: Path, bad, message) -> None:
     stages = FakeStages(tmp_path / "run")
     with pytest.raises(ConfigError, match=message):
-        run_pipeline(parse_config(bad), tmp_path / "run", call=stages, log=lambda m: None)
+        run_pipeline(parse_config(bad), tmp_path / "run", check=check, call=stages, log=lambda m: None)
     assert stages.calls == [] and not (tmp_path / "run" / "pipeline.json").exists()
 
 
 def test_missing_command_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
-    parsers = _fake_parsers()
-    del parsers["ablate"]
-    monkeypatch.setattr(pl, "_subparsers", lambda: parsers)
-    with pytest.raises(ConfigError, match="`jaxsae ablate` is not available"):
-        run_pipeline(parse_config(CONFIG), tmp_path, call=FakeStages(tmp_path), log=lambda m: None)
+    import jaxsae.cli as cli
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", tuple(m for m in cli.COMMAND_MODULES if m != "ablate"))
+    with pytest.raises(ConfigError, match="stage 'ablate': .*invalid choice: 'ablate'"):
+        run_pipeline(parse_config(CONFIG), tmp_path, check=check, call=FakeStages(tmp_path), log=lambda m: None)
 
 
 def test_variants_defaults_and_disabled_stages() -> None:
@@ -181,7 +157,9 @@ def test_variants_defaults_and_disabled_stages() -> None:
 
 
 def test_helpers() -> None:
-    assert options_to_argv({"a_b": 1, "c": True, "d": False, "e": None, "f": [1, 2]}) == ["--a-b", "1", "--c", "--f", "1,2"]
+    assert options_to_argv({"a_b": 1, "c": True, "d": False, "e": None, "f": [1, 2]}) == ["--a-b=1", "--c", "--f=1,2"]
+    # negative numbers and lists stay values (issue 13: `--levels -0.5,-1` was read as an option)
+    assert options_to_argv({"levels": [-0.5, -1], "w": -2}) == ["--levels=-0.5,-1", "--w=-2"]
     assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}}) == {"a": {"c": 2, "e": 4}, "d": 3}
     assert pick_concepts([{"concept": "1990s", "family": "decade", "purity@10": 1.0}]) == ["1990s"]
     # margin over the random-neuron null, not raw purity: a frequent concept is pure by chance

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import Any, List, NoReturn, Optional
 
 # (module under jaxsae.cli) in the order they appear in `jaxsae --help`
 COMMAND_MODULES = (
@@ -18,8 +18,19 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class CheckingParser(argparse.ArgumentParser):
+    """A parser whose errors raise `ConfigError` instead of exiting (argparse's documented `error` hook), so
+    `check_argv` can validate a stage's command line without running it."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        from jaxsae.errors import ConfigError
+
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def build_parser(parser_class: "type[argparse.ArgumentParser]" = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The `jaxsae` parser (subparsers share `parser_class`)."""
+    parser = parser_class(
         prog="jaxsae",
         description="Monosemantic neurons in recommender systems: prediction-aware sparse autoencoders in JAX.",
     )
@@ -35,6 +46,46 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
+
+
+def _flags(parser: argparse.ArgumentParser) -> List[str]:
+    """Option names of a parser, read from its public help text (`--pred-weights` -> `pred_weights`)."""
+    import re
+
+    names = re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", parser.format_help())
+    return sorted({n.replace("-", "_") for n in names} - {"help", "debug"})
+
+
+def check_argv(argv: List[str], data: Any = None) -> Any:
+    """Validate one `jaxsae` command line without running it: parse it (unknown options and bad values are
+    a one-line `ConfigError` with close matches) and build the stage's config dataclass with the command's
+    own `config_from_args` (the very function the command runs); with `data` (an `InteractionData`) also
+    the checks that need it (`check_data`: concepts, items). Returns the config (None for commands without one)."""
+    import difflib
+
+    from jaxsae.errors import ConfigError
+
+    parser = build_parser(CheckingParser)
+    args, unknown = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    module = importlib.import_module(f"jaxsae.cli.{str(command).replace('-', '_')}") if command else None
+    if unknown:
+        sub = CheckingParser(prog=f"jaxsae {command}", add_help=False)
+        if module is not None:
+            holder = sub.add_subparsers(dest="command")
+            module.register(holder)
+            known = _flags(holder.choices[command])  # public: the parsers add_parser returned
+        else:
+            known = []
+        key = unknown[0].split("=", 1)[0].lstrip("-").replace("-", "_")
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; options: {', '.join(known)}"
+        raise ConfigError(f"unknown option {key!r} for `jaxsae {command}`{hint}")
+    build = getattr(module, "config_from_args", None)
+    config = build(args) if build is not None else None
+    if data is not None and getattr(module, "check_data", None) is not None:
+        module.check_data(args, data)
+    return config
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -54,9 +105,29 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"jaxsae {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `jaxsae run --dry-run | head`: the reader left; not an error of ours
+        _silence_stdout()
+        return 141
+    except OSError as e:  # unreadable input, unwritable output, a file where a directory belongs, a full disk
+        if debug:
+            raise
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"jaxsae {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"jaxsae {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush does not raise BrokenPipeError again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - no real stdout (captured in tests)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

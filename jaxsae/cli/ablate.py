@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from jaxsae.cli.analyze import float_list, int_list
 from jaxsae.io import save_stage_config, write_json
@@ -23,30 +24,41 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=main)
 
 
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The validated `AblationConfig` of the command line."""
+    from jaxsae.analysis.ablation import AblationConfig
+
+    return AblationConfig(pred_weights=tuple(float_list(args.pred_weights)), seeds=tuple(int_list(args.seeds)),
+                          steps=args.steps)
+
+
 def main(args: argparse.Namespace) -> int:
     from data_prep.dataset import InteractionData
-    from jaxsae.analysis.ablation import AblationConfig, ablate, plot
+    from jaxsae.analysis.ablation import ablate, plot
     from jaxsae.checkpoint import checkpoint_meta
     from jaxsae.sae.config import SAETrainConfig
     from jaxsae.training.recommender import load_recommender
 
-    config = AblationConfig(pred_weights=tuple(float_list(args.pred_weights)), seeds=tuple(int_list(args.seeds)),
-                            steps=args.steps)
+    config = config_from_args(args)
+    from jaxsae import lineage
+
     run = Path(args.run)
+    lineage.require(run, "rec")
     data = InteractionData.load(run / "data")
-    meta = checkpoint_meta(run / "sae")
+    sae_ok = lineage.status(run, "sae").ok  # the SAE's config is used only when that SAE is usable
+    meta = checkpoint_meta(run / "sae") if sae_ok else None
     base = SAETrainConfig.from_dict(meta["config"]) if meta else SAETrainConfig()
     if not meta:
-        print("[ablate] no trained SAE in RUN/sae: using the default SAE config", flush=True)
+        print("[ablate] no usable trained SAE in RUN/sae: using the default SAE config", flush=True)
     two_tower = load_recommender(run / "rec")
+    with lineage.stage(run, "ablation", config={"ablation": config, "sae_config": base.to_dict()},
+                       inputs=("data", "rec"), optional_inputs=("sae",)) as out:
+        save_stage_config(out, config, seed=base.seed, extra={"sae_config": base.to_dict()})
+        rows = ablate(two_tower, data, base, config, log=lambda s: print(f"[ablate] {s.removeprefix('ablate: ')}",
+                                                                          flush=True))
+        has_png = plot(rows, out / "ablation.png")
+        write_json(out / "ablation.json", rows)
     out = run / "ablation"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").unlink(missing_ok=True)
-    save_stage_config(out, config, seed=base.seed, extra={"sae_config": base.to_dict()})
-    rows = ablate(two_tower, data, base, config, log=lambda s: print(f"[ablate] {s.removeprefix('ablate: ')}",
-                                                                      flush=True))
-    has_png = plot(rows, out / "ablation.png")
-    write_json(out / "ablation.json", rows)
     print(f"[ablate] {'w_pred':>7}{'rbo@30':>8}{'tau@30':>8}{'ms':>7}{'p@10':>7}{'pure':>6}{'fvu':>7}{'l0':>6}", flush=True)
     for r in rows:
         print(f"[ablate] {r['w_pred']:7g}{r['rbo@30']:8.3f}{r['kendall_tau@30']:8.3f}{r['ms']:7.3f}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 from jaxsae.errors import ConfigError
 from jaxsae.io import save_stage_config, write_json
@@ -45,28 +45,37 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=main)
 
 
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The validated `AnalysisConfig` of the command line."""
+    from jaxsae.analysis.suite import AnalysisConfig
+
+    return AnalysisConfig(ks=tuple(int_list(args.k)), null_seeds=args.null_seeds, min_support=args.min_support,
+                          top_items=args.top_items)
+
+
 def main(args: argparse.Namespace) -> int:
     from data_prep.dataset import InteractionData
-    from jaxsae.analysis.suite import AnalysisConfig, analyze, summary_lines
+    from jaxsae.analysis.suite import analyze, summary_lines
     from jaxsae.training.sae import load_sae
 
-    config = AnalysisConfig(ks=tuple(int_list(args.k)), null_seeds=args.null_seeds, min_support=args.min_support,
-                            top_items=args.top_items)
+    config = config_from_args(args)
+    from jaxsae import lineage
+
     run = Path(args.run)
+    lineage.require(run, "sae")  # an unfinished, failed or stale SAE is refused with what to rerun
     data = InteractionData.load(run / "data")
     sae = load_sae(run / "sae")
+    # written aside in RUN/.analysis.work and swapped in whole (a failed analysis keeps the previous one)
+    with lineage.stage(run, "analysis", config=config, inputs=("data", "rec", "sae")) as out:
+        save_stage_config(out, config, extra={"sae_config": sae.config.to_dict()})
+        print(f"[analyze] {sae.config.sae} SAE, {sae.latents} latents, {data.n_items} items, {data.n_concepts} "
+              f"concepts; null: {config.null_seeds} seeds x {sae.latents} random directions", flush=True)
+        t0 = time.perf_counter()
+        results = analyze(sae, data, config)
+        for name in FILES:
+            if results.get(name) is not None:
+                write_json(out / f"{name}.json", results[name])
     out = run / "analysis"
-    out.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        (out / f"{name}.json").unlink(missing_ok=True)
-    save_stage_config(out, config, extra={"sae_config": sae.config.to_dict()})
-    print(f"[analyze] {sae.config.sae} SAE, {sae.latents} latents, {data.n_items} items, "
-          f"{data.n_concepts} concepts; null: {config.null_seeds} seeds x {sae.latents} random directions", flush=True)
-    t0 = time.perf_counter()
-    results = analyze(sae, data, config)
-    for name in FILES:
-        if results.get(name) is not None:
-            write_json(out / f"{name}.json", results[name])
     for line in summary_lines(results):
         print(f"[analyze] {line}", flush=True)
     print(f"[analyze] done in {time.perf_counter() - t0:.1f} s -> {out}", flush=True)

@@ -15,13 +15,19 @@ from typing import Any, Dict
 
 import numpy as np
 
+from jaxsae import interventions as iv
 from jaxsae.cli.analyze import float_list
 from jaxsae.errors import ConfigError
 from jaxsae.io import save_stage_config, write_json
 
-DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20}
+from jaxsae.stages.intervene import AUDIENCES, DEFAULT_K, InterveneOptions  # noqa: F401 (re-exported)
+
 DEFAULT_OP = {"filter": "set", "nudge": "add", "promote": "add"}
-AUDIENCES = ("heldout", "test", "all")
+
+
+def _span(levels: "tuple[float, ...]") -> str:
+    """`(0, -0.25, ..., -3)` -> `0..-3`: the default levels as shown in --help (from the library's constants)."""
+    return f"{levels[0]:g}..{levels[-1]:g}"
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -32,8 +38,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     what.add_argument("--nudge", metavar="CONCEPT", help="raise a concept for the users who see least of it")
     what.add_argument("--promote", metavar="ITEM", help="raise an item (original id or title) for users not ranking it")
     p.add_argument("--levels", default=None,
-                   help="edit levels in units of the neuron's largest activation (filter 0..-1.5, nudge 1..4, "
-                        "promote 0..8); write negative lists as --levels=-0.5,-1")
+                   help=f"edit levels (default filter {_span(iv.FILTER_LEVELS)} in standard deviations of the user's "
+                        f"top scores for the weighted filter, else in units of the neuron's largest activation; "
+                        f"nudge {_span(iv.NUDGE_LEVELS)}, promote {_span(iv.PROMOTE_LEVELS)}); "
+                        "write negative lists as --levels=-0.5,-1")
     p.add_argument("--neuron", type=int, default=None,
                    help="neuron to edit (default: filter: see --method; nudge: the best by purity@10; promote: "
                         "the item's latent that lifts it most)")
@@ -75,49 +83,58 @@ def _pool(kind: str, sae: Any, data: Any) -> np.ndarray:
     return pool.astype(np.int32)
 
 
-def main(args: argparse.Namespace) -> int:
-    from data_prep.dataset import InteractionData
-    from jaxsae import interventions as iv
-    from jaxsae.training.sae import load_sae
-
+def config_from_args(args: argparse.Namespace) -> InterveneOptions:
+    """The validated `InterveneOptions` of the command line (checks that need no file)."""
     kind = "filter" if args.filter is not None else "nudge" if args.nudge is not None else "promote"
-    target = getattr(args, kind)
-    if args.audience_size < 1:
-        raise ConfigError(f"--audience-size must be >= 1, got {args.audience_size}")
-    k = DEFAULT_K[kind] if args.k is None else args.k
-    if k < 1:
-        raise ConfigError(f"--k must be >= 1, got {k}")
-    default_levels = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}[kind]
-    levels = tuple(float_list(args.levels)) if args.levels is not None else default_levels
-    if not levels:
-        raise ConfigError("--levels is empty")
-    op = args.op or (None if kind == "filter" else DEFAULT_OP[kind])
-
-    run = Path(args.run)
-    data = InteractionData.load(run / "data")
-    if kind != "promote":
-        c = data.concept_index(target)  # unknown concept: error with close matches before any work
-    else:
-        iv.resolve_item(data, target)
-    sae = load_sae(run / "sae")
-    steerer = iv.Steerer.from_trained(sae, mode=args.mode)
     if args.neuron is not None and args.neurons is not None:
         raise ConfigError("give either --neuron or --neurons, not both")
-    if kind != "filter" and (args.neurons is not None or args.n_neurons != 1 or args.method is not None
-                             or args.side != "user"):
+    if kind != "filter" and args.neurons is not None:
         raise ConfigError("--neurons, --n-neurons, --method and --side apply to --filter only")
-    if args.n_neurons < 1:
-        raise ConfigError(f"--n-neurons must be >= 1, got {args.n_neurons}")
     neurons = None
     if args.neurons is not None:
         try:
-            neurons = [int(v) for v in str(args.neurons).split(",") if v.strip()]
+            neurons = tuple(int(v) for v in str(args.neurons).split(",") if v.strip())
         except ValueError:
             raise ConfigError(f"--neurons wants a comma-separated list of neuron ids, got {args.neurons!r}") from None
         if not neurons:
             raise ConfigError("--neurons is empty")
     elif args.neuron is not None:
-        neurons = [args.neuron]
+        neurons = (args.neuron,)
+    levels = ()
+    if args.levels is not None:
+        levels = tuple(float_list(args.levels))
+        if not levels:
+            raise ConfigError("--levels is empty")
+    return InterveneOptions(kind=kind, target=getattr(args, kind), levels=levels, neurons=neurons,
+                            n_neurons=args.n_neurons, method=args.method, side=args.side, op=args.op,
+                            audience=args.audience, audience_size=args.audience_size, k=args.k, mode=args.mode,
+                            include_train=bool(args.include_train), seed=args.seed)
+
+
+def check_data(args: argparse.Namespace, data: Any) -> None:
+    """The checks of `config_from_args` that need `RUN/data` (concept or item names, k <= catalogue)."""
+    config_from_args(args).check_data(data)
+
+
+def main(args: argparse.Namespace) -> int:
+    from data_prep.dataset import InteractionData
+    from jaxsae import lineage
+    from jaxsae.training.sae import load_sae
+
+    opts = config_from_args(args)  # validated before anything is read
+    kind, target, k = opts.kind, opts.target, opts.list_k
+    default_levels = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}[kind]
+    levels = opts.levels or default_levels
+    op = args.op or (None if kind == "filter" else DEFAULT_OP[kind])
+
+    run = Path(args.run)
+    lineage.require(run, "sae")  # an unfinished, failed or stale SAE is refused with what to rerun
+    data = InteractionData.load(run / "data")
+    opts.check_data(data)  # unknown or ambiguous concept / item, k above the catalogue: before any work
+    c = data.concept_index(target) if kind != "promote" else None
+    sae = load_sae(run / "sae")
+    steerer = iv.Steerer.from_trained(sae, mode=args.mode)
+    neurons = list(opts.neurons) if opts.neurons is not None else None
     for n in neurons or []:
         steerer.check_neuron(n)
     pool = _pool(args.audience, sae, data)
@@ -137,12 +154,14 @@ def main(args: argparse.Namespace) -> int:
         name = result["concept"]
     result["audience"] = args.audience
     result["seconds"] = time.perf_counter() - t0
-    out = run / "interventions"
     if kind == "filter":
         common.update(op=result["op"], method=result["method"], side=result["side"])
-    save_stage_config(out, {"kind": kind, "target": target, "mode": args.mode, **common},
-                      seed=args.seed, extra={"sae_config": sae.config.to_dict()})
-    path = write_json(out / f"{kind}-{iv.file_stem(name)}.json", result)
+    stage_config = {"kind": kind, "target": target, "mode": args.mode, **common}
+    # earlier results of the same SAE are kept (keep=True); those of another SAE are dropped on the swap
+    with lineage.stage(run, "interventions", config=stage_config, inputs=("data", "rec", "sae"), keep=True) as out:
+        save_stage_config(out, stage_config, seed=args.seed, extra={"sae_config": sae.config.to_dict()})
+        write_json(out / f"{kind}-{iv.file_stem(name)}.json", result)
+    path = run / "interventions" / f"{kind}-{iv.file_stem(name)}.json"
     _print(kind, result, path)
     return 0
 

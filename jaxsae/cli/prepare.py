@@ -114,6 +114,47 @@ def resolve_data_dir(args: argparse.Namespace, spec: Any, log: Callable[[str], N
     )
 
 
+def check_writable_run(out: Path) -> None:
+    """One-line `ConfigError` unless `out` can hold a run: a directory (or creatable), `out/data` not a file."""
+    import os
+
+    from jaxsae.errors import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a run directory")
+    if (out / "data").exists() and not (out / "data").is_dir():
+        raise ConfigError(f"{out / 'data'} is a file; remove it or choose another --out")
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"--out {out}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: {probe} is not writable")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The validated `PrepareOptions` of the command line (dataset name and loader options checked too)."""
+    from data_prep import registry
+    from data_prep.preprocess import PrepareOptions
+    from jaxsae.errors import ConfigError
+
+    spec = registry.get(args.dataset)  # an unknown dataset: error with close matches
+    if args.paper_filters and not spec.paper_filters:
+        raise ConfigError(f"--paper-filters: no paper filters are defined for {spec.name!r}")
+    if args.n_test < 1:
+        raise ConfigError(f"--n-test must be >= 1 (a run needs hidden positives to evaluate), got {args.n_test}")
+    options = PrepareOptions(
+        min_rating=args.min_rating, min_item_users=args.min_item_users, min_user_items=args.min_user_items,
+        filter_sequence=spec.paper_filters if args.paper_filters else (), n_test=args.n_test, seed=args.seed,
+        pop_top=args.pop_top, pop_bottom=args.pop_bottom, min_concept_items=args.min_concept_items,
+    )
+    _loader_options(args, spec.options)
+    if spec.name in ("csv", "parquet") and args.interactions is None and args.data_dir is None:
+        raise MissingDataError(f"{spec.name}: pass --interactions FILE (and optionally --items FILE)")
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     from data_prep import registry
     from data_prep.preprocess import PrepareOptions, prepare
@@ -124,17 +165,10 @@ def run(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     spec = registry.get(args.dataset)
-    if args.paper_filters and not spec.paper_filters:
-        raise ConfigError(f"--paper-filters: no paper filters are defined for {spec.name!r}")
-    options = PrepareOptions(
-        min_rating=args.min_rating, min_item_users=args.min_item_users, min_user_items=args.min_user_items,
-        filter_sequence=spec.paper_filters if args.paper_filters else (), n_test=args.n_test, seed=args.seed,
-        pop_top=args.pop_top, pop_bottom=args.pop_bottom, min_concept_items=args.min_concept_items,
-    )
+    options = config_from_args(args)  # every option checked before any file is read
     loader_options = _loader_options(args, spec.options)
-    if spec.name in ("csv", "parquet") and args.interactions is None and args.data_dir is None:
-        raise MissingDataError(f"{spec.name}: pass --interactions FILE (and optionally --items FILE)")
     out = Path(args.out)
+    check_writable_run(out)  # before the work: --out a file, OUT/data a file, unwritable (issue 13)
     data_dir = resolve_data_dir(args, spec, log)
 
     t0 = time.perf_counter()
@@ -149,12 +183,19 @@ def run(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     log(f"prepared {data.n_users:,} users x {data.n_items:,} items, {data.n_train:,} train positives, "
         f"{data.test_users.shape[0]:,} evaluated users, {data.n_concepts} concepts in {t2 - t1:.2f} s")
+    if int(data.test_users.shape[0]) == 0:
+        raise ConfigError(f"no user has the {options.n_test + 1} positives and {options.n_test} unseen items that "
+                          f"--n-test {options.n_test} needs: nothing could be evaluated; lower --n-test")
+    from jaxsae import lineage
+
     target = out / "data"
-    data.save(target)
-    save_stage_config(target, options.to_dict(), seed=args.seed, extra={
-        "dataset": spec.name, "data_dir": str(data_dir) if data_dir else None, "loader_options": loader_options,
-        "timing_s": {"load": round(t1 - t0, 3), "prepare": round(t2 - t1, 3)},
-    })
+    stage_config = {**options.to_dict(), "dataset": spec.name, "loader_options": loader_options}
+    with lineage.stage(out, "data", config=stage_config) as work:  # swapped in whole: old data/ kept until done
+        data.write_files(work)
+        save_stage_config(work, options.to_dict(), seed=args.seed, extra={
+            "dataset": spec.name, "data_dir": str(data_dir) if data_dir else None, "loader_options": loader_options,
+            "timing_s": {"load": round(t1 - t0, 3), "prepare": round(t2 - t1, 3)},
+        })
     log(f"wrote {target} ({time.perf_counter() - t0:.2f} s in all)")
     print(f"{target}/summary.json: dataset={data.dataset} n_users={data.n_users} n_items={data.n_items} "
           f"n_interactions={data.n_interactions} n_train={data.n_train} n_test_users={int(data.test_users.shape[0])} "

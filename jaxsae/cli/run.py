@@ -25,8 +25,19 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=run)
 
 
+def _call(argv: "list[str]") -> int:
+    """Run one stage's command line (argparse exits become exit codes)."""
+    from jaxsae.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code) if isinstance(e.code, int) else 2
+
+
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.pipeline import (DONE_FILES, check_options, deep_merge, load_config, parse_config,
+    from jaxsae.cli import check_argv
+    from jaxsae.pipeline import (_prepared_data, check_options, deep_merge, load_config, parse_config, plan,
                                  stage_argv, stage_complete, synthetic_config)
 
     if args.config is None and args.dataset is None:
@@ -55,14 +66,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / cfg.name
     force = [s.strip().replace("-", "_") for s in args.force.split(",") if s.strip()]
     if args.dry_run:
-        check_options(cfg)
+        reprepare = "prepare" in cfg.stages and ("prepare" in force or not stage_complete(out, "prepare"))
+        validated = check_options(cfg, check_argv, out, data=None if reprepare else _prepared_data(out))
+        todo = plan(cfg, out, force, validated)
         for stage, opts in cfg.stages.items():
-            done = stage != "intervene" and stage_complete(out, stage)
             for o in (opts if isinstance(opts, list) else [opts]):
-                mark = f"complete ({DONE_FILES[stage][0]})" if done else "to run"
+                mark = "complete" if todo.get(stage) == "complete" else f"to run ({todo.get(stage)})"
                 print(f"{stage:10s} {mark:28s} jaxsae {' '.join(stage_argv(stage, out, o, cfg.dataset))}")
         return 0
     from jaxsae.pipeline import run_pipeline
 
-    run_pipeline(cfg, out, force=force, log=lambda m: print(m, flush=True))
+    run_pipeline(cfg, out, call=_call, check=check_argv, force=force, log=lambda m: print(m, flush=True))
     return 0

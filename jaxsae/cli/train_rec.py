@@ -47,38 +47,47 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=main)
 
 
+def config_from_args(args: argparse.Namespace) -> RecConfig:
+    """The validated `RecConfig` of the command line: the preset overridden by the options given."""
+    overrides: Dict[str, Any] = {field: getattr(args, flag) for flag, field in OVERRIDES.items()
+                                 if getattr(args, flag, None) is not None}
+    return RecConfig.preset(args.preset, model=args.model, **overrides)
+
+
 def main(args: argparse.Namespace) -> int:
     from data_prep.dataset import InteractionData
 
+    from jaxsae import lineage
+
     run = Path(args.run)
+    config = config_from_args(args)  # validated before anything is read
+    lineage.require(run, "data")
     data = InteractionData.load(run / "data")
-    overrides: Dict[str, Any] = {field: getattr(args, flag) for flag, field in OVERRIDES.items()
-                                 if getattr(args, flag, None) is not None}
-    config = RecConfig.preset(args.preset, model=args.model, **overrides)
+    stage_config = {**config.to_dict(), "preset": args.preset, "include_train": bool(args.include_train)}
+    # written aside in RUN/.rec.work and swapped in whole: a failed or killed run keeps the previous RUN/rec
+    with lineage.stage(run, "rec", config=stage_config, inputs=("data",), resume=args.resume) as out:
+        save_stage_config(out, config.to_dict(), seed=config.seed,
+                          extra={"preset": args.preset, "include_train": bool(args.include_train)})
+        print(f"[rec] training {config.model} (d={config.dim}, {config.optimizer} lr={config.lr}, "
+              f"batch {config.batch_size}, {config.epochs} epochs) on {data.n_users} users x {data.n_items} items",
+              flush=True)
+        trained = train_recommender(data, config, out_dir=out, resume=args.resume,
+                                    log=lambda s: print(s, flush=True))
+        exclude = not args.include_train
+        metrics = evaluate_two_tower(trained.two_tower, data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
+        popular = evaluate_most_popular(data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
+        popular.pop("n_eval_users", None)
+        result: Dict[str, Any] = {
+            "model": config.model,
+            **metrics,
+            "train_s": float(sum(h.get("time_s", 0.0) for h in trained.history)),
+            "epochs": config.epochs,
+            "exclude_train": exclude,
+            "history": trained.history,
+            "most_popular": popular,
+        }
+        write_json(out / "metrics.json", result)
     out = run / "rec"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)
-    save_stage_config(out, config.to_dict(), seed=config.seed,
-                      extra={"preset": args.preset, "include_train": bool(args.include_train)})
-    print(f"[rec] training {config.model} (d={config.dim}, {config.optimizer} lr={config.lr}, "
-          f"batch {config.batch_size}, {config.epochs} epochs) on {data.n_users} users x {data.n_items} items",
-          flush=True)
-    trained = train_recommender(data, config, out_dir=out, resume=args.resume,
-                                log=lambda s: print(s, flush=True))
-    exclude = not args.include_train
-    metrics = evaluate_two_tower(trained.two_tower, data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
-    popular = evaluate_most_popular(data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
-    popular.pop("n_eval_users", None)
-    result: Dict[str, Any] = {
-        "model": config.model,
-        **metrics,
-        "train_s": float(sum(h.get("time_s", 0.0) for h in trained.history)),
-        "epochs": config.epochs,
-        "exclude_train": exclude,
-        "history": trained.history,
-        "most_popular": popular,
-    }
-    write_json(out / "metrics.json", result)
     print(f"[rec] {config.model}: hit@10 {metrics['hit@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f} "
           f"(most popular: hit@10 {popular['hit@10']:.4f} ndcg@10 {popular['ndcg@10']:.4f}) "
           f"on {metrics['n_eval_users']} users -> {out / 'metrics.json'}", flush=True)

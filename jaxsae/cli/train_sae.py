@@ -102,18 +102,26 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
     overrides = explicit_options(args)
     if args.preset is not None:
-        return from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
-    if args.paper_schedule:
+        config = from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
+    elif args.paper_schedule:
         raise ConfigError("--paper-schedule needs --preset")
-    return SAETrainConfig(**overrides)
+    else:
+        config = SAETrainConfig(**overrides)
+    # An error, not a warning (issue 13): a silently ignored --k trains another SAE than the one asked for,
+    # and a warning scrolls away in a pipeline log; the fix (drop --k or pick --sae topk) is one edit.
+    if "k" in overrides and "topk" not in config.sae:
+        raise ConfigError(f"--k applies to TopK SAEs only; the {config.sae!r} SAE has no k (drop --k or use --sae topk)")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
     from data_prep.dataset import InteractionData
+    from jaxsae import lineage
     from jaxsae.training.recommender import load_recommender
     from jaxsae.training.sae import train_sae
 
     run_dir = Path(args.run)
+    lineage.require(run_dir, "rec")  # refuses an unfinished, failed or stale recommender (one line)
     if args.sae == "auto":
         from jaxsae.cli.sweep import sweep_config
         from jaxsae.training.auto_sae import train_auto
@@ -122,13 +130,18 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
         base = {k: v for k, v in explicit_options(args).items() if k != "sae"}
         sweep = sweep_config(args, base)  # validated before anything is read
-        _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True))
+        with lineage.stage(run_dir, "sae", config={"auto": True, **sweep.base.to_dict()}, inputs=("data", "rec"),
+                           resume=args.resume) as out:
+            _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True),
+                                    out_dir=out)
     else:
         config = config_from_args(args)  # validated before anything is read
         data = InteractionData.load(run_dir / "data")
         two_tower = load_recommender(run_dir / "rec")
-        _, metrics = train_sae(two_tower, data, config, out_dir=run_dir / "sae", resume=args.resume,
-                               log=lambda line: print(line, flush=True))
+        # written aside in RUN/.sae.work and swapped in whole: a failed retrain keeps the previous good RUN/sae
+        with lineage.stage(run_dir, "sae", config=config.to_dict(), inputs=("data", "rec"), resume=args.resume) as out:
+            _, metrics = train_sae(two_tower, data, config, out_dir=out, resume=args.resume,
+                                   log=lambda line: print(line, flush=True))
     summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30")
                         if isinstance(metrics.get(k), float))
     print(f"train-sae: done in {metrics['train_s']:.1f}s: {summary} -> {run_dir / 'sae'}", flush=True)

@@ -65,14 +65,33 @@ def _read(path: Path, errors: List[str], expected: type = dict) -> Any:
     return value
 
 
+def inconsistent_stages(run_dir: Path, notes: List[str]) -> List[str]:
+    """Stage directories the report must not show (stale, unfinished or failed; `jaxsae.lineage`), each with
+    a note in `notes`: the report shows one consistent chain, never a new SAE beside an older analysis."""
+    from jaxsae import lineage
+
+    hidden: List[str] = []
+    for name in ("data", "rec", "sae", "analysis", "interventions", "ablation"):
+        if lineage.read_stage(run_dir / name) is None:  # absent, or a legacy directory: shown as it is
+            continue
+        st = lineage.status(run_dir, name)
+        if not st.ok:
+            hidden.append(name)
+            notes.append(f"not shown: {st.reason}")
+    return hidden
+
+
 def load_run(run_dir: "str | Path") -> RunData:
     """Parse every known JSON file of `run_dir`; interventions are sorted by file name."""
     run_dir = Path(run_dir)
     data = RunData(run_dir=run_dir)
+    hidden = inconsistent_stages(run_dir, data.errors)
     for attr, rel in FILES.items():
+        if rel.split("/")[0] in hidden:
+            continue
         setattr(data, attr, _read(run_dir / rel, data.errors, _EXPECTED.get(attr, dict)))
     inter_dir = run_dir / "interventions"
-    if inter_dir.is_dir():
+    if inter_dir.is_dir() and "interventions" not in hidden:
         for path in sorted(inter_dir.glob("*.json")):
             if path.name == "config.json" or path.name.startswith("."):
                 continue

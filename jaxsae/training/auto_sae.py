@@ -68,8 +68,9 @@ def _selection(doc: Dict[str, Any], final: str) -> Dict[str, Any]:
 
 
 def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
-               log: Callable[[str], None] = print) -> Tuple[Any, Dict[str, Any]]:
-    """`train-sae --sae auto`: sweep (or reuse a matching RUN/sweep), then write the chosen SAE to RUN/sae."""
+               log: Callable[[str], None] = print, out_dir: "str | Path | None" = None) -> Tuple[Any, Dict[str, Any]]:
+    """`train-sae --sae auto`: sweep (or reuse a matching RUN/sweep), then write the chosen SAE to RUN/sae
+    (or to `out_dir`, the stage's work folder that `jaxsae.lineage` swaps in whole)."""
     from jaxsae.checkpoint import save_checkpoint
     from jaxsae.training.sae import CHECKPOINT_KIND, _clear_outputs, _final_metrics, train_sae
 
@@ -88,7 +89,7 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
         log(f"train-sae: reusing the choice of {run_dir / 'sweep' / 'sweep.json'} (same request)")
     chosen = SAETrainConfig.from_dict(doc["chosen_config"])
     selection = _selection(doc, final)
-    out = run_dir / "sae"
+    out = Path(out_dir) if out_dir is not None else run_dir / "sae"
     if final == "retrain":
         sae, metrics = train_sae(two_tower, data, chosen, out_dir=out, resume=resume, log=log)
     else:

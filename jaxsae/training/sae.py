@@ -44,7 +44,9 @@ from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps
 
 CHECKPOINT_KIND = "sae"
 # Config fields a resumed run may change without invalidating the checkpoint.
-RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices")
+# `lr` too (issue 13): after a divergence the advised fix is a lower lr, resumed from the last good checkpoint
+# (Adam's state does not depend on lr); the result then differs from an uninterrupted run, as asked.
+RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices", "lr")
 TERMS = ("loss", "emb", "pred", "kl", "l1")
 # Steps per iteration of the epoch's scan loop: fewer loop trips and cross-step fusion on CPU.
 SCAN_UNROLL = 4
@@ -506,6 +508,10 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
         raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
                           f"has {data.n_users} x {data.n_items}")
     input_tt, d, train_users, heldout, total, balance = balanced_training_setup(two_tower, config)
+    from jaxsae.sae.memory import check_fits
+
+    check_fits(d, config.latents, config.batch_size, config.tied, config.shared,
+               n_eval_rows=len(heldout) + input_tt.n_items)  # refuse before allocating (issue 13)
     runner = EpochRunner(config, input_tt, d)
     state = init_state(jax.random.PRNGKey(config.seed), config, d)
     history: List[Dict[str, Any]] = []

@@ -58,7 +58,9 @@ def test_prepare_synthetic_tiny(tmp_path):
 
 
 def test_prepare_csv_with_items(tmp_path):
-    (tmp_path / "i.csv").write_text("user,item\n" + "".join(f"u{u},m{m}\n" for u in range(4) for m in range(3)))
+    # each user leaves one item unseen, so --n-test 1 has a hidden negative for everyone (else nothing is evaluated)
+    (tmp_path / "i.csv").write_text("user,item\n" + "".join(f"u{u},m{m}\n" for u in range(4) for m in range(3)
+                                                             if (u + m) % 3 != 2))
     (tmp_path / "t.csv").write_text("item,title,concepts,year\nm0,Zero,rock|pop,1991\nm1,One,rock,1985\nm2,Two,,\n")
     rc = main(["prepare", "csv", "--interactions", str(tmp_path / "i.csv"), "--items", str(tmp_path / "t.csv"),
                "--out", str(tmp_path / "run"), "--n-test", "1"])
@@ -105,7 +107,8 @@ def test_prepare_debug_raises(tmp_path):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["prepare", "ml-1mm"], "unknown dataset 'ml-1mm'; did you mean ml-1m"),
-    (["prepare", "ml-1m", "--n-test", "-1"], "n_test must be an integer >= 0"),
+    (["prepare", "ml-1m", "--n-test", "-1"], "--n-test must be >= 1"),
+    (["prepare", "ml-1m", "--n-test", "0"], "--n-test must be >= 1"),
     (["prepare", "ml-1m", "--size", "tiny"], "--size does not apply to dataset 'ml-1m'"),
     (["prepare", "ml-1m", "--paper-filters"], "no paper filters are defined for 'ml-1m'"),
     (["prepare", "csv"], "pass --interactions FILE"),

@@ -44,7 +44,7 @@ def test_train_rec_writes_checkpoint_metrics_and_config(run_dir, capsys):
 def test_missing_data_is_a_one_line_error(tmp_path, capsys):
     assert main(["train-rec", str(tmp_path), "--model", "mf"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no prepared data" in err[0] and "jaxsae prepare" in err[0]
+    assert len(err) == 1 and "data is missing" in err[0] and "jaxsae prepare" in err[0]
 
 
 def test_bad_option_is_a_one_line_error(run_dir, capsys):

@@ -48,6 +48,7 @@ def test_train_sae_writes_the_run_directory(tmp_path, capsys):
     data = prepare(generate(preset("tiny")))
     data.save(tmp_path / "data")
     train_recommender(data, RecConfig(dim=6, epochs=1), out_dir=tmp_path / "rec", log=lambda _: None)
+    (tmp_path / "rec" / "metrics.json").write_text("{}")  # a finished recommender (the library leaves it to the CLI)
     rc = main(["train-sae", str(tmp_path), "--sae", "topk", "--latents", "8", "--k", "2", "--steps", "40",
                "--batch-size", "16", "--log-every", "20", "--fold-biases"])
     out = capsys.readouterr().out

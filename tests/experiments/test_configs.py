@@ -23,9 +23,11 @@ def _commands_present(cfg: pl.PipelineConfig) -> None:
 def test_config_options_are_real_cli_options(name: str) -> None:
     cfg = pl.load_config(name)
     _commands_present(cfg)
-    pl.check_options(cfg)
+    from jaxsae.cli import check_argv
+
+    pl.check_options(cfg, check_argv)  # each command's parser and config dataclass (k <= latents, types, ...)
     for variant in cfg.raw.get("variants") or {}:
-        pl.check_options(pl.load_config(name, variant))
+        pl.check_options(pl.load_config(name, variant), check_argv)
 
 
 def test_paper_settings_present_with_paper_schedule() -> None:
