@@ -27,7 +27,7 @@ from jaxsae.analysis.monosemanticity import monosemanticity_per_neuron
 from jaxsae.errors import ConfigError, TrainingDivergedError
 
 PAPER_PRED_WEIGHTS: Tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
-METRICS = ("rbo@30", "kendall_tau@30", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
+METRICS = ("rbo@30", "kendall_tau@30", "rbo_paper", "kendall_tau_paper", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
 PURE = 0.9
 
 
@@ -66,12 +66,14 @@ def _index(tree: Any, r: int) -> Any:
 
 
 def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],
-                log: Callable[[str], None] = print) -> Tuple[List[Any], Dict[str, Any]]:
+                log: Callable[[str], None] = print, data: Any = None) -> Tuple[List[Any], Dict[str, Any]]:
     """Train one SAE per `(configs[r], seeds[r])` in one vmapped program; configs differ only in loss
-    weights. Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s"}`."""
-    from jaxsae.training.sae import batch_indices, init_state, make_epoch_fn, pred_spec, training_setup
+    weights. Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s"}`.
+    `data` is needed when the base config pairs observed positives (`pairs="positives"`)."""
+    from jaxsae.training.sae import batch_setup, init_state, make_epoch_fn, pred_spec
 
-    input_tt, d, train_users, heldout, total = training_setup(two_tower, base)
+    input_tt, d, train_users, heldout, plan = batch_setup(two_tower, base, data)
+    total = plan.total
     states = _stack([init_state(jax.random.PRNGKey(s), c, d) for c, s in zip(configs, seeds)])
     score_fn, gram = pred_spec(input_tt, base)
     epoch = jax.jit(jax.vmap(make_epoch_fn(base, d, score_fn, gram), in_axes=(0, None, None, None)))
@@ -79,7 +81,7 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
     t0 = time.perf_counter()
     for s0 in range(0, total, window):
         n = min(window, total - s0)
-        users, items = batch_indices(train_users, input_tt.n_items, base.seed, s0, n, base.batch_size)
+        users, items = plan.batches(s0, n)
         states, m = epoch(states, input_tt, jnp.asarray(users), jnp.asarray(items))
         m = jax.device_get(m)
         bad = np.flatnonzero(~np.asarray(m["finite"]))
@@ -113,6 +115,8 @@ def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> D
     return {
         f"rbo@{k}": float(fid[f"rbo@{k}"]),
         f"kendall_tau@{k}": float(fid[f"kendall_tau@{k}"]),
+        "rbo_paper": float(fid["rbo_paper"]),  # the reference's own fidelity (29-item lists, all positives excluded)
+        "kendall_tau_paper": float(fid["kendall_tau_paper"]),
         "ms": float(np.mean(np.asarray(monosemanticity_per_neuron(a, rec_item_emb)))),
         "best_purity@10": float(best[0].mean()) if best.size else 0.0,
         "n_concepts_pure@10": int((best[0] >= PURE).sum()),
@@ -137,7 +141,7 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
     configs = [base.replace(w_pred=w, seed=s) for w, s in grid]
     log(f"ablate: {len(grid)} runs ({len(config.pred_weights)} w_pred x {len(config.seeds)} seeds) of a "
         f"{base.sae} SAE with {base.latents} latents, trained together (vmap)")
-    params, info = train_sweep(two_tower, base, configs, [s for _, s in grid], log)
+    params, info = train_sweep(two_tower, base, configs, [s for _, s in grid], log, data=data)
     module = build_module(base, info["d"])
     rec_items = np.asarray(two_tower.item_emb, np.float32)
     per_run = []
