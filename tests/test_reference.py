@@ -87,9 +87,10 @@ def test_batch_minmax_step_equals_step_on_scaled_inputs():
 
     assert not supports_hand_gradient(ref, True) and supports_hand_gradient(plain, True)
     state = T.init_state(jax.random.PRNGKey(0), ref, 5)
-    s1, m1 = T.make_train_step(ref, 5)(state, T.SAEBatch(user_x=jnp.asarray(u), item_x=jnp.asarray(i), head=None))
-    s2, m2 = T.make_train_step(plain, 5)(state, T.SAEBatch(user_x=jnp.asarray(np_normalize_matrix(u)),
-                                                           item_x=jnp.asarray(np_normalize_matrix(i)), head=None))
+    s1, m1 = jax.jit(T.make_train_step(ref, 5))(state, T.SAEBatch(user_x=jnp.asarray(u), item_x=jnp.asarray(i),
+                                                                    head={}))
+    s2, m2 = jax.jit(T.make_train_step(plain, 5))(state, T.SAEBatch(user_x=jnp.asarray(np_normalize_matrix(u)),
+                                                                     item_x=jnp.asarray(np_normalize_matrix(i)), head={}))
     assert float(m1["pred"]) == pytest.approx(float(m2["pred"]), rel=1e-6)
     for name in ("W", "b_pre", "b_lat"):
         np.testing.assert_allclose(s1.params["shared"][name], s2.params["shared"][name], rtol=1e-6, atol=1e-7)
@@ -124,9 +125,10 @@ def test_kl_with_log_epsilons_matches_reference_and_hand_gradient():
     u, i = (jnp.asarray(rng.normal(size=(6, d)), jnp.float32) for _ in range(2))
     module = T.build_module(cfg, d)
     batch = T.SAEBatch(user_x=u, item_x=i, head=None)
-    (la, aa), ga = jax.value_and_grad(lambda p: T.sae_objective(module, p, batch, state.weights, dot_score, True,
-                                                                kl_log_eps=1e-6), has_aux=True)(state.params)
-    (lh, ah), gh = tied_mf_value_and_grad(state.params, u, i, state.weights, "relu", 0, True, ddof=1, kl_log_eps=1e-6)
+    (la, aa), ga = jax.jit(jax.value_and_grad(lambda p: T.sae_objective(module, p, batch, state.weights, dot_score,
+                                                                        True, kl_log_eps=1e-6), has_aux=True))(state.params)
+    (lh, ah), gh = jax.jit(lambda p: tied_mf_value_and_grad(p, u, i, state.weights, "relu", 0, True, ddof=1,
+                                                            kl_log_eps=1e-6))(state.params)
     assert float(ah["kl"]) == pytest.approx(float(aa["kl"]), rel=1e-5)
     assert float(lh) == pytest.approx(float(la), rel=1e-5)
     for name in ("W", "b_pre", "b_lat"):
