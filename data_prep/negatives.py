@@ -4,6 +4,11 @@ Weights over items: `"exp"` -> `exp(alpha * c_i / sum_j c_j)` (the paper's rule;
 uniform), `"power"` -> `c_i ** beta`, `"uniform"`. Sampling is vectorized rejection: draw candidates
 for every positive at once, reject those that are the user's positives, redraw only the rejected ones.
 A pure function of its key: the same key gives the same negatives.
+
+Which items are "the user's positives": the recommender trainer passes `all_positives_csr(data)`, the
+training positives *and* the hidden test positives, so a held-out positive is never taught as a
+negative (that would leak the test split into training as wrong labels; issue 11). The reference code
+excludes them too (its negatives come from the complement of the full ratings matrix).
 """
 from __future__ import annotations
 
@@ -49,6 +54,26 @@ def as_numpy_rng(key: Union[int, np.random.Generator, Any]) -> np.random.Generat
     except (ImportError, AttributeError):
         pass
     return np.random.default_rng(np.asarray(key, dtype=np.uint32).ravel().tolist())
+
+
+def all_positives_csr(data: Any) -> "tuple[np.ndarray, np.ndarray]":
+    """`(indptr, indices)` CSR of every positive of every user: training positives plus hidden test
+    positives (`data.test_pos`, -1 entries ignored), items sorted and unique within a user."""
+    n_users, n_items = int(data.n_users), int(data.n_items)
+    indptr = np.asarray(data.train_indptr, np.int64)
+    owner = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
+    keys = owner * n_items + np.asarray(data.train_indices, np.int64)
+    test_pos = np.asarray(data.test_pos, np.int64).reshape(len(np.asarray(data.test_users)), -1)
+    if test_pos.size:
+        hu = np.repeat(np.asarray(data.test_users, np.int64), test_pos.shape[1])
+        hi = test_pos.ravel()
+        keep = hi >= 0
+        keys = np.concatenate([keys, hu[keep] * n_items + hi[keep]])
+    keys = np.unique(keys)
+    users = keys // n_items
+    out_ptr = np.zeros(n_users + 1, np.int64)
+    out_ptr[1:] = np.cumsum(np.bincount(users, minlength=n_users))
+    return out_ptr, (keys % n_items).astype(np.int64)
 
 
 def sample_negatives(

@@ -10,8 +10,14 @@ Two modes say what replaces an edited entity's embedding `x` (with `z = encode(x
   no-op edit moves the entity's scores.
 - `"residual"` (default): `x' = x + decode(z') - decode(z)`. Only the edit's own effect is added, so an
   unedited entity scores exactly as the recommender, and a small edit makes a small change.
-Entities outside an edit's `rows` keep their original embedding in both modes. The baseline is always
-the unedited recommender.
+Entities outside an edit's `rows` keep their original embedding in both modes.
+- `"double_pass"` (the reference's NCF path, ML-1M utils `get_top_k_recommendations_flex_user/_item`): every
+  user and item is replaced by its reconstruction `SAE(x) = decode(encode(x))`; an edited user by
+  `SAE(decode(z'))` (its decoded edit passed through the SAE a second time), an edited item by `decode(z')`.
+The baseline is always the unedited recommender.
+
+Levels: by default an edit's value is `level x scale`, scale = the neuron's largest activation, so levels
+mean the same for every SAE. `absolute=True` (the reference) uses the level itself as the latent value.
 
 `Steerer.scores` is one jitted batch function `[B_users] -> [B_users, n_items]` with user and item edits,
 usable at serving time. The experiments (`filter_experiment`, `nudge_experiment`, `promote_experiment`)
@@ -34,7 +40,7 @@ from flax import struct
 from jaxsae.errors import ConfigError, UnknownNameError
 from jaxsae.recommenders.base import TwoTower
 
-MODES = ("residual", "reconstruct")
+MODES = ("residual", "reconstruct", "double_pass")
 SET, ADD, SCALE = 0, 1, 2
 OPS = {"set": SET, "add": ADD, "scale": SCALE}
 
@@ -84,13 +90,19 @@ def apply_edit(z: jax.Array, edit: LatentEdit) -> jax.Array:
 
 
 def steer_rows(encode: Callable[[jax.Array], Tuple[jax.Array, Any]], decode: Callable[[jax.Array, Any], jax.Array],
-               x: jax.Array, edit: LatentEdit, mode: str = "residual") -> jax.Array:
-    """Embeddings `x [B, d]` after `edit` (module docstring: "residual" or "reconstruct" mode).
+               x: jax.Array, edit: LatentEdit, mode: str = "residual", second_pass: bool = False) -> jax.Array:
+    """Embeddings `x [B, d]` after `edit` (module docstring: "residual", "reconstruct" or "double_pass" mode).
 
-    Rows outside `edit.rows` are returned bit-for-bit unchanged.
+    Rows outside `edit.rows` are returned bit-for-bit unchanged, except in "double_pass" mode, where
+    they are reconstructions and edited rows pass through the SAE again when `second_pass` (users).
     """
     z, stats = encode(x)
     x_edit = decode(apply_edit(z, edit), stats)
+    if mode == "double_pass":  # the reference NCF path: reconstructions everywhere, edits decoded then re-encoded
+        if second_pass:
+            z2, stats2 = encode(x_edit)
+            x_edit = decode(z2, stats2)
+        return jnp.where(edit.rows[:, None], x_edit, decode(z, stats))
     new = x_edit if mode == "reconstruct" else x + (x_edit - decode(z, stats))
     return jnp.where(edit.rows[:, None], new, x)
 
@@ -99,17 +111,18 @@ def _variables(params: Any) -> Any:
     return params if isinstance(params, dict) and "params" in params else {"params": params}
 
 
-def _steer_side(module: Any, params: Any, x: jax.Array, edit: LatentEdit, mode: str) -> jax.Array:
+def _steer_side(module: Any, params: Any, x: jax.Array, edit: LatentEdit, mode: str,
+                second_pass: bool = False) -> jax.Array:
     variables = _variables(params)
     encode = partial(module.apply, variables, method="encode")
     decode = partial(module.apply, variables, method="decode")
-    return steer_rows(encode, decode, x, edit, mode)
+    return steer_rows(encode, decode, x, edit, mode, second_pass)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
 def _steered_scores(module: Any, mode: str, user_params: Any, item_params: Any, tt: TwoTower, users: jax.Array,
                     user_edit: LatentEdit, item_edit: LatentEdit) -> jax.Array:
-    u = _steer_side(module, user_params, tt.user_emb[users], user_edit, mode)
+    u = _steer_side(module, user_params, tt.user_emb[users], user_edit, mode, second_pass=True)
     i = _steer_side(module, item_params, tt.item_emb, item_edit, mode)
     return tt.logits_cross(users, None, user_emb=u, item_emb=i)
 
@@ -122,7 +135,7 @@ def _item_gains(module: Any, mode: str, item_params: Any, tt: TwoTower, users: j
     x = tt.item_emb[item][None]  # [1, d]
     z, stats = module.apply(variables, x, method="encode")
     x_edit = module.apply(variables, z + jnp.diag(values), stats, method="decode")  # [h, d], one edit per row
-    new = x_edit if mode == "reconstruct" else x + (x_edit - module.apply(variables, z, stats, method="decode"))
+    new = x_edit if mode != "residual" else x + (x_edit - module.apply(variables, z, stats, method="decode"))
     u = tt.user_emb[users]
     return jnp.mean(tt.cross(u, new) - tt.cross(u, x), axis=0)
 
@@ -259,6 +272,12 @@ def activation_scale(latents: np.ndarray, neuron: int) -> float:
     these units, so level -1.5 means "1.5 times the strongest activation, negated". 1 if it never fires."""
     top = float(np.max(latents[:, neuron])) if latents.shape[0] else 0.0
     return top if top > 0 else 1.0
+
+
+def level_scale(latents: np.ndarray, neuron: int, absolute: bool = False) -> float:
+    """What a level is multiplied by: 1 with `absolute` (the reference sets latents to the level itself),
+    else `activation_scale` (the neuron's largest activation)."""
+    return 1.0 if absolute else activation_scale(latents, neuron)
 
 
 def _strongest(levels: Sequence[float]) -> int:
@@ -450,7 +469,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
                       neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
                       levels: Sequence[float] = FILTER_LEVELS, op: Optional[str] = None, exclude_train: bool = True,
                       n_neurons: int = 1, method: Optional[str] = None, side: str = "user",
-                      target: float = FILTER_TARGET) -> Dict[str, Any]:
+                      target: float = FILTER_TARGET, absolute: bool = False) -> Dict[str, Any]:
     """Filtering (SPEC §7): lower a concept through SAE neurons for the users who see the most of it.
 
     Audience: the `audience_size` users of `users` with the highest share of the concept in their
@@ -461,7 +480,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
       deviations of the user's top scores.
     - "neuron": `neuron` (an int or a list) or the `n_neurons` best (user side: `filter_neurons`, by
       separation; item side: `item_filter_neurons`, by coverage of the audience's lists) are `op`-ed
-      (default "set") with `level * scale` (scale: the neuron's largest user or item activation).
+      (default "set") with `level * scale` (scale: the neuron's largest user or item activation, or 1
+      with `absolute`, the reference's absolute latent values).
       On the item side only the items where a chosen neuron fires are edited, for the audience's
       requests only; every other item keeps its exact embedding.
     Reported per level: the concept's share of the top-K and `rest_rbo`, the RBO (p = 0.9) of the
@@ -478,6 +498,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
         raise ConfigError(f"unknown filter method {method!r}; use one of {', '.join(FILTER_METHODS)}")
     if method == "weighted" and side == "item":
         raise ConfigError("the weighted filter edits users; use --method neuron with --side item")
+    if method == "weighted" and absolute:
+        raise ConfigError("absolute levels apply to neuron edits (--method neuron), not to the weighted filter")
     op = op or ("add" if method == "weighted" else "set")
     c = data.concept_index(concept)
     cmask = np.asarray(data.concepts[:, c], bool)
@@ -510,12 +532,12 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
         weights = filter_weights(steerer, aud, cmask, excl_a, neurons)
         scales = np.abs(weights).mean(axis=0)
     elif side == "item":
-        scales = np.array([activation_scale(item_lat, n) for n in neurons])
+        scales = np.array([level_scale(item_lat, n, absolute) for n in neurons])
         item_active = item_lat[:, neurons] > 0  # [n_items, m]
         neutral = {"set": item_lat[:, neurons], "add": 0.0, "scale": 1.0}[op]  # leaves a latent as it is
     else:
         user_lat = steerer.user_latents()
-        scales = np.array([activation_scale(user_lat, n) for n in neurons])
+        scales = np.array([level_scale(user_lat, n, absolute) for n in neurons])
     per_level = []
     for level in levels:
         if method == "weighted":
@@ -538,7 +560,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     out = {
         "concept": data.concept_names[c], "neuron": neurons[lead], "neurons": neurons, "k": k, "op": op,
         "method": method, "side": side, "mode": steerer.mode, "levels": [float(v) for v in levels],
-        "scale": float(scales[lead]), "scales": [float(v) for v in scales],
+        "scale": float(scales[lead]), "scales": [float(v) for v in scales], "absolute_levels": bool(absolute),
         "concept_share_before": share_before,
         "concept_share_after": per_level[head]["concept_share_after"], "rest_rbo": per_level[head]["rest_rbo"],
         "level": per_level[head]["level"], "target": float(target), "target_reached": bool(reached),
@@ -558,11 +580,11 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
 
 def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int], neuron: int,
                      audience_size: int = 100, k: int = 30, levels: Sequence[float] = NUDGE_LEVELS,
-                     op: str = "add", exclude_train: bool = True) -> Dict[str, Any]:
+                     op: str = "add", exclude_train: bool = True, absolute: bool = False) -> Dict[str, Any]:
     """Nudging (SPEC §7): raise a concept neuron of the users who see the least of the concept.
 
     Audience: the `audience_size` users of `users` with the lowest share of the concept in their
-    baseline top-K. At each level the neuron is `op`-ed with `level * scale`; reported: the concept's
+    baseline top-K. At each level the neuron is `op`-ed with `level * scale` (scale 1 with `absolute`); reported: the concept's
     share of the top-K before and at every level.
     """
     c = data.concept_index(concept)
@@ -573,7 +595,7 @@ def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[
     rows = select_audience(concept_share(base_top, cmask), audience_size, highest=False)
     aud = pool[rows]
     excl_a = _exclusion(data, aud, exclude_train)
-    scale = activation_scale(steerer.user_latents(), neuron)
+    scale = level_scale(steerer.user_latents(), neuron, absolute)
     per_level = []
     for level in levels:
         edit = latent_edit(neuron, op, level * scale, np.ones(len(aud), bool))
@@ -582,7 +604,7 @@ def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[
                           "concept_share": float(concept_share(after, cmask).mean())})
     return {
         "concept": data.concept_names[c], "neuron": neuron, "k": k, "op": op, "mode": steerer.mode,
-        "levels": [float(v) for v in levels], "scale": scale,
+        "levels": [float(v) for v in levels], "scale": scale, "absolute_levels": bool(absolute),
         "concept_share_before": float(concept_share(base_top[rows], cmask).mean()),
         "per_level": per_level, "audience_size": int(len(aud)),
     }
@@ -603,13 +625,13 @@ def item_neuron(steerer: Steerer, item: int, users: Sequence[int], item_latents:
 def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[int],
                        neuron: Optional[int] = None, audience_size: int = 100, k: int = 20,
                        levels: Sequence[float] = PROMOTE_LEVELS, op: str = "add", seed: int = 0,
-                       exclude_train: bool = True) -> Dict[str, Any]:
+                       exclude_train: bool = True, absolute: bool = False) -> Dict[str, Any]:
     """Promotion (SPEC §7): raise one neuron of one item, for users who did not rank it in their top-K.
 
     The item is named by original id or title (`resolve_item`); its neuron defaults to `item_neuron`
     (the active latent that lifts its score most for the audience). Audience: up to `audience_size` users of `users` (seeded random choice) for whom the item is
     neither in the baseline top-K nor a training positive. At each level the item's neuron is `op`-ed
-    with `level * scale` (scale: the neuron's largest item activation); reported: the fraction of the
+    with `level * scale` (scale: the neuron's largest item activation, 1 with `absolute`); reported: the fraction of the
     audience whose top-K then contains the item.
     """
     i = resolve_item(data, item)
@@ -627,7 +649,7 @@ def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[i
     aud = pool[rows]
     excl_a = _exclusion(data, aud, exclude_train)
     neuron = item_neuron(steerer, i, aud, item_lat) if neuron is None else neuron
-    scale = activation_scale(item_lat, neuron)
+    scale = level_scale(item_lat, neuron, absolute)
     item_rows = np.zeros(data.n_items, bool)
     item_rows[i] = True
     per_level = []
@@ -639,7 +661,7 @@ def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[i
     return {
         "item": str(np.asarray(data.item_ids)[i]), "item_index": i, "title": str(np.asarray(data.item_titles)[i]),
         "neuron": neuron, "k": k, "op": op, "mode": steerer.mode, "levels": [float(v) for v in levels],
-        "scale": scale, "per_level": per_level,
+        "scale": scale, "absolute_levels": bool(absolute), "per_level": per_level,
         "entered_top_k_fraction": per_level[_strongest(levels)]["entered_top_k_fraction"] if per_level else 0.0,
         "audience_size": int(len(aud)),
     }
@@ -661,7 +683,7 @@ def file_stem(name: str) -> str:
 
 __all__: List[str] = [
     "MODES", "OPS", "LatentEdit", "latent_edit", "no_edit", "apply_edit", "steer_rows", "Steerer",
-    "resolve_item", "concept_share", "baseline_top", "activation_scale", "select_audience", "filter_separation", "filter_neurons",
+    "resolve_item", "concept_share", "baseline_top", "activation_scale", "level_scale", "select_audience", "filter_separation", "filter_neurons",
     "concept_candidates", "filter_weights", "item_filter_neurons", "headline_index", "filter_experiment",
     "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem",
 ]

@@ -145,7 +145,8 @@ def paired_pred_loss(score_fn: ScoreFn, head: Any, u_hat: jax.Array, i_hat: jax.
     `kind="mse"`: `mean_b (f(u_hat_b, i_hat_b) - f(u_b, i_b))^2` on logits (default; 0 at a perfect
     reconstruction). `kind="bce"` (the paper's NCF choice): with `y_b = sigmoid(f(u_b, i_b))` and
     `l_b = f(u_hat_b, i_hat_b)`, `mean_b -(y_b log sigmoid(l_b) + (1 - y_b) log sigmoid(-l_b))`;
-    its minimum is the entropy of `y`, not 0. The head (and the target) are under `stop_gradient`:
+    its minimum is the entropy of `y`, not 0. `kind="mse_prob"` (the reference Last.fm NCF SAE):
+    `mean_b (sigmoid(l_b) - y_b)^2`. The head (and the target) are under `stop_gradient`:
     gradients flow through the recommender into the reconstructions, never into the recommender.
     """
     head = jax.lax.stop_gradient(head)
@@ -156,10 +157,12 @@ def paired_pred_loss(score_fn: ScoreFn, head: Any, u_hat: jax.Array, i_hat: jax.
     elif kind == "bce":
         y = jax.nn.sigmoid(target)
         per_row = -(y * jax.nn.log_sigmoid(logits) + (1.0 - y) * jax.nn.log_sigmoid(-logits))
+    elif kind == "mse_prob":  # the reference Last.fm NCF SAE: MSE between the sigmoid outputs
+        per_row = (jax.nn.sigmoid(logits) - jax.nn.sigmoid(target)) ** 2
     else:
         from jaxsae.errors import ConfigError
 
-        raise ConfigError(f"unknown prediction loss {kind!r}; known: mse, bce")
+        raise ConfigError(f"unknown prediction loss {kind!r}; known: mse, bce, mse_prob")
     return global_mean(jnp.mean(per_row), axis_name)
 
 
@@ -197,15 +200,35 @@ def listwise_kl(target_logits: jax.Array, logits: jax.Array, temperature: "float
 
 
 # ---------------------------------------------------------------------------- sparsity
-def kl_sparsity(z: jax.Array, rho: "float | jax.Array", axis_name: Optional[str] = None) -> jax.Array:
+def kl_sparsity(z: jax.Array, rho: "float | jax.Array", axis_name: Optional[str] = None,
+                log_eps: float = 0.0) -> jax.Array:
     """`sum_j rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j))`.
 
     `rho_hat_j` is latent j's *batch-mean activation* `mean_b z_bj` (the paper's choice: for ReLU
     latents this is the mean activation value, not the firing rate; values above 1 are possible and
     are clipped), clipped to `[1e-6, 1 - 1e-6]`. Over devices the mean covers the global batch.
+    `log_eps` (the reference code's 1e-6) is added to numerator and denominator inside both logs:
+    `rho log((rho + e) / (rho_hat + e)) + (1 - rho) log((1 - rho + e) / (1 - rho_hat + e))`.
     """
     rho_hat = jnp.clip(global_mean(jnp.mean(z, axis=0), axis_name), 1e-6, 1.0 - 1e-6)
+    if log_eps:
+        e = log_eps
+        return jnp.sum(rho * jnp.log((rho + e) / (rho_hat + e))
+                       + (1.0 - rho) * jnp.log((1.0 - rho + e) / (1.0 - rho_hat + e)))
     return jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))
+
+
+def minmax_columns(x: jax.Array, axis_name: Optional[str] = None) -> jax.Array:
+    """`(x - min) / (max - min)` per column over the batch rows, 0 where a column is constant.
+
+    The reference MF SAE scales every training batch this way before encoding (`normalize_matrix`,
+    with `np.nan_to_num` turning 0/0 into 0); over devices min and max cover the global batch.
+    """
+    lo, hi = jnp.min(x, axis=0), jnp.max(x, axis=0)
+    if axis_name is not None:
+        lo, hi = jax.lax.pmin(lo, axis_name), jax.lax.pmax(hi, axis_name)
+    span = hi - lo
+    return jnp.where(span > 0, (x - lo) / jnp.where(span > 0, span, 1.0), 0.0)
 
 
 def l1_sparsity(z: jax.Array, axis_name: Optional[str] = None) -> jax.Array:

@@ -25,7 +25,7 @@ from jaxsae.analysis.monosemanticity import monosemanticity_per_neuron
 from jaxsae.errors import ConfigError
 
 PAPER_PRED_WEIGHTS: Tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
-METRICS = ("rbo@30", "kendall_tau@30", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
+METRICS = ("rbo@30", "kendall_tau@30", "rbo_paper", "kendall_tau_paper", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
 PURE = 0.9
 
 
@@ -56,10 +56,14 @@ class AblationConfig:
 
 
 def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],
-                log: Callable[[str], None] = print) -> Tuple[List[Any], Dict[str, Any]]:
+                log: Callable[[str], None] = print, data: Any = None) -> Tuple[List[Any], Dict[str, Any]]:
     """Train one SAE per `(configs[r], seeds[r])` with `jaxsae.training.grid` (one vmapped program when
     configs differ only in loss weights), all on the base config's training users and batch order.
-    Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s", "steps"}`."""
+    Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s", "steps"}`.
+    The reference's batch plans (`schedule`, `pairs`; `data` is needed for `pairs="positives"`) run as one
+    vmapped loop over `jaxsae.training.schedules` batches instead."""
+    if base.schedule != "stream" or base.pairs != "random":
+        return _train_planned(two_tower, base, configs, seeds, log, data)
     from jaxsae.training.grid import train_grid
     from jaxsae.training.sae import training_setup
 
@@ -69,6 +73,46 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
                             log=lambda line: log(line.replace("grid:", "ablate:", 1)))
     return [r.state.params for r in runs], {"heldout": heldout, "input_two_tower": input_tt, "d": d,
                                             "train_s": info["train_s"], "steps": total}
+
+
+def _train_planned(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],
+                   log: Callable[[str], None], data: Any) -> Tuple[List[Any], Dict[str, Any]]:
+    """`train_sweep` for a reference batch plan: every run's states stacked, the scanned epoch vmapped."""
+    import time
+
+    import jax
+
+    from jaxsae.errors import TrainingDivergedError
+    from jaxsae.training.sae import batch_setup, init_state, make_epoch_fn, pred_spec
+
+    def _stack(trees: Sequence[Any]) -> Any:
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+    def _index(tree: Any, r: int) -> Any:
+        return jax.tree_util.tree_map(lambda x: x[r], tree)
+
+    input_tt, d, train_users, heldout, plan = batch_setup(two_tower, base, data)
+    total = plan.total
+    states = _stack([init_state(jax.random.PRNGKey(s), c, d) for c, s in zip(configs, seeds)])
+    score_fn, gram = pred_spec(input_tt, base)
+    epoch = jax.jit(jax.vmap(make_epoch_fn(base, d, score_fn, gram), in_axes=(0, None, None, None)))
+    window = max(1, min(base.log_every, total))
+    t0 = time.perf_counter()
+    for s0 in range(0, total, window):
+        n = min(window, total - s0)
+        users, items = plan.batches(s0, n)
+        states, m = epoch(states, input_tt, jnp.asarray(users), jnp.asarray(items))
+        m = jax.device_get(m)
+        bad = np.flatnonzero(~np.asarray(m["finite"]))
+        if bad.size:
+            which = ", ".join(f"w_pred={configs[r].w_pred:g} seed={seeds[r]}" for r in bad)
+            raise TrainingDivergedError(f"ablation diverged (non-finite loss before step {s0 + n}) for {which}; "
+                                        f"lower the learning rate or the weights")
+        log(f"ablate: step {s0 + n}/{total} of {len(configs)} runs; loss "
+            + " ".join(f"{v:.3g}" for v in np.asarray(m["loss"])))
+    params = [_index(states.params, r) for r in range(len(configs))]
+    return params, {"heldout": heldout, "input_two_tower": input_tt, "d": d, "train_s": time.perf_counter() - t0,
+                    "steps": total}
 
 
 def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> Dict[str, float]:
@@ -90,6 +134,8 @@ def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> D
     return {
         f"rbo@{k}": float(fid[f"rbo@{k}"]),
         f"kendall_tau@{k}": float(fid[f"kendall_tau@{k}"]),
+        "rbo_paper": float(fid["rbo_paper"]),  # the reference's own fidelity (29-item lists, all positives excluded)
+        "kendall_tau_paper": float(fid["kendall_tau_paper"]),
         "ms": float(np.mean(np.asarray(monosemanticity_per_neuron(a, rec_item_emb)))),
         "best_purity@10": float(best[0].mean()) if best.size else 0.0,
         "n_concepts_pure@10": int((best[0] >= PURE).sum()),
@@ -114,7 +160,7 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
     configs = [base.replace(w_pred=w, seed=s) for w, s in grid]
     log(f"ablate: {len(grid)} runs ({len(config.pred_weights)} w_pred x {len(config.seeds)} seeds) of a "
         f"{base.sae} SAE with {base.latents} latents, trained together (vmap)")
-    params, info = train_sweep(two_tower, base, configs, [s for _, s in grid], log)
+    params, info = train_sweep(two_tower, base, configs, [s for _, s in grid], log, data=data)
     module = build_module(base, info["d"])
     rec_items = np.asarray(two_tower.item_emb, np.float32)
     per_run = []

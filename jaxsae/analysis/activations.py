@@ -30,7 +30,7 @@ def encoder_inputs(sae: Any, x: Any) -> np.ndarray:
     x = jnp.asarray(x, jnp.float32)
     module = sae.module
     if getattr(module, "normalize", False):
-        x = normalize_rows(x, float(getattr(module, "eps", 1e-5)))[0]
+        x = normalize_rows(x, float(getattr(module, "eps", 1e-5)), int(getattr(module, "ddof", 0)))[0]
     return np.asarray(x)
 
 

@@ -2,7 +2,7 @@
 
 Retrains the run's SAE (the config of `RUN/sae`, or the defaults when there is none) once per
 `w_pred` and seed, all in one vmapped program, and writes `RUN/ablation/ablation.json` (one row per
-w_pred: `rbo@30`, `kendall_tau@30`, `ms`, `best_purity@10`, `n_concepts_pure@10`, `fvu`, `l0`),
+w_pred: `rbo@30`, `kendall_tau@30`, `rbo_paper`, `kendall_tau_paper`, `ms`, `best_purity@10`, `n_concepts_pure@10`, `fvu`, `l0`),
 `ablation.png` when matplotlib is installed, and `config.json`.
 """
 from __future__ import annotations
@@ -59,9 +59,11 @@ def main(args: argparse.Namespace) -> int:
         has_png = plot(rows, out / "ablation.png")
         write_json(out / "ablation.json", rows)
     out = run / "ablation"
-    print(f"[ablate] {'w_pred':>7}{'rbo@30':>8}{'tau@30':>8}{'ms':>7}{'p@10':>7}{'pure':>6}{'fvu':>7}{'l0':>6}", flush=True)
+    print(f"[ablate] {'w_pred':>7}{'rbo@30':>8}{'tau@30':>8}{'rbo_pap':>8}{'tau_pap':>8}{'ms':>7}{'p@10':>7}"
+          f"{'pure':>6}{'fvu':>7}{'l0':>6}", flush=True)
     for r in rows:
-        print(f"[ablate] {r['w_pred']:7g}{r['rbo@30']:8.3f}{r['kendall_tau@30']:8.3f}{r['ms']:7.3f}"
+        print(f"[ablate] {r['w_pred']:7g}{r['rbo@30']:8.3f}{r['kendall_tau@30']:8.3f}{r['rbo_paper']:8.3f}"
+              f"{r['kendall_tau_paper']:8.3f}{r['ms']:7.3f}"
               f"{r['best_purity@10']:7.2f}{r['n_concepts_pure@10']:6.1f}{r['fvu']:7.3f}{r['l0']:6.2f}", flush=True)
     print(f"[ablate] -> {out / 'ablation.json'}{' and ablation.png' if has_png else ''}", flush=True)
     return 0

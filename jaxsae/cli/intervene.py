@@ -63,9 +63,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="user pool: the SAE's held-out users (default), the test users, or all users")
     p.add_argument("--audience-size", type=int, default=100, help="users in the audience")
     p.add_argument("--k", type=int, default=None, help="list length (default 20; 30 for nudge)")
-    p.add_argument("--mode", choices=("residual", "reconstruct"), default="residual",
+    p.add_argument("--mode", choices=("residual", "reconstruct", "double_pass"), default="residual",
                    help="residual: x + decode(z') - decode(z) (unedited users score as the recommender); "
-                        "reconstruct: decode(z') replaces the embedding (the paper)")
+                        "reconstruct: decode(z') replaces the embedding (the paper); double_pass: the reference's "
+                        "NCF path (all users and items reconstructed, an edited user's decode(z') passed through "
+                        "the SAE again)")
+    p.add_argument("--absolute-levels", action="store_true",
+                   help="levels are the latent values themselves (the reference), not multiples of the "
+                        "neuron's largest activation")
     p.add_argument("--include-train", action="store_true", help="let training positives appear in the lists")
     p.add_argument("--seed", type=int, default=0, help="seed of the promotion audience sample")
     p.set_defaults(func=main)
@@ -139,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
         steerer.check_neuron(n)
     pool = _pool(args.audience, sae, data)
     common: Dict[str, Any] = dict(audience_size=args.audience_size, k=k, levels=levels, op=op,
-                                  exclude_train=not args.include_train)
+                                  exclude_train=not args.include_train, absolute=args.absolute_levels)
     t0 = time.perf_counter()
     if kind == "promote":
         result = iv.promote_experiment(steerer, data, target, pool, neuron=args.neuron, seed=args.seed, **common)

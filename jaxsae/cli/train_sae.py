@@ -16,7 +16,9 @@ from jaxsae.errors import ConfigError
 # option dest -> SAETrainConfig field (None when the option is absent from the command line)
 _FIELDS = ("sae", "latents", "k", "prefixes", "w_emb", "w_pred", "w_kl", "w_l1", "rho", "pred_loss", "pred_levels", "steps",
            "epochs", "batch_size", "lr", "seed", "devices", "heldout_fraction", "log_every", "checkpoint_every",
-           "k_user", "listwise_temperature")
+           "k_user", "listwise_temperature",
+           # issue 11: the reference code's options
+           "input_scaling", "latent_bias_init", "std_ddof", "kl_log_eps", "pairs", "schedule")
 
 
 def _int_list(text: str) -> List[int]:
@@ -78,6 +80,22 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     from jaxsae.cli.sweep import add_sweep_options
 
     add_sweep_options(p, prefix="sweep-")
+    from jaxsae.sae.config import INPUT_SCALINGS, LATENT_BIAS_INITS, PAIRS, SCHEDULES
+
+    r = p.add_argument_group("the paper's reference code (docs/REFERENCE.md); defaults are jaxsae's")
+    r.add_argument("--input-scaling", choices=list(INPUT_SCALINGS), default=None,
+                   help="batch_minmax: min-max scale each training batch per column (reference MF SAE; eval raw)")
+    r.add_argument("--no-pre-bias", action="store_true", help="no b_pre: x_hat = z W^T (reference NCF SAE)")
+    r.add_argument("--latent-bias-init", choices=list(LATENT_BIAS_INITS), default=None,
+                   help="torch_linear: b_lat ~ U(+-1/sqrt(d)), PyTorch's Linear default (reference NCF SAE)")
+    r.add_argument("--std-ddof", type=int, choices=(0, 1), default=None,
+                   help="row std over d - ddof (1: torch's std, the reference; default 0)")
+    r.add_argument("--kl-log-eps", type=float, default=None, help="epsilon inside both KL logs (reference 1e-6)")
+    r.add_argument("--pairs", choices=list(PAIRS), default=None,
+                   help="positives: rows are observed training positives of training users (reference ML-1M NCF)")
+    r.add_argument("--schedule", choices=list(SCHEDULES), default=None,
+                   help="stream (default), drop_last (reference loaders: last partial batch dropped, items cycled), "
+                        "zip (reference Matryoshka: loaders zipped without cycling)")
     p.set_defaults(func=run)
 
 
@@ -86,7 +104,8 @@ def explicit_options(args: argparse.Namespace) -> Dict[str, Any]:
     overrides: Dict[str, Any] = {f: getattr(args, f) for f in _FIELDS if getattr(args, f, None) is not None}
     if overrides.get("prefixes") is not None:
         overrides["prefixes"] = tuple(overrides["prefixes"])
-    for flag, field in (("no_normalize", "normalize"), ("untied", "tied"), ("separate", "shared")):
+    for flag, field in (("no_normalize", "normalize"), ("untied", "tied"), ("separate", "shared"),
+                        ("no_pre_bias", "pre_bias")):
         if getattr(args, flag, False):
             overrides[field] = False
     if getattr(args, "fold_biases", False):
@@ -142,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         with lineage.stage(run_dir, "sae", config=config.to_dict(), inputs=("data", "rec"), resume=args.resume) as out:
             _, metrics = train_sae(two_tower, data, config, out_dir=out, resume=args.resume,
                                    log=lambda line: print(line, flush=True))
-    summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30")
+    summary = "  ".join(f"{k} {metrics[k]:.4g}" for k in ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30",
+                                                           "rbo_paper", "kendall_tau_paper")
                         if isinstance(metrics.get(k), float))
     print(f"train-sae: done in {metrics['train_s']:.1f}s: {summary} -> {run_dir / 'sae'}", flush=True)
     return 0

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from jaxsae.errors import ConfigError
 
-PRED_LOSSES = ("mse", "bce", "listwise")
+PRED_LOSSES = ("mse", "bce", "listwise", "mse_prob")
 PRED_LEVELS = ("full", "all")
 
 
@@ -31,7 +31,7 @@ class SAETrainConfig:
     w_kl: float = 0.01  # weight of the KL sparsity penalty (users + items)
     w_l1: float = 0.0  # weight of the L1 penalty mean|z| (users + items)
     rho: float = 0.05  # KL target mean activation, in (0, 1)
-    pred_loss: str = "mse"  # "mse" on logits (MF: the exact Gram form over the batch cross product), "bce" of sigmoids (paired rows, NCF), or "listwise": KL of each user's softmax over all items (SPEC §11)
+    pred_loss: str = "mse"  # "mse" on logits (MF: the exact Gram form over the batch cross product), "bce" of sigmoids (paired rows, NCF), "mse_prob" on sigmoids (reference Last.fm NCF), or "listwise": KL of each user's softmax over all items (SPEC §11)
     pred_levels: str = "full"  # Matryoshka: prediction loss on the "full" reconstruction (the paper's reference) or summed over "all" levels
     steps: int = 5000  # optimizer steps (ignored when `epochs` is set)
     epochs: Optional[int] = None  # paper-style budget: epochs over the training users' batches
@@ -49,6 +49,14 @@ class SAETrainConfig:
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
     # ---- issue 12: bring your own recommender
     balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
+    # ---- issue 11: the paper's reference code, each difference a named option (docs/REFERENCE.md) ----
+    input_scaling: str = "none"  # "batch_minmax": every training batch min-max scaled per column to [0, 1] before the SAE (reference MF SAE); evaluation reads raw embeddings
+    pre_bias: bool = True  # False: no b_pre, z = act(x W + b_lat), x_hat = z W^T (reference NCF SAE)
+    latent_bias_init: str = "zeros"  # "torch_linear": b_lat ~ U(-1/sqrt(d), 1/sqrt(d)), PyTorch's nn.Linear default (reference NCF SAE)
+    std_ddof: int = 0  # row normalization std divides by d - std_ddof (1: torch's x.std(), the reference)
+    kl_log_eps: float = 0.0  # epsilon added inside both logs of the KL term (reference: 1e-6)
+    pairs: str = "random"  # paired rows: "random" users with random items, or "positives": observed training positives of training users (reference ML-1M NCF SAE)
+    schedule: str = "stream"  # batch order: "stream" (endless seeded permutations), "drop_last" (per-epoch loaders, last partial batch dropped, items cycled: the reference), "zip" (user and item loaders zipped without cycling: reference Matryoshka)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
@@ -100,13 +108,35 @@ class SAETrainConfig:
             raise ConfigError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
         if self.log_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("log_every and checkpoint_every must be >= 1")
+        _check_reference_options(self)
 
     # ---- derived -------------------------------------------------------------------------------
-    def total_steps(self, n_train_users: int) -> int:
-        """Steps of the run: `steps`, or `epochs * ceil(n_train_users / batch_size)`."""
+    def total_steps(self, n_train_users: int, n_items: Optional[int] = None, n_pairs: Optional[int] = None) -> int:
+        """Steps of the run: `steps`, or `epochs` x the steps per epoch of `schedule` (`steps_per_epoch`)."""
         if self.epochs is None:
             return self.steps
-        return self.epochs * max(1, math.ceil(n_train_users / self.batch_size))
+        return self.epochs * self.steps_per_epoch(n_train_users, n_items, n_pairs)
+
+    def steps_per_epoch(self, n_train_users: int, n_items: Optional[int] = None, n_pairs: Optional[int] = None) -> int:
+        """Batches in one epoch: `ceil(n / B)` ("stream"), `floor(n / B)` ("drop_last"), or
+        `min(ceil(n_users / B), ceil(n_items / B))` ("zip"); n = training users, or their positive pairs
+        with `pairs="positives"`."""
+        n = n_train_users
+        if self.pairs == "positives":
+            if n_pairs is None:
+                raise ConfigError("pairs='positives' needs the training positives (pass the data)")
+            n = n_pairs
+        b = self.batch_size
+        if self.schedule == "stream":
+            return max(1, math.ceil(n / b))
+        if n < b or (self.schedule == "drop_last" and self.pairs == "random" and n_items is not None and n_items < b):
+            raise ConfigError(f"schedule {self.schedule!r} with batch_size {b}: fewer than {b} rows to batch "
+                              f"({n} {'pairs' if self.pairs == 'positives' else 'training users'}, {n_items} items)")
+        if self.schedule == "drop_last":
+            return n // b
+        if n_items is None:
+            raise ConfigError("schedule 'zip' needs the number of items")
+        return min(math.ceil(n / b), math.ceil(n_items / b))
 
     @property
     def user_k(self) -> int:
@@ -159,6 +189,26 @@ class SAETrainConfig:
         base = dict(sae="matryoshka", latents=80, prefixes=(20, 40, 80), w_emb=8.0, w_pred=5.0, w_kl=0.003,
                     w_l1=0.3, rho=0.1, pred_loss="mse")
         return cls(**_schedule(base, 30, paper_schedule, overrides))
+
+
+INPUT_SCALINGS = ("none", "batch_minmax")
+LATENT_BIAS_INITS = ("zeros", "torch_linear")
+PAIRS = ("random", "positives")
+SCHEDULES = ("stream", "drop_last", "zip")
+
+
+def _check_reference_options(c: SAETrainConfig) -> None:
+    """Validate the issue-11 reference options (ConfigError before any work)."""
+    for name, allowed in (("input_scaling", INPUT_SCALINGS), ("latent_bias_init", LATENT_BIAS_INITS),
+                          ("pairs", PAIRS), ("schedule", SCHEDULES)):
+        if getattr(c, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(c, name)!r}")
+    if c.std_ddof not in (0, 1):
+        raise ConfigError(f"std_ddof must be 0 or 1, got {c.std_ddof}")
+    if not (math.isfinite(c.kl_log_eps) and 0.0 <= c.kl_log_eps < 0.01):
+        raise ConfigError(f"kl_log_eps must be in [0, 0.01), got {c.kl_log_eps}")
+    if c.pairs == "positives" and c.schedule == "zip":
+        raise ConfigError("schedule 'zip' pairs user and item loaders; it cannot be combined with pairs='positives'")
 
 
 def _schedule(base: Dict[str, Any], paper_epochs: int, paper_schedule: bool, overrides: Dict[str, Any]) -> Dict[str, Any]:

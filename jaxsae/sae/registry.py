@@ -16,25 +16,25 @@ from jaxsae.sae.tied import TiedSAE
 
 
 def build_tied(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = None,
-               normalize: bool = True, tied: bool = True) -> nn.Module:
-    """The paper's ReLU SAE."""
+               normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
+    """The paper's ReLU SAE (`reference`: `ddof`, `pre_bias`, `latent_bias_init`, see `TiedSAE`)."""
     del k, prefixes
-    return TiedSAE(d=d, h=h, activation="relu", normalize=normalize, tied=tied)
+    return TiedSAE(d=d, h=h, activation="relu", normalize=normalize, tied=tied, **reference)
 
 
 def build_topk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
-               normalize: bool = True, tied: bool = True) -> nn.Module:
+               normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
     """TopK SAE: exactly k latents kept per row (best measured purity, SPEC §5)."""
     del prefixes
-    return TiedSAE(d=d, h=h, activation="topk", k=k, normalize=normalize, tied=tied)
+    return TiedSAE(d=d, h=h, activation="topk", k=k, normalize=normalize, tied=tied, **reference)
 
 
 def build_matryoshka(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = None,
-                     normalize: bool = True, tied: bool = True) -> nn.Module:
+                     normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
     """Matryoshka ReLU SAE with nested prefixes (default `[h/4, h/2, h]`)."""
     del k
     return MatryoshkaSAE(d=d, h=h, activation="relu", normalize=normalize, tied=tied,
-                         prefixes=resolve_prefixes(prefixes, h))
+                         prefixes=resolve_prefixes(prefixes, h), **reference)
 
 
 SAE_REGISTRY: Dict[str, Callable[..., nn.Module]] = {

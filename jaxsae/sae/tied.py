@@ -5,10 +5,16 @@
     x_hat = z W^T + b_pre                       tied decoder (paper)
     x_hat = z D + b_pre,  D_j = V_j / ||V_j||   untied decoder with unit-norm latent directions
 
+Reference options (issue 11, docs/REFERENCE.md): `pre_bias=False` drops `b_pre` (the reference NCF SAE:
+`z = relu(x W + b_lat)`, `x_hat = z W^T`), `latent_bias_init="torch_linear"` draws `b_lat` like PyTorch's
+`nn.Linear` bias, U(-1/sqrt(d), 1/sqrt(d)), and `ddof=1` is torch's std in the row normalization.
+
 `levels` gives the nested reconstructions that the Matryoshka subclass overrides; here there is
 one level, all latents.
 """
 from __future__ import annotations
+
+from typing import Any, Callable, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +27,16 @@ from jaxsae.sae.output import SAEOutput
 
 # PyTorch's nn.Linear default (uniform, variance 1 / (3 fan_in)), as the reference SAE.
 _weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def torch_linear_bias_init(fan_in: int) -> Callable[..., jax.Array]:
+    """PyTorch's default `nn.Linear` bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the reference NCF SAE)."""
+    bound = 1.0 / float(fan_in) ** 0.5
+
+    def init(key: jax.Array, shape: Tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
 
 
 def check_sae_shape(d: int, h: int, activation: str, k: int) -> None:
@@ -45,15 +61,26 @@ class TiedSAE(nn.Module):
     normalize: bool = True  # row normalization (x - mean) / (std + eps), undone after decoding
     tied: bool = True  # decoder = encoder^T; False: separate decoder with unit-norm rows
     eps: float = 1e-5  # added to the row std
+    ddof: int = 0  # row std divides by d - ddof (1: torch's std, the reference)
+    pre_bias: bool = True  # False: no b_pre (the reference NCF SAE)
+    latent_bias_init: str = "zeros"  # "torch_linear": U(-1/sqrt(d), 1/sqrt(d)), PyTorch's nn.Linear bias
 
     def __post_init__(self) -> None:
         check_sae_shape(self.d, self.h, self.activation, self.k)
+        if self.latent_bias_init not in ("zeros", "torch_linear"):
+            raise ConfigError(f"unknown latent bias init {self.latent_bias_init!r}; use zeros or torch_linear")
         super().__post_init__()
 
     def setup(self) -> None:
         self.W = self.param("W", _weight_init, (self.d, self.h))
-        self.b_pre = self.param("b_pre", nn.initializers.zeros, (self.d,))
-        self.b_lat = self.param("b_lat", nn.initializers.zeros, (self.h,))
+        if self.pre_bias:
+            self.b_pre = self.param("b_pre", nn.initializers.zeros, (self.d,))
+        else:
+            self.b_pre = jnp.zeros((self.d,), jnp.float32)
+        if self.latent_bias_init == "torch_linear":
+            self.b_lat = self.param("b_lat", torch_linear_bias_init(self.d), (self.h,))
+        else:
+            self.b_lat = self.param("b_lat", nn.initializers.zeros, (self.h,))
         if not self.tied:
             self.V = self.param("V", _weight_init, (self.h, self.d))
         self._act = get_activation(self.activation, self.k)
@@ -72,7 +99,7 @@ class TiedSAE(nn.Module):
     def encode(self, x: jax.Array) -> "tuple[jax.Array, NormStats]":
         """Latents `z [B, h]` of rows `x [B, d]`, and the row statistics that decoding must undo."""
         if self.normalize:
-            x, stats = normalize_rows(x, self.eps)
+            x, stats = normalize_rows(x, self.eps, self.ddof)
         else:
             stats = NormStats.identity(x)
         pre = (x - self.b_pre) @ self.W + self.b_lat

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from data_prep.negatives import SCHEMES, item_sampling_weights, sample_negatives
+from data_prep.negatives import SCHEMES, all_positives_csr, item_sampling_weights, sample_negatives
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
 from jaxsae.recommenders import mf as mf_lib
@@ -397,10 +397,12 @@ def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
 
 def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray]) -> Tuple[np.ndarray, ...]:
     """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
-    negatives per positive, shuffled; the last batch padded with weight-0 rows."""
+    negatives per positive (never one of the user's training or hidden test positives), shuffled; the
+    last batch padded with weight-0 rows."""
     pos_u, pos_i = data.train_pairs()
     neg_u = np.tile(pos_u, config.negatives)
-    neg_i = sample_negatives(key, neg_u, data.train_indptr, data.train_indices, data.n_items, probs)
+    indptr, indices = all_positives_csr(data)
+    neg_i = sample_negatives(key, neg_u, indptr, indices, data.n_items, probs)
     users = np.concatenate([pos_u, neg_u]).astype(np.int32)
     items = np.concatenate([pos_i, neg_i]).astype(np.int32)
     labels = np.concatenate([np.ones(pos_u.shape[0], np.float32), np.zeros(neg_u.shape[0], np.float32)])

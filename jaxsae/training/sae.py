@@ -31,7 +31,7 @@ import flax.linen as nn
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.io import read_json, save_stage_config, write_json
-from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl,
+from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl, minmax_columns,
                            mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
 from jaxsae.sae import diagnostics
@@ -55,7 +55,7 @@ __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
     "SAEInputs", "prepare_inputs", "supports_hand_gradient", "sae_objective", "make_train_step",
     "make_hand_row_step", "make_epoch_fn", "METRIC_KEYS", "heldout_split", "batch_indices", "EpochRunner",
-    "train_sae", "load_sae", "training_setup", "balanced_training_setup",
+    "train_sae", "load_sae", "training_setup", "balanced_training_setup", "batch_setup",
 ]
 
 
@@ -92,8 +92,15 @@ class SAEInputs:
 
 def build_module(config: SAETrainConfig, d: int) -> nn.Module:
     """The SAE flax module of `config` for inputs of dimension d."""
+    reference = {}  # issue-11 options, passed only when not the default (modules stay equal otherwise)
+    if config.std_ddof:
+        reference["ddof"] = config.std_ddof
+    if not config.pre_bias:
+        reference["pre_bias"] = False
+    if config.latent_bias_init != "zeros":
+        reference["latent_bias_init"] = config.latent_bias_init
     return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
-                    normalize=config.normalize, tied=config.tied)
+                    normalize=config.normalize, tied=config.tied, **reference)
 
 
 def loss_weights(config: SAETrainConfig) -> LossWeights:
@@ -135,8 +142,8 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
         return SAEInputs(two_tower=two_tower)
     module = build_module(config, two_tower.dim)
     # Compiled, so the table is bit-identical to the one an epoch builds inside its own program.
-    table = jax.jit(input_table, static_argnums=(1, 2))(
-        jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize, module.eps)
+    table = jax.jit(input_table, static_argnums=(1, 2, 3))(
+        jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize, module.eps, module.ddof)
     return SAEInputs(two_tower=two_tower, rows=table)
 
 
@@ -144,7 +151,8 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
                   gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
                   pred_all_levels: bool = False, temperature: float = 1.0,
-                  user_module: Optional[nn.Module] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+                  user_module: Optional[nn.Module] = None, kl_log_eps: float = 0.0
+                  ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
 
     The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
@@ -189,9 +197,10 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         else:  # Matryoshka: summed over levels, batched into one program per term
             pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
     if n_u == n_i:  # both sides' KL terms at once
-        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name)
+        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name, kl_log_eps)
     else:
-        kl = kl_sparsity(z_u, weights.rho, axis_name) + kl_sparsity(z_i, weights.rho, axis_name)
+        kl = (kl_sparsity(z_u, weights.rho, axis_name, kl_log_eps)
+              + kl_sparsity(z_i, weights.rho, axis_name, kl_log_eps))
     l1 = global_mean(jnp.sum(jnp.abs(z) * row_w) / h, axis_name)
     loss = total_loss(emb, pred, kl, l1, weights)
 
@@ -246,7 +255,7 @@ def make_hand_row_step(config: SAETrainConfig, d: int, axis_name: Optional[str] 
     def step(state: SAEState, rows: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
         (_, metrics), grads = tied_mf_rows_value_and_grad(state.params, rows, state.weights,
                                                           activation=module.activation, k=module.k,
-                                                          axis_name=axis_name)
+                                                          axis_name=axis_name, kl_log_eps=config.kl_log_eps)
         return _apply_gradients(tx, state, grads), metrics
 
     return step
@@ -265,12 +274,18 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     user_module = None if user_module is module else user_module
     tx = _optimizer(config)
     pred_kind = config.pred_loss
+    minmax = config.input_scaling == "batch_minmax"
 
     def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        if minmax:  # the reference MF SAE: each side's batch scaled per column to [0, 1] (training only)
+            batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
+                                  item_x=minmax_columns(batch.item_x, axis_name))
+
         def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
             return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
                                  pred_all_levels=config.pred_levels == "all",
-                                 temperature=config.listwise_temperature, user_module=user_module)
+                                 temperature=config.listwise_temperature, user_module=user_module,
+                                 kl_log_eps=config.kl_log_eps)
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
@@ -308,7 +323,7 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
             table = inputs.rows
             if table is None:
                 table = input_table(jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize,
-                                    module.eps)
+                                    module.eps, module.ddof)
             xs = jnp.concatenate([user_idx, item_idx + two_tower.user_emb.shape[0]], axis=1)
 
             def step_on(st: SAEState, idx: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
@@ -393,8 +408,8 @@ def _program_config(config: SAETrainConfig) -> SAETrainConfig:
     """The config with every field that does not change the compiled epoch set to a fixed value
     (weights live in the state; schedule, seed and inputs are data), so runs share one program."""
     return config.replace(w_emb=1.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, rho=0.5, steps=1, epochs=None, seed=0,
-                          batch_size=1, devices=1, fold_biases=False, balance_sides=False, heldout_fraction=0.0, log_every=1,
-                          checkpoint_every=1)
+                          batch_size=1, devices=1, fold_biases=False, balance_sides=False, heldout_fraction=0.0,
+                          log_every=1, checkpoint_every=1, schedule="stream", pairs="random")
 
 
 METRIC_KEYS = (*TERMS, "l0", "fvu", "dead_fraction", "finite", "first_bad")
@@ -475,22 +490,38 @@ def _clear_outputs(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def training_setup(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int]:
+def training_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
+                   ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int]:
     """`(input_two_tower, d, train_users, heldout_users, total_steps)`: the SAE's input space (side-balanced
     when `config.balance_sides`, bias-folded when `config.fold_biases`), the seeded held-out split and the
-    step budget, shared by every trainer."""
-    return balanced_training_setup(two_tower, config)[:5]
+    step budget, shared by every trainer (`data` is needed for `pairs="positives"`)."""
+    input_tt, d, train_users, heldout, plan, _ = _setup(two_tower, config, data)
+    return input_tt, d, train_users, heldout, plan.total
 
 
-def balanced_training_setup(two_tower: TwoTower, config: SAETrainConfig
+def balanced_training_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
                             ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int, float]:
     """`training_setup` plus the side-balancing factor c it chose (`jaxsae.sae.balance`, from the
     training users' and all items' row norms; 1.0 when off or for non-MF scorers)."""
+    input_tt, d, train_users, heldout, plan, c = _setup(two_tower, config, data)
+    return input_tt, d, train_users, heldout, plan.total, c
+
+
+def batch_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, Any]:
+    """`training_setup` with the run's `jaxsae.training.schedules.BatchPlan` in place of the step count."""
+    return _setup(two_tower, config, data)[:5]
+
+
+def _setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
+           ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, Any, float]:
+    from jaxsae.training.schedules import batch_plan
+
     train_users, heldout = heldout_split(two_tower.n_users, config.heldout_fraction, config.seed)
     if len(train_users) == 0:
         raise ConfigError(f"no training users: {two_tower.n_users} users with heldout_fraction {config.heldout_fraction}")
     input_tt, c = sae_input_space(two_tower, config.balance_sides, config.fold_biases, train_users)
-    return input_tt, input_tt.dim, train_users, heldout, config.total_steps(len(train_users)), c
+    plan = batch_plan(config, train_users, input_tt.n_items, data)
+    return input_tt, input_tt.dim, train_users, heldout, plan, c
 
 
 def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "str | Path | None" = None,
@@ -507,7 +538,8 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     if data is not None and (data.n_users != two_tower.n_users or data.n_items != two_tower.n_items):
         raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
                           f"has {data.n_users} x {data.n_items}")
-    input_tt, d, train_users, heldout, total, balance = balanced_training_setup(two_tower, config)
+    input_tt, d, train_users, heldout, plan, balance = _setup(two_tower, config, data)
+    total = plan.total
     from jaxsae.sae.memory import check_fits
 
     check_fits(d, config.latents, config.batch_size, config.tied, config.shared,
@@ -529,7 +561,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
             _clear_outputs(out)
         save_stage_config(out, config.to_dict(), seed=config.seed, extra={"input_dim": d, BALANCE_KEY: balance})
 
-    steps_per_epoch = max(1, -(-len(train_users) // config.batch_size))
+    steps_per_epoch = plan.per_epoch
     log(f"train-sae: {config.sae} SAE {d} -> {config.latents}, {total} steps of {config.batch_size} users x "
         f"{config.batch_size} items on {runner.n} device(s), {len(train_users)} training users, "
         f"{len(heldout)} held out")
@@ -538,7 +570,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     last_good = start
     dstate = runner.put(state)
     for s0, s1 in _chunks(start, total, config.log_every, config.checkpoint_every):
-        users, items = batch_indices(train_users, input_tt.n_items, config.seed, s0, s1 - s0, config.batch_size)
+        users, items = plan.batches(s0, s1 - s0)
         t0 = time.perf_counter()
         new_state, m = runner(dstate, input_tt, users, items)
         dt = time.perf_counter() - t0

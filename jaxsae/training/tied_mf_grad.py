@@ -10,7 +10,8 @@ module writes the same objective's gradient by hand and reuses the forward pass'
 
     emb  = sum(D^2) / (B d)                                   (MSE of users plus MSE of items; = tr of G's D'D)
     pred = ||U_hat I_hat^T - U I^T||_F^2 / B^2                (from the blocks of G, as mf_pred_loss_stacked)
-    kl   = sum_side sum_j KL(rho || clip(mean_b Z_side[:, j]))
+    kl   = sum_side sum_j KL(rho || clip(mean_b Z_side[:, j]))   (optionally with the reference's eps inside
+           both logs, `kl_log_eps`: dKL/drho_hat = (1 - rho) / (1 - rho_hat + e) - rho / (rho_hat + e))
     l1   = sum(|Z|) / (B h)
 
     dpred/dU_hat = 2 (U_hat I_hat^T I_hat - U I^T I_hat) / B^2 = 2 R_u [[I_hat^T I_hat], [dI^T I_hat], [0]] / B^2
@@ -47,35 +48,40 @@ def _global_sum(tree: Any, axis_name: Optional[str]) -> Any:
 
 
 def supports_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
-    """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE and the MF Gram loss
-    (on one device, under `vmap`, or under `pmap` with `axis_name`)."""
+    """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE with a pre-bias, one k for
+    both sides and the MF Gram loss on raw table rows (on one device, under `vmap`, or under `pmap` with
+    `axis_name`). The reference's per-batch min-max scaling (`input_scaling`), an SAE without `b_pre` and
+    `k_user` take the autodiff path; `std_ddof` and `kl_log_eps` are supported here."""
     return bool(gram and config.shared and config.tied and config.sae in ("tied", "topk")
+                and config.input_scaling == "none" and config.pre_bias
                 and getattr(config, "k_user", None) in (None, config.k))
 
 
-def input_table(x: jax.Array, normalize: bool = True, eps: float = 1e-5) -> jax.Array:
+def input_table(x: jax.Array, normalize: bool = True, eps: float = 1e-5, ddof: int = 0) -> jax.Array:
     """`[N, 2d + 2]` rows `[x | x_norm | mean | scale]` of an embedding table `x [N, d]` (see module doc)."""
     if normalize:
-        x_norm, stats = normalize_rows(x, eps)
+        x_norm, stats = normalize_rows(x, eps, ddof)
     else:
         x_norm, stats = x, NormStats.identity(x)
     return jnp.concatenate([x, x_norm, stats.mean, stats.scale], axis=-1)
 
 
 def tied_mf_value_and_grad(params: Dict[str, Any], user_x: jax.Array, item_x: jax.Array, weights: LossWeights,
-                           activation: str = "relu", k: int = 0, normalize: bool = True, eps: float = 1e-5
+                           activation: str = "relu", k: int = 0, normalize: bool = True, eps: float = 1e-5,
+                           ddof: int = 0, kl_log_eps: float = 0.0
                            ) -> Tuple[Tuple[jax.Array, Dict[str, jax.Array]], Dict[str, Any]]:
     """`((loss, aux), grads)` of the shared tied SAE objective for B users and B items (see module doc).
 
     `params` is `{"shared": {"W": [d, h], "b_pre": [d], "b_lat": [h]}}` (the `TiedSAE` params); `aux` has
     the keys of `sae_objective`'s: `loss emb pred kl l1 l0 sse sst fired`.
     """
-    rows = input_table(jnp.concatenate([user_x, item_x]), normalize, eps)
-    return tied_mf_rows_value_and_grad(params, rows, weights, activation, k)
+    rows = input_table(jnp.concatenate([user_x, item_x]), normalize, eps, ddof)
+    return tied_mf_rows_value_and_grad(params, rows, weights, activation, k, kl_log_eps=kl_log_eps)
 
 
 def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights: LossWeights,
-                                activation: str = "relu", k: int = 0, axis_name: Optional[str] = None
+                                activation: str = "relu", k: int = 0, axis_name: Optional[str] = None,
+                                kl_log_eps: float = 0.0
                                 ) -> Tuple[Tuple[jax.Array, Dict[str, jax.Array]], Dict[str, Any]]:
     """`tied_mf_value_and_grad` on `input_table` rows `[2B, 2d + 2]`: B users, then B items.
 
@@ -116,7 +122,12 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     rate, fired_count = sums[0] / b, sums[1]
     rho = weights.rho
     rho_hat = jnp.clip(rate, _RHO_CLIP, 1.0 - _RHO_CLIP)
-    kl = jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))
+    ke = kl_log_eps
+    if ke:
+        kl = jnp.sum(rho * jnp.log((rho + ke) / (rho_hat + ke))
+                     + (1.0 - rho) * jnp.log((1.0 - rho + ke) / (1.0 - rho_hat + ke)))
+    else:
+        kl = jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))
     l1 = jnp.sum(rate) / h  # z >= 0, so |z| = z
     loss = weights.emb * emb + weights.pred * pred + weights.kl * kl + weights.l1 * l1
 
@@ -127,7 +138,10 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     g_pred = jnp.einsum("sbi,sij->sbj", r, jnp.stack([t_u, t_i])).reshape(n_local, d)  # dpred/dX_hat * B^2 / 2
     g_y = ((weights.emb * 2.0 / (b * d)) * diff + (weights.pred * 2.0 * inv_b2) * g_pred) * scale
     inside = (rate > _RHO_CLIP) & (rate < 1.0 - _RHO_CLIP)
-    g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)  # [side, h]
+    if ke:
+        g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat + ke) - rho / (rho_hat + ke), 0.0)  # [side, h]
+    else:
+        g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)  # [side, h]
     g_sparse = (weights.kl / b) * g_rate[:, None, :] + weights.l1 / (b * h)  # [side, 1, h]
     g_pre = jnp.where(active, ((g_y @ w).reshape(2, b_local, h) + g_sparse).reshape(n_local, h), 0.0)
     g_w = a.T @ g_pre + g_y.T @ z
