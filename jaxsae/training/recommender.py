@@ -426,16 +426,12 @@ def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
     return jax.random.fold_in(base_key, epoch)
 
 
-def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray],
-                  avoid: Optional[Any] = None) -> Tuple[np.ndarray, ...]:
+def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray]) -> Tuple[np.ndarray, ...]:
     """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
-    negatives per positive, shuffled; the last batch padded with weight-0 rows. Negatives avoid the
-    training positives of `avoid` (default `data`; early stopping passes the full data, so validation
-    positives are never negatives)."""
+    negatives per positive, shuffled; the last batch padded with weight-0 rows."""
     pos_u, pos_i = data.train_pairs()
     neg_u = np.tile(pos_u, config.negatives)
-    src = data if avoid is None else avoid
-    neg_i = sample_negatives(key, neg_u, src.train_indptr, src.train_indices, data.n_items, probs)
+    neg_i = sample_negatives(key, neg_u, data.train_indptr, data.train_indices, data.n_items, probs)
     users = np.concatenate([pos_u, neg_u]).astype(np.int32)
     items = np.concatenate([pos_i, neg_i]).astype(np.int32)
     labels = np.concatenate([np.ones(pos_u.shape[0], np.float32), np.zeros(neg_u.shape[0], np.float32)])
@@ -532,17 +528,17 @@ def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
     """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
 
     Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.validation.carve_validation` with
-    the config's slice options and seed; `fit` is the validation view (its hidden positives are the
-    held-out training positives), or `(data, None)` when no user has enough positives to hold some out."""
+    the config's slice options and seed (`val`'s hidden positives are the held-out training positives),
+    or `(data, None)` when no user has enough positives to hold some out."""
     if not early_stopping(config):
         return data, None
     from jaxsae.training.validation import carve_validation
 
-    fit, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
-                              max_users=config.val_max_users, seed=config.seed)
-    if fit.test_users.shape[0] == 0:
+    fit, val, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
+                                   max_users=config.val_max_users, seed=config.seed)
+    if val.test_users.shape[0] == 0:
         return data, None
-    return fit, fit
+    return fit, val
 
 
 def _state(params: Any, opt_state: Any, epoch: int, key: jax.Array, best: Optional[Any]) -> Dict[str, Any]:
@@ -630,20 +626,19 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     probs = negative_probs(fit, config)
     epoch_fn = make_epoch_fn(module, config, tx, devices)
     r_params, r_opt = replicate(params, devices), replicate(opt_state, devices)
-    avoid = data if val is not None else None
     t_train = 0.0
     t_mark = time.perf_counter()
     next_batches = None
     stopped = should_stop(history, config)
     if start_epoch < config.epochs and not stopped:
-        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs, avoid=avoid)
+        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs)
     for epoch in range(start_epoch + 1, config.epochs + 1):
         if stopped:
             break
         batches, next_batches = next_batches, None
         r_params, r_opt, outs = dispatch_epoch(epoch_fn, r_params, r_opt, batches, n_dev, config.max_scan_steps)
         if epoch < config.epochs:  # host work for the next epoch overlaps this epoch's device work
-            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs, avoid=avoid)
+            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs)
         bce, w = epoch_loss(outs)
         loss = bce / max(w, 1.0)
         dt = time.perf_counter() - t_mark

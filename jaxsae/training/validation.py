@@ -19,13 +19,16 @@ _STREAM = 0x5A11D
 
 
 def carve_validation(data: Any, per_user: int = 2, min_train: int = 5, max_users: int = 5000,
-                     seed: int = 0) -> Tuple[Any, Tuple[np.ndarray, np.ndarray]]:
-    """`(fit, (val_indptr, val_items))`: `fit` is `data` with the held-out positives removed from its
-    training matrix (and popularity) and the validation slice as its `test_users`/`test_pos` (no
-    `test_neg`); `val_indptr/val_items` is the held-out CSR per user (empty rows for unvalidated users).
+                     seed: int = 0) -> Tuple[Any, Any, Tuple[np.ndarray, np.ndarray]]:
+    """`(fit, val, (val_indptr, val_items))`: `fit` is `data` with the held-out positives removed from its
+    training matrix (and popularity), hidden test split unchanged (what the model trains on); `val` is
+    `fit` with the validation slice as its `test_users`/`test_pos` (no `test_neg`; what is scored each
+    epoch); `val_indptr/val_items` is the held-out CSR per user (empty rows for unvalidated users).
 
-    Deterministic in `seed`. Users with fewer than `min_train` positives keep all of them; when no user
-    qualifies the returned `fit` has no validation users (`fit.test_users` empty)."""
+    The held-out positives are treated as the hidden test positives are: absent from training and free
+    to be drawn as negatives (excluding them from negatives would leak them: a model that trains long
+    enough learns which items are never sampled). Deterministic in `seed`. Users with fewer than
+    `min_train` positives keep all of them; when no user qualifies `val.test_users` is empty."""
     indptr = np.asarray(data.train_indptr, np.int64)
     indices = np.asarray(data.train_indices)
     n_users = int(data.n_users)
@@ -58,6 +61,7 @@ def carve_validation(data: Any, per_user: int = 2, min_train: int = 5, max_users
     info["validation"] = {"per_user": int(per_user), "min_train": int(min_train), "max_users": int(max_users),
                           "seed": int(seed), "n_users": int(eligible.size), "n_positives": int(held.sum())}
     fit = dataclasses.replace(data, train_indptr=fit_indptr, train_indices=fit_indices, popularity=popularity,
-                              test_users=eligible.astype(np.int32), test_pos=test_pos,
-                              test_neg=np.zeros((eligible.size, 0), np.int32), info=info)
-    return fit, (val_indptr, val_items)
+                              info=info)
+    val = dataclasses.replace(fit, test_users=eligible.astype(np.int32), test_pos=test_pos,
+                              test_neg=np.zeros((eligible.size, 0), np.int32))
+    return fit, val, (val_indptr, val_items)

@@ -27,7 +27,7 @@ def csr_sets(indptr, indices):
 
 def test_validation_slice_is_carved_from_training_positives_only(data):
     before = (data.train_indices.copy(), data.test_pos.copy())
-    fit, (v_ptr, v_items) = carve_validation(data, per_user=2, min_train=5, seed=3)
+    fit, val, (v_ptr, v_items) = carve_validation(data, per_user=2, min_train=5, seed=3)
     train = csr_sets(data.train_indptr, data.train_indices)
     kept = csr_sets(fit.train_indptr, fit.train_indices)
     held = csr_sets(v_ptr, v_items)
@@ -36,8 +36,11 @@ def test_validation_slice_is_carved_from_training_positives_only(data):
         assert kept[u] | held[u] == train[u] and not kept[u] & held[u]
         assert not held[u] & hidden.get(u, set())  # never the hidden test split
         assert len(held[u]) == (2 if len(train[u]) >= 5 else 0)
-    # the validation view: its hidden positives are the held-out ones, popularity counts the fitted matrix
-    assert [set(r.tolist()) for r in fit.test_pos] == [held[u] for u in fit.test_users]
+    # the validation view: its hidden positives are the held-out ones, popularity counts the fitted matrix;
+    # the data trained on keeps the hidden test split as it was
+    assert [set(r.tolist()) for r in val.test_pos] == [held[u] for u in val.test_users]
+    np.testing.assert_array_equal(val.train_indices, fit.train_indices)
+    np.testing.assert_array_equal(fit.test_pos, data.test_pos)
     np.testing.assert_array_equal(fit.popularity, np.bincount(fit.train_indices, minlength=data.n_items))
     # the data itself is untouched
     np.testing.assert_array_equal(data.train_indices, before[0])
@@ -45,16 +48,16 @@ def test_validation_slice_is_carved_from_training_positives_only(data):
 
 
 def test_validation_slice_is_deterministic_in_its_seed_and_capped(data):
-    a, (_, ia) = carve_validation(data, seed=0)
-    b, (_, ib) = carve_validation(data, seed=0)
-    c, (_, ic) = carve_validation(data, seed=1)
+    a, _, (_, ia) = carve_validation(data, seed=0)
+    b, _, (_, ib) = carve_validation(data, seed=0)
+    c, _, (_, ic) = carve_validation(data, seed=1)
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(a.train_indices, b.train_indices)
     assert not np.array_equal(ia, ic)
-    small, _ = carve_validation(data, max_users=7, seed=0)
+    _, small, _ = carve_validation(data, max_users=7, seed=0)
     assert small.test_users.shape == (7,) and len(set(small.test_users.tolist())) == 7
-    none, _ = carve_validation(data, min_train=10 ** 6)
-    assert none.test_users.shape[0] == 0 and none.n_train == data.n_train
+    fit, none, _ = carve_validation(data, min_train=10 ** 6)
+    assert none.test_users.shape[0] == 0 and fit.n_train == data.n_train
 
 
 def test_defaults_stop_early_and_the_paper_preset_does_not():
