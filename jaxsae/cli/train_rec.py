@@ -32,7 +32,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="default: MF Adagrad, 2 negatives, batch 4096; NCF Adam, batch 4096; both stop early on "
                         "validation ndcg@10 (patience 5, at most 100 epochs) and refit on all positives; "
                         "paper: SGD lr 0.05, L2 0.01, batch 256, 10 epochs, no early stopping")
-    p.add_argument("--dim", type=int, default=None, help="embedding dimension (default 20)")
+    p.add_argument("--dim", type=int, default=None, help="embedding dimension (default MF 64, NCF 20)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs (with early stopping: the most epochs run; default 100)")
     p.add_argument("--patience", type=int, default=None,

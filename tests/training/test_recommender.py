@@ -32,7 +32,8 @@ def leaves_equal(a, b):
 # ---- config ------------------------------------------------------------------------------------------
 def test_config_resolves_model_defaults_and_paper_preset():
     mf, ncf = RecConfig(model="mf"), RecConfig(model="ncf")
-    assert (mf.optimizer, mf.reduction, mf.l2, mf.init_std, mf.negatives) == ("adagrad", "sum", 0.01, 1 / 20, 2)
+    assert (mf.optimizer, mf.reduction, mf.l2, mf.dim, mf.init_std, mf.negatives) == ("adagrad", "sum", 0.03, 64, 1 / 64, 2)
+    assert RecConfig.preset("paper").dim == 20 and RecConfig(model="ncf").dim == 20
     assert (ncf.optimizer, ncf.reduction, ncf.init_std, ncf.negatives) == ("adam", "mean", 0.1, 1)
     assert RecConfig(model="mf", optimizer="sgd").lr == 0.05
     paper = RecConfig.preset("paper")
