@@ -412,7 +412,9 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
         if stage in RESUMABLE and stage not in force and not stale:
             from jaxsae.checkpoint import checkpoint_meta
 
-            if checkpoint_meta(run_dir / RESUMABLE[stage]) is not None:
+            stage_dir = run_dir / RESUMABLE[stage]
+            # train_rec with early stopping checkpoints its selection run in rec/select/ before rec/
+            if checkpoint_meta(stage_dir) is not None or checkpoint_meta(stage_dir / "select") is not None:
                 parsers = parsers or _subparsers()
                 resume = "--resume" in parsers[STAGE_COMMANDS[stage]]._option_string_actions
         run_one(stage, stage_argv(stage, run_dir, opts, config.dataset, resume=resume),
