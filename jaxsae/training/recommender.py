@@ -15,9 +15,13 @@ With `optimizer="sgd", lr=0.05, l2=0.01, batch_size=256, reduction="sum"` one st
 notebook update `p_u += lr * (err * q_i - l2 * p_u)` (`RecConfig.preset("paper")`). SGD and Adagrad
 leave rows absent from a batch unchanged, so their steps gather, differentiate and scatter only the batch
 rows of the embedding/bias tables (O(batch x d) per step, not O(table)); Adam updates densely. The MF
-default (row-wise Adagrad lr 0.3 on summed rows, L2 0.01, 2 uniform negatives per positive, batch 4096,
-4 epochs) reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01,
-batch 4096, 20 epochs).
+optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
+reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
+
+Default schedule (issue 10, SPEC §11): early stopping. A seeded validation slice of training positives
+(`jaxsae.training.validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
+every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
+all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.
 
 Every epoch is checkpointed (params, optimizer state, epoch, PRNG key, config, history); `resume=True`
 continues from the last one and ends bit-for-bit where an uninterrupted run ends. A non-finite loss raises
