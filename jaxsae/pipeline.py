@@ -422,9 +422,13 @@ def _interrupted(run_dir: Path, name: str) -> bool:
     from jaxsae.checkpoint import checkpoint_meta
 
     work = lineage.work_dir(run_dir, name)
+
+    def has_checkpoint(d: Path) -> bool:  # train_rec with early stopping checkpoints its selection run in select/
+        return checkpoint_meta(d) is not None or (name == "rec" and checkpoint_meta(d / "select") is not None)
+
     try:
-        if work.is_dir() and checkpoint_meta(work) is not None:
+        if work.is_dir() and has_checkpoint(work):
             return True
-        return lineage.status(run_dir, name).state == "unfinished" and checkpoint_meta(run_dir / name) is not None
+        return lineage.status(run_dir, name).state == "unfinished" and has_checkpoint(run_dir / name)
     except JaxsaeError:  # corrupt checkpoint metadata: train afresh
         return False

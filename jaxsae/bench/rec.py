@@ -106,8 +106,10 @@ def quality_row(data: Any, args: argparse.Namespace) -> Dict[str, Any]:
                                  devices=args.devices)
     paper = time_to_quality(data, paper_cfg, 2.0, log=None)
     target = paper["final_hit@10"]
-    default = time_to_quality(data, RecConfig(model="mf", dim=args.dim, seed=args.seed, devices=args.devices),
-                              target, log=None)
+    # the former default: Adagrad, L2 0.01, fixed 4 epochs (early stopping spends epochs on validation)
+    fixed = RecConfig(model="mf", dim=args.dim, seed=args.seed, devices=args.devices, patience=0,
+                      epochs=4, l2=0.01)
+    default = time_to_quality(data, fixed, target, log=None)
     reached = default["reached"] or {}
     return {
         "workload": "mf-time-to-quality", "users": data.n_users, "items": data.n_items, "dim": args.dim,
@@ -131,7 +133,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
             configs = {
                 "mf-train": RecConfig.preset("paper", dim=args.dim, batch_size=args.batch_size, seed=args.seed,
                                              devices=args.devices),
-                "mf-train-default": RecConfig(model="mf", dim=args.dim, seed=args.seed, devices=args.devices),
+                "mf-train-default": RecConfig(model="mf", dim=args.dim, seed=args.seed, devices=args.devices,
+                                              patience=0, epochs=4, l2=0.01),
             }
         elif model == "ncf":
             configs = {"ncf-train": RecConfig(model="ncf", dim=args.dim, batch_size=args.batch_size, seed=args.seed,

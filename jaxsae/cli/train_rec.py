@@ -19,6 +19,8 @@ OVERRIDES = {
     "dim": "dim", "epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "optimizer": "optimizer",
     "l2": "l2", "seed": "seed", "devices": "devices", "negative_scheme": "negative_scheme",
     "eval_every": "eval_every", "chunk_size": "eval_chunk_size",
+    # issue 10: early stopping
+    "patience": "patience", "val_per_user": "val_per_user", "val_metric": "val_metric",
 }
 
 
@@ -27,10 +29,21 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("run", metavar="RUN", help="run directory holding data/ (from `jaxsae prepare`)")
     p.add_argument("--model", choices=MODELS, default="mf", help="recommender (default mf)")
     p.add_argument("--preset", choices=["default", "paper"], default="default",
-                   help="default: MF Adagrad, 2 negatives, batch 4096, 4 epochs; NCF Adam, batch 4096, 20 epochs; "
-                        "paper: SGD lr 0.05, L2 0.01, batch 256, 10 epochs")
-    p.add_argument("--dim", type=int, default=None, help="embedding dimension (default 20)")
-    p.add_argument("--epochs", type=int, default=None)
+                   help="default: MF Adagrad, 2 negatives, batch 4096; NCF Adam, batch 4096; both stop early on "
+                        "validation ndcg@10 (patience 5, at most 100 epochs) and refit on all positives; "
+                        "paper: SGD lr 0.05, L2 0.01, batch 256, 10 epochs, no early stopping")
+    p.add_argument("--dim", type=int, default=None, help="embedding dimension (default MF 64, NCF 20)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (with early stopping: the most epochs run; default 100)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after N epochs without a better validation score (default 5; 0: fixed schedule of "
+                        "--epochs on all training positives)")
+    p.add_argument("--val-per-user", type=int, default=None,
+                   help="training positives held out per validated user for early stopping (default 2)")
+    p.add_argument("--val-metric", choices=["ndcg@10", "hit@10", "mrr@10", "recall@10"], default=None,
+                   help="validation score for early stopping (default ndcg@10)")
+    p.add_argument("--no-refit", action="store_true",
+                   help="keep the best-epoch model instead of refitting on all positives for that many epochs")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default depends on model and optimizer)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
@@ -51,6 +64,8 @@ def config_from_args(args: argparse.Namespace) -> RecConfig:
     """The validated `RecConfig` of the command line: the preset overridden by the options given."""
     overrides: Dict[str, Any] = {field: getattr(args, flag) for flag, field in OVERRIDES.items()
                                  if getattr(args, flag, None) is not None}
+    if getattr(args, "no_refit", False):
+        overrides["refit"] = False
     return RecConfig.preset(args.preset, model=args.model, **overrides)
 
 
@@ -68,8 +83,10 @@ def main(args: argparse.Namespace) -> int:
     with lineage.stage(run, "rec", config=stage_config, inputs=("data",), resume=args.resume) as out:
         save_stage_config(out, config.to_dict(), seed=config.seed,
                           extra={"preset": args.preset, "include_train": bool(args.include_train)})
+        schedule = (f"early stopping on validation {config.val_metric}, patience {config.patience}, at most "
+                    f"{config.epochs} epochs" if config.patience else f"{config.epochs} epochs")
         print(f"[rec] training {config.model} (d={config.dim}, {config.optimizer} lr={config.lr}, "
-              f"batch {config.batch_size}, {config.epochs} epochs) on {data.n_users} users x {data.n_items} items",
+              f"batch {config.batch_size}, {schedule}) on {data.n_users} users x {data.n_items} items",
               flush=True)
         trained = train_recommender(data, config, out_dir=out, resume=args.resume,
                                     log=lambda s: print(s, flush=True))
@@ -77,15 +94,29 @@ def main(args: argparse.Namespace) -> int:
         metrics = evaluate_two_tower(trained.two_tower, data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
         popular = evaluate_most_popular(data, chunk_size=config.eval_chunk_size, exclude_train=exclude)
         popular.pop("n_eval_users", None)
+        refit_history = (trained.validation or {}).get("refit", {}).get("history", [])
         result: Dict[str, Any] = {
             "model": config.model,
             **metrics,
-            "train_s": float(sum(h.get("time_s", 0.0) for h in trained.history)),
-            "epochs": config.epochs,
+            "train_s": float(sum(h.get("time_s", 0.0) for h in trained.history)
+                             + sum(h.get("time_s", 0.0) for h in refit_history)),
+            "epochs": int(trained.best_epoch if trained.best_epoch is not None else config.epochs),
             "exclude_train": exclude,
             "history": trained.history,
             "most_popular": popular,
+            # issue 10: the schedule and the settings behind this model
+            "schedule": "early_stopping" if trained.validation is not None else "fixed",
+            "max_epochs": config.epochs,
+            "best_epoch": trained.best_epoch,
+            "validation": trained.validation,
+            "settings": {k: getattr(config, k) for k in ("dim", "optimizer", "lr", "l2", "batch_size", "negatives",
+                                                         "negative_scheme", "patience", "refit")},
         }
+        if trained.validation is not None:
+            v = trained.validation
+            how = f"refit {v['refit']['epochs']} epochs on all positives" if "refit" in v else "best-epoch model"
+            print(f"[rec] best epoch {v['best_epoch']} of {len(trained.history)} (validation {v['metric']} "
+                  f"{v['best']:.4f} on {v['n_users']} users); {how}", flush=True)
         write_json(out / "metrics.json", result)
     out = run / "rec"
     print(f"[rec] {config.model}: hit@10 {metrics['hit@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f} "

@@ -15,9 +15,13 @@ With `optimizer="sgd", lr=0.05, l2=0.01, batch_size=256, reduction="sum"` one st
 notebook update `p_u += lr * (err * q_i - l2 * p_u)` (`RecConfig.preset("paper")`). SGD and Adagrad
 leave rows absent from a batch unchanged, so their steps gather, differentiate and scatter only the batch
 rows of the embedding/bias tables (O(batch x d) per step, not O(table)); Adam updates densely. The MF
-default (row-wise Adagrad lr 0.3 on summed rows, L2 0.01, 2 uniform negatives per positive, batch 4096,
-4 epochs) reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01,
-batch 4096, 20 epochs).
+optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
+reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
+
+Default schedule (issue 10, SPEC §11): early stopping. A seeded validation slice of training positives
+(`jaxsae.training.validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
+every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
+all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.
 
 Every epoch is checkpointed (params, optimizer state, epoch, PRNG key, config, history); `resume=True`
 continues from the last one and ends bit-for-bit where an uninterrupted run ends. A non-finite loss raises
@@ -59,11 +63,18 @@ RESUME_IGNORED = ("epochs", "eval_every", "eval_chunk_size", "devices", "max_sca
 # sampling cost; the paper preset keeps "exp". NCF: Adam on mean row losses (the paper's optimizer),
 # large batches.
 MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "mf": dict(optimizer="adagrad", lr=0.3, l2=0.01, reduction="sum", batch_size=4096, epochs=4, negatives=2,
-               negative_scheme="uniform"),
-    "ncf": dict(optimizer="adam", lr=0.01, l2=0.0, reduction="mean", batch_size=4096, epochs=20, negatives=1,
-                negative_scheme="uniform"),
+    "mf": dict(optimizer="adagrad", lr=0.3, l2=0.03, reduction="sum", batch_size=4096, epochs=100, negatives=2,
+               negative_scheme="uniform", patience=5, dim=64),
+    "ncf": dict(optimizer="adam", lr=0.01, l2=0.0, reduction="mean", batch_size=4096, epochs=100, negatives=1,
+                negative_scheme="uniform", patience=5, dim=20),
 }
+# Issue 10: the defaults stop on validation quality (`patience`; `epochs` is then the most epochs run);
+# the former fixed schedules (MF 4, NCF 20 epochs) are `RecConfig(patience=0, epochs=4)` / `(..., 20)`.
+# MF d=64 with L2 0.03 (was d=20, L2 0.01): chosen by validation ndcg@10 across ML-100k, ml-latest-small,
+# a sparse ml-latest-small (ratings >= 4.5), hetrec and the synthetic demo, and never worse on the test
+# split (README "Recommender defaults"); the former MF default is `RecConfig(dim=20, l2=0.01, patience=0,
+# epochs=4)`.
+VAL_METRICS = ("ndcg@10", "hit@10", "mrr@10", "recall@10")
 # Per-id tables (updated row-sparsely with SGD/Adagrad) and the id each is indexed by.
 ROW_TABLES = {"user_emb": "user", "item_emb": "item", "user_bias": "user", "item_bias": "item"}
 ADAGRAD_INIT, ADAGRAD_EPS = 0.1, 1e-7  # optax.adagrad's defaults
@@ -79,8 +90,8 @@ class RecConfig:
 
     model: str = "mf"
     """"mf" (biased MF) or "ncf" (MLP [64, 32, 16] on concatenated embeddings)."""
-    dim: int = 20
-    """Embedding dimension d (paper: 20 on ML-1M, 100 on Last.FM)."""
+    dim: Optional[int] = None
+    """Embedding dimension d (default MF 64, NCF 20; paper: 20 on ML-1M, 100 on Last.FM)."""
     epochs: Optional[int] = None
     """Passes over all training positives, each with freshly sampled negatives (default MF 4, NCF 20)."""
     lr: Optional[float] = None
@@ -119,12 +130,29 @@ class RecConfig:
     """Users per chunk in evaluation."""
     max_scan_steps: int = 16384
     """Longest `lax.scan` per device call; longer epochs are split (bounds device memory per call)."""
+    # ---- issue 10: early stopping on a validation slice carved from training positives ----
+    patience: Optional[int] = None
+    """Stop after this many epochs without a better validation score and restore the best epoch's params
+    (default MF/NCF 5; 0: the fixed schedule of `epochs` epochs on all training positives, as the paper)."""
+    val_per_user: int = 2
+    """Early stopping: training positives held out per validated user (never the hidden test split)."""
+    val_min_train: int = 5
+    """Early stopping: only users with at least this many training positives give validation positives."""
+    val_max_users: int = 5000
+    """Early stopping: at most this many validated users (a seeded subset), bounding per-epoch evaluation."""
+    val_metric: str = "ndcg@10"
+    """Early stopping: the validation score (full ranking, training positives excluded)."""
+    refit: bool = True
+    """Early stopping: after choosing the best epoch count on the validation slice, train a fresh model on
+    all training positives for that many epochs (measured: +1-4% hit@10 over keeping the best-epoch
+    model, for ~30% more time); False keeps the best-epoch model fitted without the slice."""
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         defaults = MODEL_DEFAULTS[self.model]
-        for name in ("optimizer", "l2", "reduction", "batch_size", "epochs", "negatives", "negative_scheme"):
+        for name in ("optimizer", "l2", "reduction", "batch_size", "epochs", "negatives", "negative_scheme", "patience",
+                     "dim"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, defaults[name])
         if self.optimizer not in OPTIMIZERS:
@@ -144,6 +172,13 @@ class RecConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         if self.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0, got {self.eval_every}")
+        for name in ("patience", "val_per_user", "val_min_train", "val_max_users"):
+            v = getattr(self, name)
+            low = 0 if name == "patience" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
+        if self.val_metric not in VAL_METRICS:
+            raise ConfigError(f"val_metric must be one of {', '.join(VAL_METRICS)}, got {self.val_metric!r}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not (self.l2 >= 0 and self.init_std > 0):
@@ -162,12 +197,12 @@ class RecConfig:
             return cls(**overrides)
         if name == "paper":
             dim = int(overrides.get("dim", 20))
-            base: Dict[str, Any] = dict(optimizer="sgd", lr=0.05, l2=0.01, batch_size=256, epochs=10,
+            base: Dict[str, Any] = dict(dim=dim, optimizer="sgd", lr=0.05, l2=0.01, batch_size=256, epochs=10,
                                         reduction="sum", init_std=1.0 / dim, freeze_global_bias=True, negatives=1,
-                                        negative_scheme="exp")
+                                        negative_scheme="exp", patience=0)
             if overrides.get("model") == "ncf":
-                base = dict(optimizer="adam", lr=1e-3, l2=0.0, batch_size=256, epochs=10, reduction="mean",
-                            init_std=0.1, negatives=1, negative_scheme="exp")
+                base = dict(dim=dim, optimizer="adam", lr=1e-3, l2=0.0, batch_size=256, epochs=10, reduction="mean",
+                            init_std=0.1, negatives=1, negative_scheme="exp", patience=0)
             base.update(overrides)
             return cls(**base)
         raise ConfigError(f"unknown recommender preset {name!r}; expected 'default' or 'paper'")
@@ -183,7 +218,10 @@ class RecConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise CheckpointError(f"recommender config has unknown keys {unknown}: written by another jaxsae version")
-        return cls(**dict(d))
+        d = dict(d)
+        d.setdefault("patience", 0)  # saved before early stopping existed: the fixed schedule it ran
+        d.setdefault("dim", 20)  # the default dimension of that time
+        return cls(**d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,6 +235,10 @@ class TrainedRecommender:
     history: List[Dict[str, Any]]
     train_s: float
     """Wall-clock seconds of this call's training epochs (compile included, evaluation excluded)."""
+    best_epoch: Optional[int] = None
+    """The epoch whose params these are (early stopping: best validation score; else the last epoch)."""
+    validation: Optional[Dict[str, Any]] = None
+    """Early stopping: the slice (`n_users`, `per_user`, ...), metric, best score and stop reason."""
 
 
 # ---- model plumbing --------------------------------------------------------------------------------
@@ -472,54 +514,144 @@ def _fresh_out_dir(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
+def early_stopping(config: RecConfig) -> bool:
+    """True when `config` stops on a validation slice (patience > 0) instead of a fixed schedule."""
+    return int(config.patience) > 0
+
+
+def best_of(history: Sequence[Mapping[str, Any]], metric: str) -> Tuple[Optional[int], float]:
+    """`(epoch, score)` of the best validation `val_<metric>` in `history` (earliest on ties; None if none)."""
+    best_epoch, best = None, -np.inf
+    for h in history:
+        v = h.get(f"val_{metric}")
+        if v is not None and v > best:
+            best_epoch, best = int(h["epoch"]), float(v)
+    return best_epoch, best
+
+
+def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool:
+    """Early stopping: `patience` epochs have passed since the best validation score."""
+    if not early_stopping(config) or not history:
+        return False
+    best_epoch, _ = best_of(history, config.val_metric)
+    return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
+
+
+def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
+    """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
+
+    Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.validation.carve_validation` with
+    the config's slice options and seed (`val`'s hidden positives are the held-out training positives),
+    or `(data, None)` when no user has enough positives to hold some out."""
+    if not early_stopping(config):
+        return data, None
+    from jaxsae.training.validation import carve_validation
+
+    fit, val, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
+                                   max_users=config.val_max_users, seed=config.seed)
+    if val.test_users.shape[0] == 0:
+        return data, None
+    return fit, val
+
+
+def _state(params: Any, opt_state: Any, epoch: int, key: jax.Array, best: Optional[Any]) -> Dict[str, Any]:
+    """The checkpointed pytree (with the best epoch's params under early stopping)."""
+    state = {"params": params, "opt_state": opt_state, "epoch": np.int64(epoch), "rng": key}
+    if best is not None:
+        state["best"] = best
+    return state
+
+
 def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
                       log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
-    """Train `config.model` on `data` (an `InteractionData`) for `config.epochs` epochs.
+    """Train `config.model` on `data`: `train_phase`, then with early stopping and `config.refit` a
+    fresh fixed-schedule run on all training positives for the chosen number of epochs.
 
-    With `out_dir`, every epoch is checkpointed there (`jaxsae.checkpoint`); `resume=True` continues from
-    the newest checkpoint (its config must match except `RESUME_IGNORED` keys) and reproduces the
-    uninterrupted run exactly. `log` receives one progress line per epoch (None: silent).
+    The selection run is checkpointed in `out_dir/select/`, the refit (the model later stages load) in
+    `out_dir`; `resume=True` resumes whichever phase was interrupted. The returned `history` is the
+    selection run's (the validation curve); `validation["refit"]` has the refit's epochs, time and log.
+    """
+    log = log or (lambda s: None)
+    out = Path(out_dir) if out_dir is not None else None
+    if not (early_stopping(config) and config.refit):
+        return train_phase(data, config, out, resume, log)
+    if out is not None and not resume:
+        _fresh_out_dir(out)
+    sel = train_phase(data, config, out / "select" if out is not None else None, resume, log)
+    if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
+        return sel
+    n = int(sel.best_epoch)
+    log(f"[rec] refit on all training positives for the best {n} epochs")
+    full = dataclasses.replace(config, patience=0, epochs=n)
+    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)))
+    validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
+    return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
+                               best_epoch=n, validation=validation)
+
+
+def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
+                log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
+    """Train `config.model` on `data` (an `InteractionData`): `config.epochs` epochs, or with early
+    stopping (`config.patience > 0`, the default) until the validation score has not improved for
+    `patience` epochs, returning the best epoch's params.
+
+    Early stopping fits on `data` minus a seeded validation slice of training positives
+    (`validation_split`; never the hidden test split) and scores the slice after every epoch with the
+    chunked full-ranking evaluator (`val_<metric>` in the history). With `out_dir`, every epoch is
+    checkpointed there (`jaxsae.checkpoint`; with the best params so far under early stopping);
+    `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
+    keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
     Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).
     """
     log = log or (lambda s: None)
     devices = local_devices(config.devices)
     n_dev = len(devices)
+    fit, val = validation_split(data, config)
     module = build_module(config, data.n_users, data.n_items)
     tx = make_optimizer(config)
     base_key = jax.random.PRNGKey(config.seed)
     params = init_params(module, jax.random.fold_in(base_key, 0))
     opt_state = init_opt_state(config, tx, params)
+    best = jax.device_get(params) if val is not None else None
     start_epoch, history = 0, []
     out = Path(out_dir) if out_dir is not None else None
     cfg_dict = config.to_dict()
     if out is not None:
         meta = checkpoint_meta(out)
         if resume and meta is not None:
-            target = {"params": params, "opt_state": opt_state, "epoch": np.int64(0), "rng": base_key}
+            target = _state(params, opt_state, 0, base_key, best)
             state, _, meta = restore_checkpoint(out, target, CHECKPOINT_KIND, cfg_dict, ignore_keys=RESUME_IGNORED)
             if meta.get("n_users") != data.n_users or meta.get("n_items") != data.n_items:
                 raise CheckpointError(f"{out}: checkpoint is for {meta.get('n_users')} x {meta.get('n_items')} "
                                       f"users x items, the data has {data.n_users} x {data.n_items}")
             params, opt_state = state["params"], state["opt_state"]
+            best = state.get("best")
             start_epoch, history = int(state["epoch"]), list(meta.get("history", []))
             log(f"[rec] resuming {config.model} from epoch {start_epoch} ({out})")
         else:
             if resume:
                 log(f"[rec] no checkpoint in {out}: starting from scratch")
             _fresh_out_dir(out)
-    probs = negative_probs(data, config)
+    if val is not None and start_epoch == 0:
+        log(f"[rec] early stopping on {config.val_metric} of {val.test_users.shape[0]} validation users "
+            f"({config.val_per_user} training positives each held out), patience {config.patience}, "
+            f"at most {config.epochs} epochs")
+    probs = negative_probs(fit, config)
     epoch_fn = make_epoch_fn(module, config, tx, devices)
     r_params, r_opt = replicate(params, devices), replicate(opt_state, devices)
     t_train = 0.0
     t_mark = time.perf_counter()
     next_batches = None
-    if start_epoch < config.epochs:
-        next_batches = epoch_batches(data, config, epoch_key(base_key, start_epoch + 1), probs)
+    stopped = should_stop(history, config)
+    if start_epoch < config.epochs and not stopped:
+        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs)
     for epoch in range(start_epoch + 1, config.epochs + 1):
+        if stopped:
+            break
         batches, next_batches = next_batches, None
         r_params, r_opt, outs = dispatch_epoch(epoch_fn, r_params, r_opt, batches, n_dev, config.max_scan_steps)
         if epoch < config.epochs:  # host work for the next epoch overlaps this epoch's device work
-            next_batches = epoch_batches(data, config, epoch_key(base_key, epoch + 1), probs)
+            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs)
         bce, w = epoch_loss(outs)
         loss = bce / max(w, 1.0)
         dt = time.perf_counter() - t_mark
@@ -531,24 +663,47 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
                 f"(lr={config.lr})")
         entry: Dict[str, Any] = {"epoch": epoch, "loss": loss, "time_s": dt}
         msg = f"[rec] {config.model} epoch {epoch}/{config.epochs} loss {loss:.4f} ({dt:.2f}s)"
-        if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):
+        if val is not None or (config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs)):
             from jaxsae.metrics.ranking import evaluate_two_tower
 
-            m = evaluate_two_tower(to_two_tower(config, unreplicate(r_params)), data, ks=(10,),
-                                   chunk_size=config.eval_chunk_size)
-            entry.update({"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"]})
-            msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
+            host_params = unreplicate(r_params)
+            tt = to_two_tower(config, host_params)
+            if val is not None:
+                v = evaluate_two_tower(tt, val, ks=(10,), chunk_size=config.eval_chunk_size)
+                prev_epoch, prev = best_of(history, config.val_metric)
+                entry.update({f"val_{config.val_metric}": v[config.val_metric], "val_hit@10": v["hit@10"]})
+                if prev_epoch is None or v[config.val_metric] > prev:
+                    best = jax.device_get(host_params)
+                msg += f" val {config.val_metric} {v[config.val_metric]:.4f}"
+            if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):
+                m = evaluate_two_tower(tt, data, ks=(10,), chunk_size=config.eval_chunk_size)
+                entry.update({"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"]})
+                msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
         history.append(entry)
+        stopped = should_stop(history, config)
         if out is not None:
-            state = {"params": unreplicate(r_params), "opt_state": unreplicate(r_opt), "epoch": np.int64(epoch),
-                     "rng": base_key}
+            state = _state(unreplicate(r_params), unreplicate(r_opt), epoch, base_key, best)
             save_checkpoint(out, epoch, state, CHECKPOINT_KIND, cfg_dict,
-                            extra={"n_users": data.n_users, "n_items": data.n_items, "history": history})
+                            extra={"n_users": data.n_users, "n_items": data.n_items, "history": history,
+                                   "early_stopping": val is not None,
+                                   "best_epoch": best_of(history, config.val_metric)[0] if val is not None else epoch})
         log(msg)
         t_mark = time.perf_counter()
-    params = jax.device_get(unreplicate(r_params))
+    validation = None
+    if val is not None:
+        params = best
+        best_epoch, score = best_of(history, config.val_metric)
+        validation = {"metric": config.val_metric, "best": score, "best_epoch": best_epoch,
+                      "stopped_early": bool(stopped), "patience": int(config.patience),
+                      **val.info["validation"]}
+        log(f"[rec] best epoch {best_epoch} (val {config.val_metric} {score:.4f})"
+            + (f"; stopped after {len(history)} epochs" if stopped else ""))
+    else:
+        params = unreplicate(r_params)
+        best_epoch = int(history[-1]["epoch"]) if history else start_epoch
+    params = jax.device_get(params)
     return TrainedRecommender(module=module, params=params, config=config, two_tower=to_two_tower(config, params),
-                              history=history, train_s=t_train)
+                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation)
 
 
 def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecConfig, Dict[str, Any]]:
@@ -561,9 +716,11 @@ def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecCo
     module = build_module(config, int(meta["n_users"]), int(meta["n_items"]))
     tx = make_optimizer(config)
     params = init_params(module, jax.random.PRNGKey(0))
-    target = {"params": params, "opt_state": init_opt_state(config, tx, params), "epoch": np.int64(0), "rng": jax.random.PRNGKey(0)}
+    best = params if meta.get("early_stopping") else None
+    target = _state(params, init_opt_state(config, tx, params), 0, jax.random.PRNGKey(0), best)
     state, _, meta = restore_checkpoint(rec_dir, target, CHECKPOINT_KIND)
-    return module, state["params"], config, meta
+    # under early stopping the model is the best epoch's params, not the last epoch's
+    return module, state.get("best", state["params"]), config, meta
 
 
 def load_recommender(rec_dir: "str | Path") -> TwoTower:

@@ -32,7 +32,8 @@ def leaves_equal(a, b):
 # ---- config ------------------------------------------------------------------------------------------
 def test_config_resolves_model_defaults_and_paper_preset():
     mf, ncf = RecConfig(model="mf"), RecConfig(model="ncf")
-    assert (mf.optimizer, mf.reduction, mf.l2, mf.init_std, mf.negatives) == ("adagrad", "sum", 0.01, 1 / 20, 2)
+    assert (mf.optimizer, mf.reduction, mf.l2, mf.dim, mf.init_std, mf.negatives) == ("adagrad", "sum", 0.03, 64, 1 / 64, 2)
+    assert RecConfig.preset("paper").dim == 20 and RecConfig(model="ncf").dim == 20
     assert (ncf.optimizer, ncf.reduction, ncf.init_std, ncf.negatives) == ("adam", "mean", 0.1, 1)
     assert RecConfig(model="mf", optimizer="sgd").lr == 0.05
     paper = RecConfig.preset("paper")
@@ -110,7 +111,7 @@ def test_epoch_batches_cover_every_positive_once_with_fresh_negatives(data):
 
 # ---- training ----------------------------------------------------------------------------------------
 def test_ncf_training_beats_most_popular(data):
-    cfg = RecConfig(model="ncf", epochs=12, batch_size=512)
+    cfg = RecConfig(model="ncf", epochs=12, batch_size=512, patience=0)
     out = train_recommender(data, cfg, log=quiet)
     m = evaluate_two_tower(out.two_tower, data)
     pop = evaluate_most_popular(data)
@@ -121,7 +122,8 @@ def test_ncf_training_beats_most_popular(data):
 def test_four_devices_match_one_device(data):
     """Same global batches on 4 fake CPU devices: the sparse (Adagrad) and the dense (Adam) step agree with 1."""
     assert jax.local_device_count() >= 4, "tests/conftest.py sets up 4 CPU devices"
-    for cfg in (RecConfig(epochs=1, batch_size=512), RecConfig(model="ncf", epochs=1, batch_size=512)):
+    # MF with early stopping (validation each epoch, best epoch kept), NCF on the fixed schedule
+    for cfg in (RecConfig(epochs=2, batch_size=512, refit=False), RecConfig(model="ncf", epochs=1, batch_size=512, patience=0)):
         one = train_recommender(data, cfg, log=quiet)
         four = train_recommender(data, dataclasses.replace(cfg, devices=4), log=quiet)
         for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(four.params)):
@@ -145,7 +147,9 @@ def test_kill_and_resume_equals_uninterrupted_run(data, tmp_path):
 
     with pytest.raises(Killed):
         train_recommender(data, cfg, out_dir=tmp_path / "crash", log=kill_after_epoch_2)
-    assert checkpoint_meta(tmp_path / "crash")["step"] == 2
+    # the default stops early: the selection run is checkpointed in select/, killed before the refit
+    assert checkpoint_meta(tmp_path / "crash" / "select")["step"] == 2
+    assert checkpoint_meta(tmp_path / "crash") is None
     resumed = train_recommender(data, cfg, out_dir=tmp_path / "crash", resume=True, log=quiet)
     assert leaves_equal(straight.params, resumed.params)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
@@ -170,8 +174,8 @@ def test_resume_with_another_config_is_refused(data, tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
     real = rec.epoch_batches
 
-    def poisoned(data_, config, key, probs):
-        u, i, y, w = real(data_, config, key, probs)
+    def poisoned(data_, config, key, probs, **kw):
+        u, i, y, w = real(data_, config, key, probs, **kw)
         if np.array_equal(np.asarray(key), np.asarray(rec.epoch_key(jax.random.PRNGKey(config.seed), 2))):
             w = w.copy()
             w[0, 0] = np.nan
@@ -179,7 +183,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, mo
 
     monkeypatch.setattr(rec, "epoch_batches", poisoned)
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 2.*last good checkpoint \\(epoch 1\\)"):
-        train_recommender(data, RecConfig(epochs=3, batch_size=512), out_dir=tmp_path, log=quiet)
+        train_recommender(data, RecConfig(epochs=3, batch_size=512, patience=0), out_dir=tmp_path, log=quiet)
     assert checkpoint_meta(tmp_path)["step"] == 1
     tt = load_recommender(tmp_path)
     assert np.isfinite(np.asarray(tt.user_emb)).all()
@@ -187,7 +191,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, mo
 
 def test_load_ncf_round_trip(data, tmp_path):
     model = "ncf"
-    out = train_recommender(data, RecConfig(model=model, epochs=1, batch_size=512), out_dir=tmp_path, log=quiet)
+    out = train_recommender(data, RecConfig(model=model, epochs=1, batch_size=512, patience=0), out_dir=tmp_path, log=quiet)
     tt = load_recommender(tmp_path)
     assert tt.kind == model and tt.n_users == data.n_users and tt.n_items == data.n_items
     users = jnp.arange(5)
