@@ -1,4 +1,5 @@
-"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON (SPEC §8)."""
+"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON (SPEC §8), and the
+neuron explorer RUN/report/explorer.html (SPEC §15)."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +10,13 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("run", help="run directory")
     p.add_argument("--out", default=None, help="report directory (default RUN/report)")
     p.add_argument("--no-figures", action="store_true", help="tables only (no matplotlib)")
+    p.add_argument("--no-explorer", action="store_true", help="skip RUN/report/explorer.html (the neuron explorer)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from jaxsae.report import build_report
 
-    build_report(args.run, out_dir=args.out, figures=not args.no_figures, log=lambda m: print(m, flush=True))
+    build_report(args.run, out_dir=args.out, figures=not args.no_figures, log=lambda m: print(m, flush=True),
+                 explorer=not args.no_explorer)
     return 0
