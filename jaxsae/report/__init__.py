@@ -55,9 +55,15 @@ def build_report(run_dir: "str | Path", out_dir: "str | Path | None" = None, fig
         from jaxsae.report.explorer import write_explorer
 
         t_exp = time.perf_counter()
-        path = write_explorer(run, out)
-        if log is not None:
-            log(f"report: {path} ({path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - t_exp:.1f} s")
+        try:
+            path = write_explorer(run, out)
+        except Exception as e:  # noqa: BLE001 - the tables of index.html do not depend on the explorer
+            (out / "explorer.html").unlink(missing_ok=True)  # never leave a stale one beside a new report
+            if log is not None:
+                log(f"report: warning: explorer.html not written ({type(e).__name__}: {e})")
+        else:
+            if log is not None:
+                log(f"report: {path} ({path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - t_exp:.1f} s")
     index = out / "index.html"
     _write_text(index, render_html(title, sections))
     if log is not None:

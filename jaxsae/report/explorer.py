@@ -290,12 +290,12 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
     # concepts and items
     if data is not None:
         names, families = list(data.concept_names), list(data.concept_families)
-    else:
+    else:  # the summary's concepts, then any other that concepts.json names
+        fam_of = {str(r.get("concept")): str(r.get("family")) for r in run.concepts or [] if isinstance(r, dict)}
         names = [str(c) for c in summary.get("concepts") or []]
-        families = list(summary.get("concept_families") or ["genre"] * len(names))
-        names += [str(r.get("concept")) for r in run.concepts or [] if isinstance(r, dict) and r.get("concept") not in names]
-        families += [str(r.get("family")) for r in run.concepts or [] if isinstance(r, dict)][len(families):]
-        families = (families + ["genre"] * len(names))[: len(names)]
+        names += [c for c in fam_of if c not in names]
+        sfam = list(summary.get("concept_families") or [])
+        families = [str(sfam[j]) if j < len(sfam) else fam_of.get(n, "genre") for j, n in enumerate(names)]
     cindex = {n: j for j, n in enumerate(names)}
     items: Dict[str, Any]
     item_of_title: Dict[str, int] = {}

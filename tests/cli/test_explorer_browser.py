@@ -124,6 +124,12 @@ def test_explorer_views_in_headless_chromium(explorer_run: Path, browser: str, t
         if card["label"]:
             assert card["label"] in grid.text(t)
 
+    # the grid sorted and filtered through its route: by id; only latents labeled with a genre
+    dom = render(browser, page, "grid?sort=id&fam=genre", tmp_path / "p5")
+    families = dict(zip((c["concept"] for c in concepts), (c["family"] for c in concepts)))
+    genre = [c["neuron"] for c in neurons if c["label"] and families[c["label"]] == "genre"]
+    assert genre and [int(t["attrs"]["data-neuron"]) for t in dom.find(data_neuron=True)] == sorted(genre)
+
     # a latent page: its top items, in the order analyze ranked them
     horror = next(c for c in concepts if c["concept"] == "Horror")
     n = horror["neuron"]

@@ -133,10 +133,26 @@
       </div>
       <div class="grid" id="tiles">${shown.map(tile).join("")}</div>${pager(pages)}`;
     const on = (id, ev, fn) => document.getElementById(id).addEventListener(ev, fn);
-    on("g-sort", "change", (e) => { grid.sort = e.target.value; grid.page = 0; renderGrid(); });
-    on("g-fam", "change", (e) => { grid.fam = e.target.value; grid.page = 0; renderGrid(); });
-    on("g-text", "input", (e) => { grid.text = e.target.value; grid.page = 0; renderGrid(); const el = document.getElementById("g-text"); el.focus(); el.setSelectionRange(el.value.length, el.value.length); });
-    view.querySelectorAll("[data-page]").forEach((b) => b.addEventListener("click", () => { grid.page = +b.dataset.page; renderGrid(); window.scrollTo(0, 0); }));
+    const update = () => { history.replaceState(null, "", gridHash()); renderGrid(); };
+    on("g-sort", "change", (e) => { grid.sort = e.target.value; grid.page = 0; update(); });
+    on("g-fam", "change", (e) => { grid.fam = e.target.value; grid.page = 0; update(); });
+    on("g-text", "input", (e) => { grid.text = e.target.value; grid.page = 0; update(); const el = document.getElementById("g-text"); el.focus(); el.setSelectionRange(el.value.length, el.value.length); });
+    view.querySelectorAll("[data-page]").forEach((b) => b.addEventListener("click", () => { grid.page = +b.dataset.page; update(); window.scrollTo(0, 0); }));
+  }
+  function gridHash() {  // the grid's state as a bookmarkable route: #grid?sort=..&fam=..&text=..&page=..
+    const q = new URLSearchParams();
+    if (grid.sort !== "margin") q.set("sort", grid.sort);
+    if (grid.fam !== "all") q.set("fam", grid.fam);
+    if (grid.text) q.set("text", grid.text);
+    if (grid.page) q.set("page", String(grid.page + 1));
+    return "#grid" + (q.toString() ? "?" + q.toString() : "");
+  }
+  function gridState(query) {
+    const q = new URLSearchParams(query || "");
+    grid.sort = SORTS[q.get("sort")] ? q.get("sort") : "margin";
+    grid.fam = q.get("fam") || "all";
+    grid.text = q.get("text") || "";
+    grid.page = Math.max(0, (parseInt(q.get("page") || "1", 10) || 1) - 1);
   }
   function pager(pages) {
     if (pages <= 1) return "";
@@ -289,13 +305,14 @@
 
   // ---- routing -----------------------------------------------------------------------------------
   function route() {
-    const hash = decodeURIComponent(location.hash.replace(/^#/, ""));
-    const [name, ...rest] = hash.split("/");
+    const raw = location.hash.replace(/^#/, ""), cut = raw.startsWith("grid?") ? 4 : -1;  // only the grid has a query
+    const query = cut >= 0 ? raw.slice(cut + 1) : "";
+    const [name, ...rest] = decodeURIComponent(cut >= 0 ? raw.slice(0, cut) : raw).split("/");
     document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle("on", a.dataset.nav === (name || "grid")));
     if (name === "neuron") renderNeuron(parseInt(rest[0], 10));
     else if (name === "search") renderSearch(rest.join("/"));
     else if (name === "steer") renderSteer(parseInt(rest[0] || "0", 10), parseInt(rest[1] || "0", 10));
-    else renderGrid();
+    else { gridState(query); renderGrid(); }
     document.body.setAttribute("data-view", name || "grid");
   }
   document.getElementById("searchform").addEventListener("submit", (e) => { e.preventDefault(); location.hash = "#search/" + encodeURIComponent(document.getElementById("q").value); });
