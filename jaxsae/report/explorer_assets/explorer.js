@@ -24,6 +24,7 @@
   const title = (i) => (I.titles[i] != null ? I.titles[i] : "item " + i);
   function chip(c) { return `<span class="chip fam-${esc(C.families[c])}" title="${esc(C.families[c])}">${esc(C.names[c])}</span>`; }
   const chips = (cs) => (cs || []).map(chip).join("");
+  const chipsFor = (cs, best) => (cs || []).map((c) => (c === best ? chip(c) : chip(c).replace('class="chip ', 'class="chip dim '))).join("");
   function latChip(n, a, extra) {
     return `<a class="chip lat" href="#neuron/${n}" data-latent="${n}"><b>#${n}</b> ${esc(L.label[n] || "")} ${isNum(a) ? f(a) : ""}${extra ? ` <span class="muted">(${esc(extra)})</span>` : ""}</a>`;
   }
@@ -181,7 +182,7 @@
     const top = pairs(L.top[n]);
     const amax = Math.max(1e-9, ...top.map((p) => p[1]));
     const itemRows = top.map(([i, a], r) => `<tr data-item="${i}"><td class="num">${r + 1}</td><td>${esc(title(i))}</td>` +
-      `<td class="num"><span class="abar" style="width:${(50 * a / amax).toFixed(0)}px"></span>${f(a)}</td><td>${chips(I.concepts[i])}</td>` +
+      `<td class="num"><span class="abar" style="width:${(50 * a / amax).toFixed(0)}px"></span>${f(a)}</td><td>${best >= 0 ? chipsFor(I.concepts[i], best) : chips(I.concepts[i])}</td>` +
       `<td class="num">${I.pop[i] != null ? I.pop[i].toLocaleString("en") : "–"}</td></tr>`).join("");
     const purest = (L.purest && L.purest[n]) || [];
     const purRows = purest.map((row) => {
@@ -269,14 +270,17 @@
     const verb = {filter: "Filter", nudge: "Nudge", promote: "Promote"}[st.kind];
     return `${verb} <b>${esc(st.target)}</b>${st.method ? ` <span class="muted">(${esc(st.method)})</span>` : ""} via ${via}`;
   }
-  function renderSteer(e, s) {
+  function renderSteer(e, s, explicit) {  // #steer: every intervention's lists; #steer/E/S: only E's, sample S
     const all = D.steering || [];
+    const toc = all.map((st, j) => `<a class="tab${explicit && j === e ? " on" : ""}" href="#steer/${j}/0">${esc({filter: "Filter", nudge: "Nudge", promote: "Promote"}[st.kind])} ${esc(st.target)}</a>`).join(" ");
     let html = `<h1>Steering</h1><p class="muted">Top lists of sample audience users before and after each intervention the run computed (<code>jaxsae intervene</code>).</p>
+      ${all.length > 1 ? `<div class="tabs">${explicit ? `<a class="tab" href="#steer">all</a>` : ""}${toc}</div>` : ""}
       <div class="legend"><span class="removed">removed</span><span class="added">added</span><span>● carries the target concept</span></div>`;
     if (!all.length) { view.innerHTML = html + "<p class='notes'>No interventions in this run: <code>jaxsae intervene RUN --filter CONCEPT</code> computes them.</p>"; return; }
     all.forEach((st, j) => {
       const sum = st.summary.map(([k, v]) => `<span class="muted">${esc(k)}</span> <b>${isNum(v) ? (Number.isInteger(v) ? v : f(v)) : esc(v)}</b>`).join(" · ");
-      html += `<section class="panel steer" data-steer="${esc(st.kind)}" data-target="${esc(st.target)}"><h2>${describe(st)}</h2><div class="small">top-${esc(st.k)} · level ${f(st.level)} · ${sum}</div>`;
+      html += `<section class="panel steer" id="steer-${j}" data-steer="${esc(st.kind)}" data-target="${esc(st.target)}"><h2>${describe(st)}</h2><div class="small">top-${esc(st.k)} · level ${f(st.level)} · ${sum}</div>`;
+      if (explicit && j !== e) { html += `<div class="small"><a href="#steer/${j}/0">show its lists</a></div></section>`; return; }
       if (!st.samples.length) { html += `<p class="notes">This result has no sample users' lists (computed by an older version): rerun <code>jaxsae intervene</code>.</p></section>`; return; }
       const cur = j === e ? Math.min(s, st.samples.length - 1) : 0;
       html += `<div class="tabs">${st.samples.map((x, k) => `<a class="tab${k === cur ? " on" : ""}" href="#steer/${j}/${k}">user ${esc(x.user_id)}</a>`).join("")}</div>`;
@@ -311,15 +315,17 @@
     document.querySelectorAll("nav a[data-nav]").forEach((a) => a.classList.toggle("on", a.dataset.nav === (name || "grid")));
     if (name === "neuron") renderNeuron(parseInt(rest[0], 10));
     else if (name === "search") renderSearch(rest.join("/"));
-    else if (name === "steer") renderSteer(parseInt(rest[0] || "0", 10), parseInt(rest[1] || "0", 10));
+    else if (name === "steer") renderSteer(parseInt(rest[0] || "0", 10), parseInt(rest[1] || "0", 10), rest.length > 0);
     else { gridState(query); renderGrid(); }
     document.body.setAttribute("data-view", name || "grid");
   }
   document.getElementById("searchform").addEventListener("submit", (e) => { e.preventDefault(); location.hash = "#search/" + encodeURIComponent(document.getElementById("q").value); });
   let shown = null;
   window.addEventListener("hashchange", () => {
-    const before = shown; route(); shown = location.hash.split("/")[0];
-    if (shown !== before || shown.startsWith("#neuron")) window.scrollTo(0, 0);  // switching a steering tab keeps the place
+    const before = shown, now = location.hash.split("/")[0];
+    if (now !== before || now.startsWith("#neuron")) window.scrollTo(0, 0);  // a new view starts at its top
+    route();
+    shown = now;
   });
   headline();
   route();
