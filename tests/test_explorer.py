@@ -67,3 +67,34 @@ def test_compact_numbers_and_top_rows() -> None:
     idx, val, keep = _top_rows(a, 3)
     assert idx.tolist() == [[1, 3, 2], [0, 1, 2]]  # value descending, ties to the lower index
     assert keep.tolist() == [[True, True, True], [True, False, False]]
+
+
+def test_histograms_and_spearman_match_numpy() -> None:
+    from jaxsae.report.explorer import _histograms, _spearman
+
+    rng = np.random.default_rng(0)
+    a = np.maximum(rng.normal(size=(300, 5)), 0.0)
+    a[:, 3] = 0.0  # dead
+    a[:, 4] = 0.0
+    a[:7, 4] = 2.5  # one value only
+    hist = _histograms(a, 6)
+    for n in (0, 1, 2):
+        pos = a[a[:, n] > 0, n]
+        expected = np.histogram(pos, bins=6, range=(pos.min(), pos.max()))[0]
+        assert hist[n]["counts"] == expected.tolist() and hist[n]["zeros"] == 300 - pos.size
+    assert hist[3]["counts"] == [0] * 6 and hist[3]["zeros"] == 300
+    assert sum(hist[4]["counts"]) == 7
+    y = rng.integers(0, 20, size=300).astype(float)  # ties
+    rho = _spearman(a, y, chunk=2)
+
+    def ranks(v):  # tie-averaged ranks, by hand
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(1, len(v) + 1)
+        for val in np.unique(v):
+            r[v == val] = r[v == val].mean()
+        return r
+
+    for n in (0, 1, 2, 4):
+        assert np.isclose(rho[n], np.corrcoef(ranks(a[:, n]), ranks(y))[0, 1])
+    assert rho[3] == 0.0

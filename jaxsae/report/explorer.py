@@ -195,16 +195,43 @@ def _groups(run: RunData, prefixes: Optional[Sequence[int]], h: int) -> Tuple[Op
 
 def _histograms(a: np.ndarray, bins: int) -> List[Dict[str, Any]]:
     """Per latent, counts of its positive item activations in `bins` equal bins over `[min, max]` of them
-    (TopK latents never fire below a threshold, so the bins start at the smallest activation)."""
-    out = []
-    for n in range(a.shape[1]):
-        col = a[:, n]
-        pos = col[col > 0]
-        lo, hi = (float(pos.min()), float(pos.max())) if pos.size else (0.0, 0.0)
-        if hi <= lo:
-            lo, hi = 0.0, max(hi, 1e-12)
-        counts = np.histogram(pos, bins=bins, range=(lo, hi))[0] if pos.size else np.zeros(bins, np.int64)
-        out.append({"lo": _sig(lo), "hi": _sig(hi), "counts": [int(c) for c in counts], "zeros": int(col.size - pos.size)})
+    (TopK latents never fire below a threshold, so the bins start at the smallest activation). Vectorized over
+    the nonzero entries only, so it costs O(active entries), not O(items x latents)."""
+    h = a.shape[1]
+    rows, cols = np.nonzero(a > 0)
+    vals = a[rows, cols].astype(np.float64)
+    n_pos = np.bincount(cols, minlength=h)
+    lo = np.full(h, np.inf)
+    hi = np.full(h, -np.inf)
+    np.minimum.at(lo, cols, vals)
+    np.maximum.at(hi, cols, vals)
+    lo = np.where(n_pos > 0, lo, 0.0)
+    hi = np.where(n_pos > 0, hi, 0.0)
+    flat = hi <= lo  # one value (or none): a single bin from 0
+    lo = np.where(flat, 0.0, lo)
+    hi = np.where(flat, np.maximum(hi, 1e-12), hi)
+    width = (hi - lo) / bins
+    b = np.clip(np.floor((vals - lo[cols]) / width[cols]).astype(np.int64), 0, bins - 1)
+    counts = np.bincount(cols * bins + b, minlength=h * bins).reshape(h, bins)
+    los, his = _sig_array(lo), _sig_array(hi)
+    return [{"lo": los[n], "hi": his[n], "counts": counts[n].tolist(), "zeros": int(a.shape[0] - n_pos[n])}
+            for n in range(h)]
+
+
+def _spearman(a: np.ndarray, y: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Spearman correlation of every column of `a [n, h]` with `y [n]` (tie-averaged ranks; 0 for a constant
+    column), in column chunks. Only used when the run has no analysis/popularity.json."""
+    from scipy.stats import rankdata
+
+    ry = rankdata(y)
+    ry = ry - ry.mean()
+    out = np.zeros(a.shape[1])
+    for s in range(0, a.shape[1], chunk):
+        r = rankdata(a[:, s : s + chunk], axis=0)
+        r -= r.mean(axis=0)
+        den = np.sqrt((r * r).sum(axis=0) * (ry @ ry))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s : s + chunk] = np.where(den > 0, (ry @ r) / den, 0.0)
     return out
 
 
@@ -364,9 +391,7 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
         n_active = (a > 0).sum(axis=0)
         lat["fire"] = _sig_array(n_active / max(1, a.shape[0]), d)
         if all(v is None for v in lat["spear"]):
-            from jaxsae.analysis.ranks import spearman
-
-            lat["spear"] = _sig_array(np.asarray(spearman(a, np.asarray(data.popularity, np.float32))), d)
+            lat["spear"] = _sig_array(_spearman(a, np.asarray(data.popularity, np.float64)), d)
         lat["hist"] = _histograms(a, config.bins)
         ks = tuple(k for k in KS if k <= a.shape[0]) or (min(KS[0], a.shape[0]),)
         purity = np.asarray(purity_at_k(ranked, conc, ks))  # [len(ks), h, C]
