@@ -109,7 +109,7 @@ def render(browser: str, page: Path, route: str, profile: Path) -> Dom:
     return dom
 
 
-def test_explorer_views_in_headless_chromium(explorer_run: Path, browser: str, tmp_path: Path) -> None:
+def test_explorer_views_in_headless_chromium(browser: str, explorer_run: Path, tmp_path: Path) -> None:
     page = explorer_run / "report" / "explorer.html"
     concepts = json.loads((explorer_run / "analysis" / "concepts.json").read_text())
     neurons = json.loads((explorer_run / "analysis" / "neurons.json").read_text())
