@@ -50,6 +50,7 @@ FILTER_TARGET = 1.0 / 3.0  # headline: the mildest level leaving at most this fr
 FILTER_DEPTH, FILTER_DECAY, FILTER_RIDGE = 100, 0.95, 0.01  # `filter_weights` (measured on ML-100k)
 NUDGE_LEVELS = (1.0, 2.0, 3.0, 4.0)
 PROMOTE_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+N_SAMPLES = 5  # users whose before/after lists each experiment keeps (`samples`, for the explorer; issue 14)
 
 
 @struct.dataclass
@@ -469,7 +470,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
                       neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
                       levels: Sequence[float] = FILTER_LEVELS, op: Optional[str] = None, exclude_train: bool = True,
                       n_neurons: int = 1, method: Optional[str] = None, side: str = "user",
-                      target: float = FILTER_TARGET, absolute: bool = False) -> Dict[str, Any]:
+                      target: float = FILTER_TARGET, absolute: bool = False, n_samples: int = N_SAMPLES
+                      ) -> Dict[str, Any]:
     """Filtering (SPEC §7): lower a concept through SAE neurons for the users who see the most of it.
 
     Audience: the `audience_size` users of `users` with the highest share of the concept in their
@@ -489,7 +491,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     (`concept_share_after`, `rest_rbo`, labelled by `level`) is the mildest level whose share is at most
     `target` x the share before, else the one leaving the least (`headline_index`); `strongest` keeps the
     strongest level. The reported `neuron` of the weighted filter is the candidate most specific to the
-    concept (highest purity@10, `_most_specific`), not the one with the largest weight.
+    concept (highest purity@10, `_most_specific`), not the one with the largest weight. `samples`: the first
+    `n_samples` audience users' top-K before and at the headline level.
     """
     if side not in ("user", "item"):
         raise ConfigError(f"unknown filter side {side!r}; use user or item")
@@ -538,7 +541,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     else:
         user_lat = steerer.user_latents()
         scales = np.array([level_scale(user_lat, n, absolute) for n in neurons])
-    per_level = []
+    per_level, afters = [], []
     for level in levels:
         if method == "weighted":
             s = steerer.scores(aud, user_edit=latent_edit(neurons, op, -float(level) * weights, ones))
@@ -549,6 +552,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
             value = np.broadcast_to(level * scales[None, :], (len(aud), len(neurons)))
             s = steerer.scores(aud, user_edit=latent_edit(neurons, op, value, ones))
         after = _top(s, k, excl_a)
+        afters.append(after[:n_samples])
         per_level.append({"level": float(level), "value": float(level * scales[0]),
                           "values": [float(level * v) for v in scales],
                           "concept_share_after": float(concept_share(after, cmask).mean()),
@@ -575,17 +579,21 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     }
     if selection is not None:
         out["selection"] = selection
+    out["samples"] = sample_lists(data, aud, before, afters[head] if afters else before, per_level[head]["level"],
+                                  n_samples)
     return out
 
 
 def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int], neuron: int,
                      audience_size: int = 100, k: int = 30, levels: Sequence[float] = NUDGE_LEVELS,
-                     op: str = "add", exclude_train: bool = True, absolute: bool = False) -> Dict[str, Any]:
+                     op: str = "add", exclude_train: bool = True, absolute: bool = False,
+                     n_samples: int = N_SAMPLES) -> Dict[str, Any]:
     """Nudging (SPEC §7): raise a concept neuron of the users who see the least of the concept.
 
     Audience: the `audience_size` users of `users` with the lowest share of the concept in their
     baseline top-K. At each level the neuron is `op`-ed with `level * scale` (scale 1 with `absolute`); reported: the concept's
-    share of the top-K before and at every level.
+    share of the top-K before and at every level; `samples`: the first `n_samples` audience users' top-K
+    before and at the strongest level.
     """
     c = data.concept_index(concept)
     neuron = steerer.check_neuron(neuron)
@@ -596,17 +604,20 @@ def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[
     aud = pool[rows]
     excl_a = _exclusion(data, aud, exclude_train)
     scale = level_scale(steerer.user_latents(), neuron, absolute)
-    per_level = []
+    per_level, afters = [], []
     for level in levels:
         edit = latent_edit(neuron, op, level * scale, np.ones(len(aud), bool))
         after = _top(steerer.scores(aud, user_edit=edit), k, excl_a)
+        afters.append(after[:n_samples])
         per_level.append({"level": float(level), "value": float(level * scale),
                           "concept_share": float(concept_share(after, cmask).mean())})
+    strong = _strongest(levels)
     return {
         "concept": data.concept_names[c], "neuron": neuron, "k": k, "op": op, "mode": steerer.mode,
         "levels": [float(v) for v in levels], "scale": scale, "absolute_levels": bool(absolute),
         "concept_share_before": float(concept_share(base_top[rows], cmask).mean()),
         "per_level": per_level, "audience_size": int(len(aud)),
+        "samples": sample_lists(data, aud, base_top[rows], afters[strong], float(levels[strong]), n_samples),
     }
 
 
@@ -625,14 +636,16 @@ def item_neuron(steerer: Steerer, item: int, users: Sequence[int], item_latents:
 def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[int],
                        neuron: Optional[int] = None, audience_size: int = 100, k: int = 20,
                        levels: Sequence[float] = PROMOTE_LEVELS, op: str = "add", seed: int = 0,
-                       exclude_train: bool = True, absolute: bool = False) -> Dict[str, Any]:
+                       exclude_train: bool = True, absolute: bool = False, n_samples: int = N_SAMPLES
+                       ) -> Dict[str, Any]:
     """Promotion (SPEC §7): raise one neuron of one item, for users who did not rank it in their top-K.
 
     The item is named by original id or title (`resolve_item`); its neuron defaults to `item_neuron`
     (the active latent that lifts its score most for the audience). Audience: up to `audience_size` users of `users` (seeded random choice) for whom the item is
     neither in the baseline top-K nor a training positive. At each level the item's neuron is `op`-ed
     with `level * scale` (scale: the neuron's largest item activation, 1 with `absolute`); reported: the fraction of the
-    audience whose top-K then contains the item.
+    audience whose top-K then contains the item; `samples`: `n_samples` audience users' top-K before and at
+    the strongest level, those whose list the item entered first.
     """
     i = resolve_item(data, item)
     item_lat = steerer.item_latents()
@@ -652,19 +665,36 @@ def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[i
     scale = level_scale(item_lat, neuron, absolute)
     item_rows = np.zeros(data.n_items, bool)
     item_rows[i] = True
-    per_level = []
+    per_level, afters = [], []
     for level in levels:
         edit = latent_edit(neuron, op, level * scale, item_rows)
         after = _top(steerer.scores(aud, item_edit=edit), k, excl_a) if len(aud) else np.zeros((0, k), int)
         entered = float((after == i).any(axis=1).mean()) if len(aud) else 0.0
+        afters.append(after)
         per_level.append({"level": float(level), "value": float(level * scale), "entered_top_k_fraction": entered})
+    samples: List[Dict[str, Any]] = []
+    if per_level:
+        strong = _strongest(levels)
+        first = np.argsort(~(afters[strong] == i).any(axis=1), kind="stable")[: max(0, int(n_samples))]
+        samples = sample_lists(data, aud[first], base_top[rows][first], afters[strong][first], float(levels[strong]),
+                               n_samples)
     return {
         "item": str(np.asarray(data.item_ids)[i]), "item_index": i, "title": str(np.asarray(data.item_titles)[i]),
         "neuron": neuron, "k": k, "op": op, "mode": steerer.mode, "levels": [float(v) for v in levels],
         "scale": scale, "absolute_levels": bool(absolute), "per_level": per_level,
         "entered_top_k_fraction": per_level[_strongest(levels)]["entered_top_k_fraction"] if per_level else 0.0,
-        "audience_size": int(len(aud)),
+        "audience_size": int(len(aud)), "samples": samples,
     }
+
+
+def sample_lists(data: Any, users: np.ndarray, before: np.ndarray, after: np.ndarray, level: float,
+                 n: int = N_SAMPLES) -> List[Dict[str, Any]]:
+    """The `samples` of an experiment: for the first `n` of `users`, their top-K item indices before and
+    after the edit at `level` (what the explorer shows as before/after lists)."""
+    ids = np.asarray(data.user_ids)
+    return [{"user": int(u), "user_id": str(ids[u]), "level": float(level),
+             "before": [int(v) for v in b], "after": [int(v) for v in a]}
+            for u, b, a in zip(np.asarray(users)[: max(0, int(n))], np.asarray(before), np.asarray(after))]
 
 
 def concept_neuron(item_latents: np.ndarray, concepts: np.ndarray, concept: int, k: int = 10) -> int:
@@ -685,5 +715,5 @@ __all__: List[str] = [
     "MODES", "OPS", "LatentEdit", "latent_edit", "no_edit", "apply_edit", "steer_rows", "Steerer",
     "resolve_item", "concept_share", "baseline_top", "activation_scale", "level_scale", "select_audience", "filter_separation", "filter_neurons",
     "concept_candidates", "filter_weights", "item_filter_neurons", "headline_index", "filter_experiment",
-    "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem",
+    "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem", "sample_lists", "N_SAMPLES",
 ]

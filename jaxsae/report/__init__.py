@@ -3,7 +3,8 @@
 `build_report(run_dir)` reads the JSON files every stage wrote (`collect.load_run`), builds the
 sections once (`sections.build_sections`, drawing PNG figures with matplotlib when installed) and
 renders them to `RUN/report/index.html` (self-contained: inline CSS, figures referenced relatively)
-and `RUN/report/report.md`. Stages that did not run are reported as such, never as a crash.
+and `RUN/report/report.md`; `RUN/report/explorer.html` is the browsable neuron explorer
+(`jaxsae.report.explorer`, SPEC §15). Stages that did not run are reported as such, never as a crash.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def build_report(run_dir: "str | Path", out_dir: "str | Path | None" = None, figures: bool = True,
-                 log: Optional[Callable[[str], None]] = None) -> Path:
-    """Write `index.html`, `report.md` and the figures into `out_dir` (default `RUN/report/`).
+                 log: Optional[Callable[[str], None]] = None, explorer: bool = True) -> Path:
+    """Write `index.html`, `report.md`, the figures and (unless `explorer=False`) `explorer.html` into
+    `out_dir` (default `RUN/report/`).
 
     Returns the path of `index.html`, which is written last: its presence marks the report complete.
     """
@@ -49,6 +51,19 @@ def build_report(run_dir: "str | Path", out_dir: "str | Path | None" = None, fig
 
     save_stage_config(out, {"run_dir": str(run_dir), "figures": figures, "out_dir": str(out)})
     _write_text(out / "report.md", render_markdown(title, sections))
+    if explorer:
+        from jaxsae.report.explorer import write_explorer
+
+        t_exp = time.perf_counter()
+        try:
+            path = write_explorer(run, out)
+        except Exception as e:  # noqa: BLE001 - the tables of index.html do not depend on the explorer
+            (out / "explorer.html").unlink(missing_ok=True)  # never leave a stale one beside a new report
+            if log is not None:
+                log(f"report: warning: explorer.html not written ({type(e).__name__}: {e})")
+        else:
+            if log is not None:
+                log(f"report: {path} ({path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - t_exp:.1f} s")
     index = out / "index.html"
     _write_text(index, render_html(title, sections))
     if log is not None:
