@@ -63,24 +63,25 @@ MUTANTS: Tuple[Mutant, ...] = (
       ("tests/metrics/test_ranking.py",)),
     M("rest-rbo-vs-itself", "jaxsae/interventions.py",
       '"rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))', '"rest_rbo": _mean_rbo(rest_before, rest_before)',
-      ("tests/test_interventions.py",)),
+      ("tests/test_interventions.py::test_rest_rbo_of_a_known_partial_reordering",)),
     M("sparse-negatives-return-positives", "data_prep/negatives.py",
       "return pos_keys[idx] == k", "return pos_keys[idx - 1] == k",
       ("tests/data_prep/test_negatives.py",)),
     M("ncf-layers-string-order", "jaxsae/recommenders/ncf.py",
       'names = sorted(head, key=lambda k: int(k.rsplit("_", 1)[1]))', "names = sorted(head)",
-      ("tests/recommenders/test_models.py",)),
+      ("tests/recommenders/test_models.py::test_ncf_head_layers_sorted_numerically",)),
     M("purity-counts-inactive", "jaxsae/analysis/concepts.py",
       "hits = jnp.asarray(concepts, bool)[idx] & active[..., None]", "hits = jnp.asarray(concepts, bool)[idx]",
       ("tests/analysis/test_purity.py",)),
     M("recommender-stop-gradient-removed", "jaxsae/losses.py",
       "head = jax.lax.stop_gradient(head)", "head = head",
-      ("tests/test_losses.py", "tests/training/test_sae_train.py::"
+      ("tests/test_losses.py::test_gradients_flow_through_the_frozen_scorer_but_not_into_it",
+       "tests/training/test_sae_train.py::"
        "test_gradients_reach_the_sae_through_the_recommender_which_never_changes")),
     M("kl-sign-autodiff", "jaxsae/losses.py",
       "return jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
       "return -jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
-      ("tests/test_losses.py",)),
+      ("tests/test_losses.py::test_kl_sparsity_hand_computed",)),
     M("kl-sign-hand-gradient", "jaxsae/training/tied_mf_grad.py",
       "g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)",
       "g_rate = jnp.where(inside, rho / rho_hat - (1.0 - rho) / (1.0 - rho_hat), 0.0)",
@@ -91,6 +92,15 @@ MUTANTS: Tuple[Mutant, ...] = (
     M("topk-keeps-k-plus-1", "jaxsae/sae/activations.py",
       "values, idx = jax.lax.top_k(pre, k)", "values, idx = jax.lax.top_k(pre, min(k + 1, h))",
       ("tests/sae/test_modules.py",)),
+    M("ablation-ignores-w-pred", "jaxsae/analysis/ablation.py",
+      "configs = [base.replace(w_pred=w, seed=s) for w, s in grid]", "configs = [base.replace(seed=s) for w, s in grid]",
+      ("tests/analysis/test_ablation.py::test_fidelity_rises_with_w_pred_on_a_planted_recommender",)),
+    M("ms-keeps-diagonal", "jaxsae/analysis/monosemanticity.py",
+      "off = 1.0 - jnp.eye(n)", "off = jnp.ones((n, n))",
+      ("tests/analysis/test_monosemanticity.py",)),
+    M("year-spearman-sign", "jaxsae/analysis/concepts.py",
+      "jnp.asarray(yr[m], jnp.float32)))", "jnp.asarray(-yr[m], jnp.float32)))",
+      ("tests/analysis/test_analyze_arrays.py::test_analyze_arrays_finds_planted_neurons_and_writes_every_document",)),
 )
 
 
@@ -102,9 +112,15 @@ def check_snippets(root: Path, mutants: Sequence[Mutant]) -> List[str]:
         if not f.exists():
             problems.append(f"{m.name}: {m.path} does not exist")
             continue
-        n = f.read_text().count(m.old)
+        source = f.read_text()
+        n = source.count(m.old)
         if n != 1:
             problems.append(f"{m.name}: snippet occurs {n} times in {m.path} (expected once): {m.old!r}")
+            continue
+        try:  # a mutant must be a behaviour change, not a syntax error
+            compile(source.replace(m.old, m.new, 1), m.path, "exec")
+        except SyntaxError as e:
+            problems.append(f"{m.name}: the mutated {m.path} does not compile: {e}")
     return problems
 
 
@@ -164,7 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rc, tail = run_tests(copy, m.tests, args.timeout)
             finally:
                 f.write_text(original)
-            caught = rc != 0
+            if rc in (3, 4, 5):  # internal error, usage error (e.g. a node id that is gone), nothing collected
+                print(f"ERROR    {m.name}: pytest exit code {rc} ({tail}): fix its test list", file=sys.stderr)
+                return 2
+            caught = rc != 0  # 1: a test failed; 2: collection failed on the mutant (an import-time crash)
             if not caught:
                 survivors.append(m.name)
             print(f"{'caught  ' if caught else 'SURVIVED'} {m.name:36s} {time.perf_counter() - t1:5.1f} s  {tail}",
