@@ -13,6 +13,7 @@ the targeted tests already fail on the unmutated copy (then nothing would be mea
     python scripts/mutate.py            # every mutant (a baseline run of their tests first)
     python scripts/mutate.py --list     # names, files and tests
     python scripts/mutate.py --only topk-keeps-k-plus-1 --only ndcg-discount
+    python scripts/mutate.py --only fidelity-items-only --tests tests/cli/test_train_sae.py  # another test's bite
 """
 from __future__ import annotations
 
@@ -143,9 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run of the tests on the unmutated copy")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per pytest run")
+    ap.add_argument("--tests", nargs="+", default=None,
+                    help="run these tests against every selected mutant instead of its own list (audits)")
     args = ap.parse_args(argv)
 
     mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    if args.tests:
+        mutants = [dataclasses.replace(m, tests=tuple(args.tests)) for m in mutants]
     unknown = set(args.only) - {m.name for m in MUTANTS}
     if unknown:
         print(f"unknown mutant(s): {', '.join(sorted(unknown))}", file=sys.stderr)
