@@ -8,6 +8,8 @@
           with `pred_levels="all"`). MF: mean over the batch cross product of `(U_hat I_hat^T - U I^T)^2`
           via d x d Gram matrices (`mf_pred_loss`; all levels and both sides at once: `mf_pred_loss_stacked`); any scorer: paired rows, MSE on logits or BCE of
           `sigmoid(f(u_hat, i_hat))` against `sigmoid(f(u, i))` (`paired_pred_loss`);
+          `pred_loss="listwise"`: KL between the softmax of each batch user's scores over all items from
+          the originals and from the reconstructions, at a scale-free temperature (`listwise_kl`);
 - kl    : `KL(rho || rho_hat)` summed over latents, users plus items (`kl_sparsity`);
 - l1    : `mean |z|`, users plus items (`l1_sparsity`).
 
@@ -23,6 +25,8 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 from flax import struct
+
+from jaxsae.recommenders.base import dot_score
 
 ScoreFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
@@ -157,6 +161,39 @@ def paired_pred_loss(score_fn: ScoreFn, head: Any, u_hat: jax.Array, i_hat: jax.
 
         raise ConfigError(f"unknown prediction loss {kind!r}; known: mse, bce")
     return global_mean(jnp.mean(per_row), axis_name)
+
+
+def cross_scores(score_fn: ScoreFn, head: Any, users: jax.Array, items: jax.Array) -> jax.Array:
+    """`[B_u, N]` logits of every (user, item) pair through a paired-row scorer (MF, NCF or custom).
+
+    The MF dot scorer is one matrix product; any other scorer is evaluated on the B_u x N pairs."""
+    if score_fn is dot_score:
+        return users @ items.T
+    n = items.shape[0]
+
+    def one_user(u_row: jax.Array) -> jax.Array:
+        return score_fn(head, jnp.broadcast_to(u_row, (n, u_row.shape[-1])), items)
+
+    return jax.vmap(one_user)(users)
+
+
+def listwise_kl(target_logits: jax.Array, logits: jax.Array, temperature: "float | jax.Array" = 1.0,
+                axis_name: Optional[str] = None) -> jax.Array:
+    """Listwise prediction-aware loss: `mean_u KL(softmax(s_u / t_u) || softmax(s_hat_u / t_u))`.
+
+    `target_logits` and `logits` are `[B_u, N]` scores of the same items from the original and the
+    reconstructed embeddings. The temperature is scale-free: `t_u = temperature * std_j(s_uj)`, the
+    spread of the user's original scores over the N items, so the loss weighs the top of each user's
+    list the same way whatever the recommender's logit scale (SPEC §11). It is 0 exactly when
+    `s_hat_u - s_u` is constant over items (a ranking-preserving shift, e.g. a user bias), and, unlike
+    MSE over random pairs, concentrates its weight on the items that can reach a top-K list.
+    """
+    target_logits = jax.lax.stop_gradient(target_logits)
+    scale = jax.lax.stop_gradient(temperature * (jnp.std(target_logits, axis=-1, keepdims=True) + 1e-6))
+    log_p = jax.nn.log_softmax(target_logits / scale, axis=-1)
+    log_q = jax.nn.log_softmax(logits / scale, axis=-1)
+    per_user = jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
+    return global_mean(jnp.mean(per_user), axis_name)
 
 
 # ---------------------------------------------------------------------------- sparsity

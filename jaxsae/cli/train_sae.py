@@ -43,6 +43,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     a.add_argument("--untied", action="store_true", help="separate decoder with unit-norm rows")
     a.add_argument("--separate", action="store_true", help="one SAE for users and one for items")
     a.add_argument("--fold-biases", action="store_true", help="MF: encode [p_u, 1, b_u] and [q_i, b_i, 1]")
+    a.add_argument("--balance-sides", action=argparse.BooleanOptionalAction, default=None,
+                   help="MF: rescale users by c and items by 1/c so both sides have one mean norm; every logit "
+                        "unchanged (default on; pipeline key no_balance_sides: true turns it off)")
     w = p.add_argument_group("loss (default: the paper's ML-1M MF weights)")
     w.add_argument("--w-emb", type=float, default=None, help="embedding MSE weight (0.1)")
     w.add_argument("--w-pred", type=float, default=None, help="prediction-aware weight (1)")
@@ -79,6 +82,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
             overrides[field] = False
     if getattr(args, "fold_biases", False):
         overrides["fold_biases"] = True
+    if getattr(args, "balance_sides", None) is not None:
+        overrides["balance_sides"] = bool(args.balance_sides)
     if args.preset is not None:
         return from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
     if args.paper_schedule:

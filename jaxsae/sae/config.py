@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from jaxsae.errors import ConfigError
 
-PRED_LOSSES = ("mse", "bce")
+PRED_LOSSES = ("mse", "bce", "listwise")
 PRED_LEVELS = ("full", "all")
 
 
@@ -31,7 +31,7 @@ class SAETrainConfig:
     w_kl: float = 0.01  # weight of the KL sparsity penalty (users + items)
     w_l1: float = 0.0  # weight of the L1 penalty mean|z| (users + items)
     rho: float = 0.05  # KL target mean activation, in (0, 1)
-    pred_loss: str = "mse"  # paired-row scorers (NCF): "mse" on logits or "bce" of sigmoids; MF uses the Gram MSE
+    pred_loss: str = "mse"  # "mse" on logits (MF: the exact Gram form over the batch cross product), "bce" of sigmoids (paired rows, NCF), or "listwise": KL of each user's softmax over all items (SPEC §11)
     pred_levels: str = "full"  # Matryoshka: prediction loss on the "full" reconstruction (the paper's reference) or summed over "all" levels
     steps: int = 5000  # optimizer steps (ignored when `epochs` is set)
     epochs: Optional[int] = None  # paper-style budget: epochs over the training users' batches
@@ -44,6 +44,10 @@ class SAETrainConfig:
     heldout_fraction: float = 0.2  # share of users never trained on, used for fidelity (SPEC §6.2)
     log_every: int = 250  # steps per logging window (history row, dead-fraction window)
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
+    # ---- issue 10: fidelity-aware objective
+    listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
+    # ---- issue 12: bring your own recommender
+    balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
@@ -74,6 +78,8 @@ class SAETrainConfig:
             raise ConfigError(f"pred_loss must be one of {', '.join(PRED_LOSSES)}, got {self.pred_loss!r}")
         if self.pred_levels not in PRED_LEVELS:
             raise ConfigError(f"pred_levels must be one of {', '.join(PRED_LEVELS)}, got {self.pred_levels!r}")
+        if not (math.isfinite(self.listwise_temperature) and self.listwise_temperature > 0):
+            raise ConfigError(f"listwise_temperature must be > 0, got {self.listwise_temperature}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs < 1:

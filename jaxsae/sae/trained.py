@@ -34,6 +34,8 @@ class TrainedSAE:
     config: "SAETrainConfig"  # how it was trained
     input_two_tower: TwoTower  # the SAE's input space (bias-folded when config.fold_biases)
     heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
+    # issue 12: side balancing (jaxsae.sae.balance); input_two_tower is already the balanced space
+    balance_factor: float = 1.0  # c: SAE user rows = c * recommender user factors, item rows = factors / c
 
     @property
     def latents(self) -> int:

@@ -31,10 +31,11 @@ import flax.linen as nn
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.io import read_json, save_stage_config, write_json
-from jaxsae.losses import (LossWeights, global_mean, global_sum, kl_sparsity,
+from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl,
                            mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
 from jaxsae.sae import diagnostics
+from jaxsae.sae.balance import BALANCE_KEY, sae_input_space, stored_factor
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.registry import make_sae
 from jaxsae.sae.trained import TrainedSAE
@@ -52,7 +53,7 @@ __all__ = [
     "SAETrainConfig", "SAEState", "SAEBatch", "build_module", "init_state", "loss_weights", "pred_spec",
     "SAEInputs", "prepare_inputs", "supports_hand_gradient", "sae_objective", "make_train_step",
     "make_hand_row_step", "make_epoch_fn", "METRIC_KEYS", "heldout_split", "batch_indices", "EpochRunner",
-    "train_sae", "load_sae", "training_setup",
+    "train_sae", "load_sae", "training_setup", "balanced_training_setup",
 ]
 
 
@@ -74,6 +75,7 @@ class SAEBatch:
     user_x: jax.Array  # [B, d]
     item_x: jax.Array  # [B, d]
     head: Any  # recommender head params (under stop_gradient in the loss)
+    all_items: Optional[jax.Array] = None  # [N, d] every item's input row ("listwise" loss), else None
 
 
 @struct.dataclass
@@ -139,11 +141,13 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 # ---------------------------------------------------------------------------- objective and step
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
                   gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
-                  pred_all_levels: bool = False) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+                  pred_all_levels: bool = False, temperature: float = 1.0) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
 
     The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
     reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
+    `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
+    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`.
     """
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
@@ -165,7 +169,9 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
     pred_lev = levels if pred_all_levels else levels[-1:]
     lev_u, lev_i = pred_lev[:, :n_u], pred_lev[:, n_u:]
-    if gram and n_u == n_i:  # every level and side's Grams in one batched product
+    if pred_kind == "listwise":
+        pred = _listwise_pred(module, params, batch, score_fn, pred_lev[:, :n_u], temperature, axis_name)
+    elif gram and n_u == n_i:  # every level and side's Grams in one batched product
         pred = mf_pred_loss_stacked(pred_lev, x, axis_name)
     else:
         if gram:
@@ -202,6 +208,21 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         "fired": fired,
     }
     return loss, aux
+
+
+def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: ScoreFn, u_hat_levels: jax.Array,
+                   temperature: float, axis_name: Optional[str]) -> jax.Array:
+    """`sum_l listwise_kl(U I^T, U_hat_l I_hat_l^T)` over every item (Matryoshka: the levels asked for)."""
+    if batch.all_items is None:
+        raise ConfigError("the listwise prediction loss needs every item's embedding (SAEBatch.all_items)")
+    items = batch.all_items
+    out = module.apply({"params": side_params(params, "item")}, items)
+    i_hat_levels = out.x_hat_levels[-u_hat_levels.shape[0]:]
+    head = jax.lax.stop_gradient(batch.head)
+    target = cross_scores(score_fn, head, batch.user_x, items)
+    per_level = [listwise_kl(target, cross_scores(score_fn, head, u_hat, i_hat), temperature, axis_name)
+                 for u_hat, i_hat in zip(u_hat_levels, i_hat_levels)]
+    return sum(per_level[1:], per_level[0])
 
 
 def _apply_gradients(tx: optax.GradientTransformation, state: SAEState, grads: Any) -> SAEState:
@@ -242,7 +263,8 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
         def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
             return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
-                                 pred_all_levels=config.pred_levels == "all")
+                                 pred_all_levels=config.pred_levels == "all",
+                                 temperature=config.listwise_temperature)
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
@@ -287,10 +309,11 @@ def make_epoch_fn(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score,
                 return row_step(st, table[idx])
         else:
             xs = (user_idx, item_idx)
+            all_items = two_tower.item_emb if config.pred_loss == "listwise" else None
 
             def step_on(st: SAEState, idx: Tuple[jax.Array, jax.Array]) -> Tuple[SAEState, Dict[str, jax.Array]]:
                 return step(st, SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
-                                         head=two_tower.head))
+                                         head=two_tower.head, all_items=all_items))
 
         def body(carry: Tuple[Any, ...], idx: Any) -> Tuple[Any, None]:
             st, fired, acc, first_bad, t = carry
@@ -364,7 +387,7 @@ def _program_config(config: SAETrainConfig) -> SAETrainConfig:
     """The config with every field that does not change the compiled epoch set to a fixed value
     (weights live in the state; schedule, seed and inputs are data), so runs share one program."""
     return config.replace(w_emb=1.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, rho=0.5, steps=1, epochs=None, seed=0,
-                          batch_size=1, devices=1, fold_biases=False, heldout_fraction=0.0, log_every=1,
+                          batch_size=1, devices=1, fold_biases=False, balance_sides=False, heldout_fraction=0.0, log_every=1,
                           checkpoint_every=1)
 
 
@@ -447,13 +470,21 @@ def _clear_outputs(out_dir: Path) -> None:
 
 
 def training_setup(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int]:
-    """`(input_two_tower, d, train_users, heldout_users, total_steps)`: the SAE's input space (bias-folded
-    when `config.fold_biases`), the seeded held-out split and the step budget, shared by every trainer."""
-    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
-    train_users, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
+    """`(input_two_tower, d, train_users, heldout_users, total_steps)`: the SAE's input space (side-balanced
+    when `config.balance_sides`, bias-folded when `config.fold_biases`), the seeded held-out split and the
+    step budget, shared by every trainer."""
+    return balanced_training_setup(two_tower, config)[:5]
+
+
+def balanced_training_setup(two_tower: TwoTower, config: SAETrainConfig
+                            ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int, float]:
+    """`training_setup` plus the side-balancing factor c it chose (`jaxsae.sae.balance`, from the
+    training users' and all items' row norms; 1.0 when off or for non-MF scorers)."""
+    train_users, heldout = heldout_split(two_tower.n_users, config.heldout_fraction, config.seed)
     if len(train_users) == 0:
-        raise ConfigError(f"no training users: {input_tt.n_users} users with heldout_fraction {config.heldout_fraction}")
-    return input_tt, input_tt.dim, train_users, heldout, config.total_steps(len(train_users))
+        raise ConfigError(f"no training users: {two_tower.n_users} users with heldout_fraction {config.heldout_fraction}")
+    input_tt, c = sae_input_space(two_tower, config.balance_sides, config.fold_biases, train_users)
+    return input_tt, input_tt.dim, train_users, heldout, config.total_steps(len(train_users)), c
 
 
 def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "str | Path | None" = None,
@@ -470,13 +501,13 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     if data is not None and (data.n_users != two_tower.n_users or data.n_items != two_tower.n_items):
         raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
                           f"has {data.n_users} x {data.n_items}")
-    input_tt, d, train_users, heldout, total = training_setup(two_tower, config)
+    input_tt, d, train_users, heldout, total, balance = balanced_training_setup(two_tower, config)
     runner = EpochRunner(config, input_tt, d)
     state = init_state(jax.random.PRNGKey(config.seed), config, d)
     history: List[Dict[str, Any]] = []
     start = 0
     out = Path(out_dir) if out_dir is not None else None
-    extra = {"d": d, "n_users": input_tt.n_users, "n_items": input_tt.n_items}
+    extra = {"d": d, "n_users": input_tt.n_users, "n_items": input_tt.n_items, BALANCE_KEY: balance}
     if out is not None:
         if resume and checkpoint_meta(out) is not None:
             state, start, _ = restore_checkpoint(out, state, CHECKPOINT_KIND, config.to_dict(), RESUMABLE_KEYS)
@@ -486,7 +517,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
             log(f"train-sae: resuming from step {start} of {total}")
         else:
             _clear_outputs(out)
-        save_stage_config(out, config.to_dict(), seed=config.seed, extra={"input_dim": d})
+        save_stage_config(out, config.to_dict(), seed=config.seed, extra={"input_dim": d, BALANCE_KEY: balance})
 
     steps_per_epoch = max(1, -(-len(train_users) // config.batch_size))
     log(f"train-sae: {config.sae} SAE {d} -> {config.latents}, {total} steps of {config.batch_size} users x "
@@ -526,7 +557,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     train_s = time.perf_counter() - t_start
     state = runner.get(dstate)
     trained = TrainedSAE(module=build_module(config, d), params=jax.device_get(state.params), config=config,
-                         input_two_tower=input_tt, heldout_users=heldout)
+                         input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance)
     metrics = _final_metrics(trained, data, config, total, start, train_s, last)
     if out is not None:
         write_json(out / "metrics.json", metrics)
@@ -548,7 +579,8 @@ def _final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total
     x_hat = jnp.concatenate([trained.decode(zu, su, side="user"), trained.decode(zi, si, side="item")])
     metrics: Dict[str, Any] = {
         "sae": config.sae, "latents": config.latents, "k": config.k if config.sae == "topk" else None,
-        "fold_biases": config.fold_biases, "steps": total,
+        "fold_biases": config.fold_biases, "balance_sides": config.balance_sides,
+        BALANCE_KEY: trained.balance_factor, "steps": total,
         **{k: last.get(k) for k in TERMS},
         "l0": float(diagnostics.l0(z)),
         "dead_fraction": float(diagnostics.dead_fraction(diagnostics.fired(z))),
@@ -556,8 +588,14 @@ def _final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total
         "train_fvu": last.get("fvu"),
         "n_heldout_users": int(len(trained.heldout_users)),
     }
+    from jaxsae.metrics.sides import side_fidelity, side_fvu
+
+    n_u = rows_u.shape[0]
+    metrics.update(side_fvu(rows_u, x_hat[:n_u], tt.item_emb, x_hat[n_u:]))
     if data is not None and len(trained.heldout_users):
-        metrics.update(fidelity_report(tt, trained.reconstructed_two_tower(), data, trained.heldout_users, k=30))
+        recon = trained.reconstructed_two_tower()
+        metrics.update(fidelity_report(tt, recon, data, trained.heldout_users, k=30))
+        metrics.update(side_fidelity(tt, recon, data, trained.heldout_users, k=30))
     metrics["train_s"] = train_s
     metrics["steps_per_s"] = (total - start) / train_s if train_s > 0 else None
     return metrics
@@ -581,7 +619,8 @@ def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> Tra
         from jaxsae.training.recommender import load_recommender
 
         two_tower = load_recommender(sae_dir.parent / "rec")
-    input_tt = two_tower.fold_biases() if config.fold_biases else two_tower
+    balance = stored_factor(meta)  # SAEs saved before side balancing: c = 1
+    input_tt, _ = sae_input_space(two_tower, config.balance_sides, config.fold_biases, factor=balance)
     d = input_tt.dim
     if meta.get("d") not in (None, d) or meta.get("n_items") not in (None, input_tt.n_items):
         raise CheckpointError(f"{sae_dir}: SAE was trained on inputs of dimension {meta.get('d')} for "
@@ -600,4 +639,4 @@ def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> Tra
             raise
     _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
     return TrainedSAE(module=build_module(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
-                      config=config, input_two_tower=input_tt, heldout_users=heldout)
+                      config=config, input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance)
