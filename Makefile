@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_RUN ?= runs/demo
 
-.PHONY: demo test venv clean bench
+.PHONY: demo test venv clean bench mutate
 , := ,
 
 $(PY):
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q
+
+# Plant realistic bugs in the core one at a time (a temporary copy) and check that the tests catch each.
+mutate: $(STAMP)
+	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) scripts/mutate.py
 
 # The PyTorch peer runs beside ours when ../shared/baselines exists (same machine, same run).
 BASELINE ?= $(wildcard ../shared/baselines)

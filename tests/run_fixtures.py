@@ -42,24 +42,32 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
                                        "pred": 0.4 / (s + 1), "kl": 0.0, "l1": 0.01, "l0": 2.0,
                                        "dead_fraction": 0.1, "fvu": 0.9 - s / 200} for s in range(0, 101, 20)])
     if "analysis" in stages:
+        nulls = {f"null_purity@{k}": 0.4 for k in (5, 10, 20, 50)}
+        nulls.update({f"null_mean_purity@{k}": 0.2 for k in (5, 10, 20, 50)})
         concepts = [{"concept": n, "family": f, "neuron": i, "purity@5": 1.0, "purity@10": 0.95 - 0.1 * i,
-                     "purity@20": 0.8, "purity@50": 0.6, "null_purity@10": 0.4, "base_rate": 0.25, "n_items": 30}
+                     "purity@20": 0.8, "purity@50": 0.6, **nulls, "base_rate": 0.25, "n_items": 30}
                     for i, (n, f) in enumerate(zip(names, fams))]
         _w(run / "analysis/concepts.json", concepts)
         neurons = [{"neuron": j, "label": GENRES[j] if j < 2 else None, "best_concept": GENRES[j % 4],
                     "purity@10": 0.9 if j < 2 else 0.3, "popularity_spearman": 0.1 * j, "n_active": 0 if j == h - 1 else 20,
-                    "top_items": [{"item": f"i{t}", "title": f"Item {t} (1994)", "activation": 1.0 - 0.1 * t,
+                    "top_items": [{"item": t, "title": f"Item {t} (1994)", "activation": 1.0 - 0.1 * t,
                                    "concepts": [GENRES[j % 4]]} for t in range(3)]} for j in range(h)]
         _w(run / "analysis/neurons.json", neurons)
-        _w(run / "analysis/popularity.json", {"neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5,
-                                              "k": 10, "per_neuron": [0.1 * j - 0.2 for j in range(h)]})
-        _w(run / "analysis/temporal.json", {"year_neuron": 2, "spearman": -0.4, "per_neuron": [0.05 * j for j in range(h)],
+        # the shapes `jaxsae analyze` writes (tests/test_report.py checks them against analyze_arrays)
+        _w(run / "analysis/popularity.json", {
+            "neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5, "k": 10,
+            "positive": {"neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5},
+            "per_neuron": [{"neuron": j, "spearman": 0.1 * j - 0.2, "top_k_popularity_percentile": 50.0 + j}
+                           for j in range(h)]})
+        _w(run / "analysis/temporal.json", {"year_neuron": 2, "spearman": -0.4, "n_items_with_year": 150,
+                                            "per_neuron": [{"neuron": j, "spearman": 0.05 * j} for j in range(h)],
                                             "decades": [{"concept": "1990s", "neuron": 2, "purity@10": 0.7,
                                                          "null_purity@10": 0.3, "base_rate": 0.2}]})
         _w(run / "analysis/ms.json", {"ms": 0.612, "per_neuron": [0.6] * h, "top_n": 30})
         if matryoshka:
             _w(run / "analysis/hierarchy.json", [
-                {"group": g, "start": s, "end": e, "mean_popularity_percentile": p, "concept_breadth": b}
+                {"group": g, "start": s, "end": e, "n_neurons": e - s, "n_dead": 0, "mean_popularity_percentile": p,
+                 "concept_breadth": b, "distinct_concepts": b}
                 for g, (s, e, p, b) in enumerate([(0, 2, 80.0, 3.0), (2, 4, 60.0, 2.0), (4, 8, 40.0, 1.5)])])
     if "interventions" in stages:
         _w(run / "interventions/filter-horror.json", {

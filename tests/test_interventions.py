@@ -257,3 +257,37 @@ def test_item_side_filter_removes_planted_concept_and_leaves_other_items_exact()
         filter_experiment(steer, data, "Horror", np.arange(6), side="both")
     with pytest.raises(ConfigError, match="item"):
         filter_experiment(steer, data, "Horror", np.arange(6), side="item", method="weighted")
+
+
+def _np_rbo(a, b, p=0.9):
+    """Extrapolated RBO (Webber et al. eq. 32), written with Python sets, averaged over rows."""
+    vals = []
+    for x, y in zip(a, b):
+        k = len(x)
+        agree = [len(set(x[:d]) & set(y[:d])) / d for d in range(1, k + 1)]
+        vals.append((1 - p) * sum(p ** (d - 1) * agree[d - 1] for d in range(1, k + 1)) + agree[-1] * p ** k)
+    return float(np.mean(vals))
+
+
+def test_rest_rbo_of_a_known_partial_reordering():
+    """Setting latent 1 (dimension 1) of the Horror fans reorders the non-Horror items: rest_rbo is the RBO
+    of their non-concept top-4 before and after, computed here by hand in NumPy."""
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    out = filter_experiment(Steerer(module, params, tt), data, "Horror", np.arange(6), neuron=1, audience_size=3,
+                            k=4, levels=(0.0, -1.0), op="set")
+    items, users = np.asarray(tt.item_emb, np.float64), np.asarray(tt.user_emb, np.float64)[:3]  # the audience
+    rest = np.array([i for i in range(12) if i not in (0, 1, 2, 3, 10)])  # not Horror, not a training positive
+
+    def rest_top(u):
+        s = u @ items[rest].T
+        return rest[np.argsort(-s, axis=1, kind="stable")[:, :4]]
+
+    before = rest_top(users)
+    for row, level in zip(out["per_level"], (0.0, -1.0)):
+        assert row["value"] == pytest.approx(level * 1.0)  # scale: latent 1's largest user activation, 1.0
+        edited = users.copy()
+        edited[:, 1] = level  # identity SAE, residual mode: the edit lands on dimension 1 exactly
+        want = _np_rbo(before, rest_top(edited))
+        assert 0.2 < want < 0.98  # a partial reordering, neither untouched nor disjoint
+        assert row["rest_rbo"] == pytest.approx(want, abs=1e-6)

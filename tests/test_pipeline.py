@@ -210,6 +210,32 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
         assert (run / rel).exists(), rel
     kinds = sorted(p.name.split("-")[0] for p in (run / "interventions").glob("*-*.json"))
     assert kinds == ["filter", "nudge", "promote"]
+    # values, not just files: each stage's numbers agree with what its inputs on disk give
+    from data_prep.dataset import InteractionData
+    from jaxsae.training.recommender import load_recommender
+
+    data = InteractionData.load(run / "data")
+    summary = json.loads((run / "data" / "summary.json").read_text())
+    assert (summary["n_users"], summary["n_items"]) == (data.n_users, data.n_items)
+    tt = load_recommender(run / "rec")
+    scores = (np.asarray(tt.user_emb, np.float64) @ np.asarray(tt.item_emb, np.float64).T
+              + np.asarray(tt.user_bias)[:, None] + np.asarray(tt.item_bias)[None])
+    hits = []
+    for u, hidden in zip(data.test_users, data.test_pos):
+        s = scores[u].copy()
+        s[data.train_indices[data.train_indptr[u]:data.train_indptr[u + 1]]] = -np.inf
+        hits.append(bool(set(np.argsort(-s, kind="stable")[:10].tolist()) & set(hidden[hidden >= 0].tolist())))
+    rec = json.loads((run / "rec" / "metrics.json").read_text())
+    assert rec["hit@10"] == pytest.approx(np.mean(hits), abs=1e-6) and rec["n_eval_users"] == len(hits)
+    sae = json.loads((run / "sae" / "metrics.json").read_text())
+    assert sae["steps"] == 200 and 0 < sae["l0"] <= sae["k"] and 0 < sae["rbo@30"] < 1
+    chosen = pl.pick_concepts(json.loads((run / "analysis" / "concepts.json").read_text()), n=2)
+    filt = json.loads(next((run / "interventions").glob("filter-*.json")).read_text())
+    nudge = json.loads(next((run / "interventions").glob("nudge-*.json")).read_text())
+    assert filt["concept"] == chosen[0] and nudge["concept"] == chosen[-1]
+    if cfg.get("ablate"):
+        rows = json.loads((run / "ablation" / "ablation.json").read_text())
+        assert [r["w_pred"] for r in rows] == [0.0, 1.0] and {r["steps"] for r in rows} == {50}
     saved = json.loads((run / "pipeline.json").read_text())
     assert {s["status"] for s in saved["stages"]} == {"ran"}
     html = (run / "report" / "index.html").read_text()

@@ -138,3 +138,46 @@ def test_fmt_and_purity_summary() -> None:
     rows = [{"family": "genre", "purity@10": 0.9, "null_purity@10": 0.95}, {"family": "genre", "purity@10": 0.89},
             {"family": "decade", "purity@10": 1.0}]
     assert purity_summary(rows) == {"n_concepts": 2, "sae_pure": 1, "null_pure": 1}
+
+
+def _shape(obj):
+    """JSON structure: dict keys -> shapes, a list -> the shape of its first element, numbers -> "number"."""
+    if isinstance(obj, dict):
+        return {k: _shape(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_shape(obj[0])] if obj else []
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return type(obj).__name__
+    return "number"
+
+
+def _same_shape(fake, real, where=""):
+    if isinstance(real, dict):
+        assert isinstance(fake, dict) and set(fake) == set(real), (where, sorted(set(fake) ^ set(real)))
+        for k in real:
+            _same_shape(fake[k], real[k], f"{where}.{k}")
+    elif isinstance(real, list):
+        assert isinstance(fake, list) and bool(fake) == bool(real), where
+        if real:
+            _same_shape(fake[0], real[0], where + "[0]")
+    elif "NoneType" not in (fake, real):  # null where the other has a value (e.g. an unlabelled neuron)
+        assert fake == real, (where, fake, real)
+
+
+def test_fixture_analysis_documents_are_shaped_like_analyze_output(tmp_path: Path) -> None:
+    """The fake run's analysis/*.json must look like what `jaxsae analyze` writes (analyze_arrays, tiny case)."""
+    import numpy as np
+
+    from data_prep.preprocess import prepare
+    from data_prep.synthetic import generate, preset
+    from jaxsae.analysis.suite import AnalysisConfig, analyze_arrays
+
+    data = prepare(generate(preset("tiny")))
+    rng = np.random.default_rng(0)
+    a = np.maximum(rng.normal(size=(data.n_items, 8)), 0).astype(np.float32)
+    x = rng.normal(size=(data.n_items, 4)).astype(np.float32)
+    real = analyze_arrays(a, x, x, data, AnalysisConfig(null_seeds=1), prefixes=(2, 4, 8))
+    run = write_fake_run(tmp_path / "run")
+    for name in ("concepts", "neurons", "popularity", "temporal", "ms", "hierarchy"):
+        fake = json.loads((run / "analysis" / f"{name}.json").read_text())
+        _same_shape(_shape(fake), _shape(json.loads(json.dumps(real[name]))), name)

@@ -25,8 +25,35 @@ def planted_data(n_items: int = 120) -> InteractionData:
         test_pos=np.zeros((0, 1), np.int32), test_neg=np.zeros((0, 1), np.int32),
         popularity=np.arange(n_items)[::-1].copy(), concepts=concepts,
         concept_names=["Horror", "Drama", "1990s"], concept_families=["genre", "genre", "decade"],
-        year=np.where(np.arange(n_items) < 60, 1995, 2005),
+        year=planted_years(n_items),
     )
+
+
+def planted_years(n_items: int = 120) -> np.ndarray:
+    """Items 0-59 released in the 1990s, the rest in the 2000s, years shuffled within each half (so the
+    popularity neuron, monotone in the item index, is not also a perfect year neuron)."""
+    rng = np.random.default_rng(5)
+    half = n_items // 2
+    return np.concatenate([1990 + rng.permutation(np.arange(half) % 10), 2000 + rng.permutation(np.arange(n_items - half) % 10)])
+
+
+def np_ms(a: np.ndarray, emb: np.ndarray, top_n: int = 30) -> np.ndarray:
+    """MS per neuron (SPEC §6.3) in NumPy loops: min-max scale, top-N, R = a a^T and cosines off the diagonal."""
+    out = []
+    for j in range(a.shape[1]):
+        col = a[:, j].astype(np.float64)
+        span = col.max() - col.min()
+        scaled = (col - col.min()) / span if span > 0 else np.zeros_like(col)
+        idx = np.argsort(-scaled, kind="stable")[:top_n]
+        num = den = 0.0
+        for p in idx:
+            for q in idx:
+                if p != q:
+                    r = scaled[p] * scaled[q]
+                    cos = emb[p] @ emb[q] / (np.linalg.norm(emb[p]) * np.linalg.norm(emb[q]))
+                    num, den = num + r * cos, den + r
+        out.append(num / den if den > 0 else 0.0)
+    return np.array(out)
 
 
 def test_analyze_arrays_finds_planted_neurons_and_writes_every_document():
@@ -36,16 +63,22 @@ def test_analyze_arrays_finds_planted_neurons_and_writes_every_document():
     a[:, 2] = 0.0
     a[:30, 2] = rng.uniform(1, 2, 30)  # the Horror neuron (also old and popular items)
     a[:, 5] = np.log1p(data.popularity)  # the popularity neuron
+    a[:, 6] = 0.1 * (data.year - 1985)  # the year neuron: its order is the release years'
     x = rng.normal(size=(120, 6)).astype(np.float32)
     out = analyze_arrays(a, x, x, data, AnalysisConfig(null_seeds=2), prefixes=(2, 4, 8))
     horror = out["concepts"][0]
     assert horror["neuron"] == 2 and horror["purity@10"] == 1.0 and horror["purity@20"] == 1.0
     assert horror["null_purity@10"] < 1.0 and horror["base_rate"] == 0.25
     assert out["popularity"]["neuron"] == 5 and out["popularity"]["spearman"] > 0.99
-    assert out["temporal"]["year_neuron"] in range(8) and [d["concept"] for d in out["temporal"]["decades"]] == ["1990s"]
+    assert out["temporal"]["year_neuron"] == 6 and out["temporal"]["spearman"] == pytest.approx(1.0, abs=1e-4)
+    assert out["temporal"]["n_items_with_year"] == 120 and [d["concept"] for d in out["temporal"]["decades"]] == ["1990s"]
+    assert out["temporal"]["per_neuron"][5]["spearman"] < -0.5  # old items are popular: negative, weaker
     assert out["neurons"][2]["label"] == "Horror" and len(out["neurons"]) == 8
     assert [(r["start"], r["end"]) for r in out["hierarchy"]] == [(0, 2), (2, 4), (4, 8)]
     assert out["ms"]["top_n"] == 30
+    want = np_ms(a, x)
+    np.testing.assert_allclose(out["ms"]["per_neuron"], want, atol=1e-5)
+    assert out["ms"]["ms"] == pytest.approx(want.mean(), abs=1e-5) and want[2] != pytest.approx(want[0], abs=1e-3)
     flat = analyze_arrays(a, x, x, data, AnalysisConfig(null_seeds=0, min_support=60))
     assert flat["hierarchy"] is None and np.isnan(flat["concepts"][0]["null_purity@10"])
     assert flat["concepts"][0]["n_items"] == 30  # items 0-59 have popularity >= 60

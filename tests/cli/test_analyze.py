@@ -1,6 +1,7 @@
 """`jaxsae analyze`: end to end on the planted tiny dataset, outputs as docs/ARCHITECTURE.md, bad options."""
 import json
 
+import numpy as np
 import pytest
 
 from h5_tiny_run import LATENTS, tiny_run
@@ -30,7 +31,23 @@ def test_analyze_end_to_end_recovers_planted_genres(tmp_path_factory, capsys):
     neurons = json.loads((out / "neurons.json").read_text())
     assert len(neurons) == LATENTS and any(n["label"] in pure for n in neurons)
     ms = json.loads((out / "ms.json").read_text())
-    assert ms["top_n"] == 30 and -1.0 <= ms["ms"] <= 1.0 and len(ms["per_neuron"]) == LATENTS
+    assert ms["top_n"] == 30 and len(ms["per_neuron"]) == LATENTS
+    # MS recomputed in NumPy from the saved SAE's item activations and the recommender's item embeddings
+    from jaxsae.analysis.activations import item_activations, recommender_item_embeddings
+    from jaxsae.training.sae import load_sae
+
+    sae = load_sae(run / "sae")
+    a, emb = np.asarray(item_activations(sae), np.float64), np.asarray(recommender_item_embeddings(sae), np.float64)
+    span = a.max(axis=0) - a.min(axis=0)
+    scaled = np.where(span > 0, (a - a.min(axis=0)) / np.where(span > 0, span, 1), 0.0)
+    want = []
+    for j in range(a.shape[1]):
+        idx = np.argsort(-scaled[:, j], kind="stable")[:30]
+        e = emb[idx] / np.linalg.norm(emb[idx], axis=1, keepdims=True)
+        r = np.outer(scaled[idx, j], scaled[idx, j]) * (1 - np.eye(30))
+        want.append((r * (e @ e.T)).sum() / r.sum() if r.sum() > 0 else 0.0)
+    np.testing.assert_allclose(ms["per_neuron"], want, atol=1e-4)
+    assert ms["ms"] == pytest.approx(np.mean(want), abs=1e-4) and 0.05 < ms["ms"] < 1.0
     assert "purity@10 >= 0.9" in capsys.readouterr().out
 
 

@@ -22,7 +22,10 @@ def test_filter_lowers_concept_share(tmp_path_factory):
     assert r["concept_share_after"] == shares[head] and r["rest_rbo"] == r["per_level"][head]["rest_rbo"]
     assert r["target_reached"] == (shares[head] <= r["concept_share_before"] / 3 + 1e-12)
     assert r["strongest"]["level"] == -2.0 and r["strongest"]["concept_share_after"] == shares[2]
-    assert 0.0 <= r["rest_rbo"] <= 1.0
+    # level 0 adds nothing: the rankings are untouched (residual mode is exact), so the rest's RBO is exactly 1
+    assert r["per_level"][0]["rest_rbo"] == pytest.approx(1.0, abs=1e-12)
+    assert shares[0] == pytest.approx(r["concept_share_before"], abs=1e-12)
+    assert 0.0 < r["per_level"][2]["rest_rbo"] < 1.0  # the strongest edit also moves the other items a little
     assert r["method"] == "weighted" and r["side"] == "user" and r["neuron_choice"] == "weighted"
     assert r["neuron"] in r["neurons"] and len(r["scales"]) == len(r["neurons"])
     assert main(["intervene", str(run), "--filter", "horror", "--levels=0,-1", "--audience-size", "20",

@@ -69,3 +69,31 @@ def test_train_sae_writes_the_run_directory(tmp_path, capsys):
     assert z.shape == (data.n_items, 8) and int(np.max(np.sum(np.asarray(z) > 0, axis=1))) <= 2
     recon = sae.reconstructed_two_tower()
     assert recon.item_emb.shape == sae.input_two_tower.item_emb.shape
+    # rbo@30 of metrics.json, recomputed in NumPy from the saved SAE: TopK(2) tied SAE with row
+    # normalization on both sides, top-30 lists without training positives, extrapolated RBO
+    tt, p = sae.input_two_tower, {k: np.asarray(v, np.float64) for k, v in sae.side_params("user").items()}
+
+    def recon_np(x):
+        x = np.asarray(x, np.float64)
+        mean = x.mean(axis=1, keepdims=True)
+        scale = np.sqrt(((x - mean) ** 2).mean(axis=1, keepdims=True)) + 1e-5
+        pre = ((x - mean) / scale - p["b_pre"]) @ p["W"] + p["b_lat"]
+        keep = np.argsort(-pre, axis=1, kind="stable")[:, :2]
+        z = np.zeros_like(pre)
+        np.put_along_axis(z, keep, np.maximum(np.take_along_axis(pre, keep, axis=1), 0.0), axis=1)
+        return (z @ p["W"].T + p["b_pre"]) * scale + mean
+
+    users = np.asarray(sae.heldout_users)
+    assert len(users) > 0 and metrics["n_fidelity_users"] == len(users)
+
+    def top30(user_emb, item_emb):
+        s = user_emb[users] @ item_emb.T + np.asarray(tt.item_bias)[None] + np.asarray(tt.user_bias)[users, None]
+        for r, u in enumerate(users):
+            s[r, data.train_indices[data.train_indptr[u]:data.train_indptr[u + 1]]] = -np.inf
+        return np.argsort(-s, axis=1, kind="stable")[:, :30]
+
+    u0, i0 = np.asarray(tt.user_emb, np.float64), np.asarray(tt.item_emb, np.float64)
+    a, b = top30(u0, i0), top30(recon_np(u0), recon_np(i0))
+    agree = np.array([[len(set(x[:d]) & set(y[:d])) / d for d in range(1, 31)] for x, y in zip(a, b)])
+    want = float(np.mean(agree @ (0.1 * 0.9 ** np.arange(30)) + agree[:, -1] * 0.9 ** 30))
+    assert 0.0 < want < 1.0 and metrics["rbo@30"] == pytest.approx(want, abs=1e-6)

@@ -103,3 +103,24 @@ def test_dense_users():
     assert (neg[:50] == 7).all() and set(neg[50:].tolist()) <= {2, 9}
     with pytest.raises(JaxsaeError, match="user 0 interacted with every item"):
         sample_negatives(0, np.array([0]), *csr([list(range(10))]), 10)
+
+
+@pytest.mark.parametrize("sorted_items", [True, False])
+def test_sparse_lookup_path_never_returns_a_positive(monkeypatch, sorted_items):
+    """Above DENSE_MASK_MAX_CELLS user x item cells positives are found by binary search: force that path."""
+    from data_prep import negatives
+
+    rng = np.random.default_rng(2)
+    n_users, n_items = 200, 40
+    rows = [rng.choice(n_items, size=rng.integers(1, 36), replace=False) for _ in range(n_users)]
+    rows = [np.sort(r) if sorted_items else r for r in rows]
+    indptr, indices = csr(rows)
+    users = np.repeat(np.arange(n_users), np.diff(indptr))
+    dense = sample_negatives(3, users, indptr, indices, n_items)
+    monkeypatch.setattr(negatives, "DENSE_MASK_MAX_CELLS", n_users * n_items - 1)  # one cell too many: sparse
+    for probs in (None, item_sampling_weights(np.bincount(indices, minlength=n_items), "power", beta=1.0)):
+        neg = sample_negatives(3, users, indptr, indices, n_items, probs)
+        hits = sum(int(n) in set(rows[u].tolist()) for u, n in zip(users.tolist(), neg.tolist()))
+        assert hits == 0 and neg.shape == users.shape and neg.min() >= 0 and neg.max() < n_items
+    # the two look-ups answer the same question: the same key gives the same negatives
+    np.testing.assert_array_equal(sample_negatives(3, users, indptr, indices, n_items), dense)

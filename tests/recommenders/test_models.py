@@ -38,7 +38,12 @@ def test_ncf_module_head_and_two_tower_agree():
     params = m.init(jax.random.PRNGKey(1), jnp.zeros(1, int), jnp.zeros(1, int))["params"]
     head = params["head"]
     assert [head[f"dense_{k}"]["kernel"].shape for k in range(4)] == [(8, 64), (64, 32), (32, 16), (16, 1)]
-    assert 0.08 < float(jnp.std(params["user_emb"])) < 0.12 or params["user_emb"].size < 100
+    big = NCF(n_users=400, n_items=300, dim=8).init(jax.random.PRNGKey(3), jnp.zeros(1, int), jnp.zeros(1, int))
+    big = big["params"]
+    assert 0.09 < float(jnp.std(big["user_emb"])) < 0.11 and 0.09 < float(jnp.std(big["item_emb"])) < 0.11
+    # LeCun-normal kernels (std 1 / sqrt(fan_in)), zero biases
+    assert float(jnp.std(big["head"]["dense_0"]["kernel"])) == pytest.approx(1 / np.sqrt(16), rel=0.15)
+    assert float(jnp.abs(big["head"]["dense_1"]["bias"]).max()) == 0.0
     users, items = jnp.asarray([0, 3, 6, 6]), jnp.asarray([8, 0, 2, 5])
     logits = m.apply({"params": params}, users, items)
     # by hand: concat -> relu MLP -> linear output
@@ -66,16 +71,33 @@ def test_ncf_cross_equals_pairwise_scores():
 
 
 def test_ncf_head_layers_sorted_numerically():
-    head = ncf_lib.init_head(jax.random.PRNGKey(0), 4, tuple([3] * 11))
-    assert [layer["kernel"].shape[0] for layer in ncf_lib._layers(head)][:2] == [4, 3]
-    assert ncf_score(head, jnp.ones((2, 2)), jnp.ones((2, 2))).shape == (2,)
+    widths = tuple(range(5, 16))  # 11 hidden layers: dense_0 ... dense_11, where string order puts dense_10 third
+    head = ncf_lib.init_head(jax.random.PRNGKey(0), 4, widths)
+    assert sorted(head)[2] == "dense_10"  # the trap is really there
+    shapes = [layer["kernel"].shape for layer in ncf_lib._layers(head)]
+    assert shapes == list(zip((4, *widths), (*widths, 1)))
+    u, i = jnp.asarray([[0.5, -1.0], [2.0, 0.3]]), jnp.asarray([[1.0, 1.0], [-0.2, 0.7]])
+    x = jnp.concatenate([u, i], axis=1)
+    for n in range(12):  # by hand, layer by layer in numeric order
+        x = x @ head[f"dense_{n}"]["kernel"] + head[f"dense_{n}"]["bias"]
+        x = jax.nn.relu(x) if n < 11 else x
+    np.testing.assert_allclose(ncf_score(head, u, i), x[:, 0], rtol=1e-5, atol=1e-6)
 
 
 def test_two_tower_score_is_differentiable_in_embeddings():
     """The SAE's prediction loss differentiates through score(head, u, i) with respect to u and i."""
     params = NCF(n_users=3, n_items=3, dim=2).init(jax.random.PRNGKey(0), jnp.zeros(1, int), jnp.zeros(1, int))["params"]
     tt = ncf_lib.to_two_tower(params)
-    g = jax.grad(lambda u: jnp.sum(tt.score(u, tt.item_emb)))(tt.user_emb)
-    assert g.shape == tt.user_emb.shape and bool(jnp.isfinite(g).all())
+    f = lambda u: jnp.sum(tt.score(u, tt.item_emb))  # noqa: E731
+    g = np.asarray(jax.grad(f)(tt.user_emb))
+    # central finite differences, entry by entry
+    eps, u0 = 1e-4, np.asarray(tt.user_emb, np.float32)
+    fd = np.zeros_like(u0)
+    for idx in np.ndindex(*u0.shape):
+        e = np.zeros_like(u0)
+        e[idx] = eps
+        fd[idx] = (float(f(jnp.asarray(u0 + e))) - float(f(jnp.asarray(u0 - e)))) / (2 * eps)
+    assert np.abs(g).max() > 1e-3
+    np.testing.assert_allclose(g, fd, rtol=2e-2, atol=1e-3)
     with pytest.raises(Exception):
         tt.fold_biases()  # only MF folds biases
