@@ -110,3 +110,23 @@ def test_k_user_encodes_users_with_more_latents_than_items():
     np.testing.assert_allclose(float(aux["l0"]), expect_l0, rtol=1e-5)
     with pytest.raises(Exception):
         SAETrainConfig(sae="tied", k_user=3)
+
+
+def test_listwise_on_a_large_catalogue_scores_a_random_subset_each_step():
+    from jaxsae.training.sae import make_train_step
+
+    rng = np.random.default_rng(5)
+    d, n_items = 4, 40
+    items = jnp.asarray(rng.normal(size=(n_items, d)), jnp.float32)
+    users = jnp.asarray(rng.normal(size=(6, d)), jnp.float32)
+    full = SAETrainConfig(sae="topk", latents=8, k=3, normalize=False, pred_loss="listwise", w_kl=0.0)
+    sub = full.replace(listwise_items=10)
+    batch = SAEBatch(user_x=users, item_x=items[:6], head={}, all_items=items)
+    state = init_state(jax.random.PRNGKey(0), full, d)
+    _, m_full = make_train_step(full, d, dot_score, False)(state, batch)
+    _, m_sub = make_train_step(sub, d, dot_score, False)(state, batch)
+    _, m_sub2 = make_train_step(sub, d, dot_score, False)(state.replace(step=state.step + 1), batch)
+    assert np.isfinite(float(m_sub["pred"])) and float(m_sub["pred"]) != pytest.approx(float(m_full["pred"]))
+    assert float(m_sub["pred"]) != pytest.approx(float(m_sub2["pred"]))  # a fresh subset each step
+    with pytest.raises(Exception):
+        SAETrainConfig(listwise_items=1)

@@ -57,7 +57,7 @@ def test_bring_your_own_model_walkthrough_runs(tmp_path: Path, monkeypatch, caps
     rec = json.loads((run / "rec" / "metrics.json").read_text())
     assert rec["model"] == "imported" and rec["hit@10"] > rec["most_popular"]["hit@10"] * 0.5
     assert not rec["hidden_fit"]["suspicious"]  # trained on export-split's file: no warning
-    assert "train_rec: complete (rec/metrics.json), skipped" in logs[4]
+    assert "train_rec: complete (rec/), skipped" in logs[4]
     sae = json.loads((run / "sae" / "metrics.json").read_text())
     assert sae["balance_factor"] != 1.0 and "fvu_items" in sae and "rbo@30_items" in sae
     assert (run / "analysis" / "concepts.json").exists()

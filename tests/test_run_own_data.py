@@ -28,7 +28,7 @@ def test_run_csv_dry_run_passes_the_files_to_prepare(tmp_path: Path, capsys) -> 
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     prep = next(line for line in out if line.startswith("prepare"))
-    assert f"jaxsae prepare csv --out {tmp_path / 'r'} --interactions {inter} --items {items} --concept-family tag" in prep
+    assert f"jaxsae prepare csv --out {tmp_path / 'r'} --interactions={inter} --items={items} --concept-family=tag" in prep
     stages = [line.split()[0] for line in out]
     assert stages[:5] == ["prepare", "train_rec", "train_sae", "analyze", "intervene"] and stages[-1] == "report"
 

@@ -100,7 +100,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.training.auto_sae import run_sweep
+    from jaxsae.stages.auto_sae import run_sweep
 
     overrides = {name: coerce(name, v) for name, v in _pairs(args.set, "--set")}
     if args.steps is not None:

@@ -16,7 +16,7 @@ from jaxsae.errors import ConfigError
 # option dest -> SAETrainConfig field (None when the option is absent from the command line)
 _FIELDS = ("sae", "latents", "k", "prefixes", "w_emb", "w_pred", "w_kl", "w_l1", "rho", "pred_loss", "pred_levels", "steps",
            "epochs", "batch_size", "lr", "seed", "devices", "heldout_fraction", "log_every", "checkpoint_every",
-           "k_user", "listwise_temperature",
+           "k_user", "listwise_temperature", "listwise_items",
            # issue 11: the reference code's options
            "input_scaling", "latent_bias_init", "std_ddof", "kl_log_eps", "pairs", "schedule")
 
@@ -64,6 +64,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                         "user's softmax over all items (ranking-aware, SPEC §11)")
     w.add_argument("--listwise-temperature", type=float, default=None,
                    help="listwise loss: softmax temperature in units of each user's score std (1)")
+    w.add_argument("--listwise-items", type=int, default=None,
+                   help="listwise loss: items scored per step; larger catalogues use a random subset per step (4096)")
     w.add_argument("--pred-levels", choices=list(PRED_LEVELS), default=None,
                    help="matryoshka: prediction loss on the full reconstruction (default, as the paper) or all levels")
     t = p.add_argument_group("schedule")
@@ -116,9 +118,16 @@ def explicit_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The `SAETrainConfig` of the command line: preset (or defaults) overridden by the given options."""
+    """The validated config of the command line: the `SAETrainConfig` (preset or defaults overridden by
+    the given options), or with `--sae auto` the `SweepConfig` whose grid the automatic choice sweeps."""
     from jaxsae.sae.config import SAETrainConfig, from_preset
 
+    if args.sae == "auto":
+        from jaxsae.cli.sweep import sweep_config
+
+        if args.preset is not None or args.paper_schedule:
+            raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
+        return sweep_config(args, {k: v for k, v in explicit_options(args).items() if k != "sae"})
     overrides = explicit_options(args)
     if args.preset is not None:
         config = from_preset(args.preset, paper_schedule=args.paper_schedule, **overrides)
@@ -140,21 +149,17 @@ def run(args: argparse.Namespace) -> int:
     from jaxsae.training.sae import train_sae
 
     run_dir = Path(args.run)
+    config = config_from_args(args)  # validated before anything is read
     lineage.require(run_dir, "rec")  # refuses an unfinished, failed or stale recommender (one line)
     if args.sae == "auto":
-        from jaxsae.cli.sweep import sweep_config
-        from jaxsae.training.auto_sae import train_auto
+        from jaxsae.stages.auto_sae import train_auto
 
-        if args.preset is not None or args.paper_schedule:
-            raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
-        base = {k: v for k, v in explicit_options(args).items() if k != "sae"}
-        sweep = sweep_config(args, base)  # validated before anything is read
+        sweep = config
         with lineage.stage(run_dir, "sae", config={"auto": True, **sweep.base.to_dict()}, inputs=("data", "rec"),
                            resume=args.resume) as out:
             _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True),
                                     out_dir=out)
     else:
-        config = config_from_args(args)  # validated before anything is read
         data = InteractionData.load(run_dir / "data")
         two_tower = load_recommender(run_dir / "rec")
         # written aside in RUN/.sae.work and swapped in whole: a failed retrain keeps the previous good RUN/sae

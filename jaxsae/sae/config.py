@@ -46,6 +46,7 @@ class SAETrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
     # ---- issue 10: fidelity-aware objective
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
+    listwise_items: int = 4096  # "listwise": items scored per step; a larger catalogue is scored on a fresh random subset of this many each step
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
     # ---- issue 12: bring your own recommender
     balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
@@ -92,6 +93,8 @@ class SAETrainConfig:
             raise ConfigError(f"pred_levels must be one of {', '.join(PRED_LEVELS)}, got {self.pred_levels!r}")
         if not (math.isfinite(self.listwise_temperature) and self.listwise_temperature > 0):
             raise ConfigError(f"listwise_temperature must be > 0, got {self.listwise_temperature}")
+        if self.listwise_items < 2:
+            raise ConfigError(f"listwise_items must be >= 2, got {self.listwise_items}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs < 1:

@@ -6,12 +6,12 @@ import math
 from typing import Any, Dict, Optional, Tuple
 
 from jaxsae.errors import ConfigError
+from jaxsae.interventions import MODES  # residual, reconstruct, double_pass (the reference NCF path)
 
 KINDS = ("filter", "nudge", "promote")
 DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20}
 DEFAULT_OP = {"filter": None, "nudge": "add", "promote": "add"}  # filter: chosen by its method
 AUDIENCES = ("heldout", "test", "all")
-MODES = ("residual", "reconstruct")
 OPS = ("set", "add", "scale")
 METHODS = ("weighted", "neuron")
 SIDES = ("user", "item")

@@ -277,6 +277,11 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     minmax = config.input_scaling == "batch_minmax"
 
     def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        if batch.all_items is not None and batch.all_items.shape[0] > config.listwise_items:
+            # a large catalogue: this step's listwise loss scores a random subset (same on every device)
+            key = jax.random.fold_in(jax.random.PRNGKey(0x7157), state.step)
+            pick = jax.random.choice(key, batch.all_items.shape[0], (config.listwise_items,), replace=False)
+            batch = batch.replace(all_items=batch.all_items[pick])
         if minmax:  # the reference MF SAE: each side's batch scaled per column to [0, 1] (training only)
             batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
                                   item_x=minmax_columns(batch.item_x, axis_name))

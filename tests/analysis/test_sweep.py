@@ -125,6 +125,7 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     data = prepare(generate(preset("tiny")))
     data.save(tmp_path / "data")
     train_recommender(data, RecConfig(dim=6, epochs=1), out_dir=tmp_path / "rec", log=lambda _: None)
+    (tmp_path / "rec" / "metrics.json").write_text("{}")  # a finished recommender stage (jaxsae.lineage)
     rc = main(["train-sae", str(tmp_path), "--sae", "auto", "--axis", "w_pred=1,2", "--latents", "8", "--steps", "10",
                "--batch-size", "16", "--sweep-seeds", "0,1", "--null-seeds", "2"])
     assert rc == 0, capsys.readouterr().err
@@ -150,7 +151,11 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
 def test_pipeline_configs_can_ask_for_the_automatic_sae():
     from jaxsae.pipeline import check_options, load_config, stage_argv
 
+    from jaxsae.cli import check_argv
+    from jaxsae.analysis.sweep import SweepConfig
+
     cfg = load_config("synthetic-demo", variant="auto-sae")
-    check_options(cfg)
+    checked = check_options(cfg, check_argv)
+    assert isinstance(checked["train_sae"][0], SweepConfig)
     argv = stage_argv("train_sae", Path("R"), cfg.stages["train_sae"], cfg.dataset)
-    assert argv[:4] == ["train-sae", "R", "--sae", "auto"] and "--steps" in argv
+    assert argv[:3] == ["train-sae", "R", "--sae=auto"] and any(a.startswith("--steps") for a in argv)
