@@ -36,7 +36,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                        description="Train a prediction-aware SAE on RUN/rec's embeddings; writes RUN/sae/.")
     p.add_argument("run", help="run directory (holds data/ and rec/)")
     p.add_argument("--sae", choices=[*SAE_REGISTRY, "auto"], default=None,
-                   help="architecture (default tied ReLU); auto: sweep a grid and train the setting it picks "
+                   help="architecture; auto (the default without --sae/--preset): sweep a grid on validation users and "
+                        "train the setting it picks "
                         "(`jaxsae sweep`; the other options given set the sweep's base)")
     p.add_argument("--preset", choices=list(PRESETS), default=None, help="start from a paper setting (SPEC §5)")
     p.add_argument("--paper-schedule", action="store_true", help="with --preset: the paper's epoch count")
@@ -122,6 +123,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     the given options), or with `--sae auto` the `SweepConfig` whose grid the automatic choice sweeps."""
     from jaxsae.sae.config import SAETrainConfig, from_preset
 
+    if args.sae is None and args.preset is None:
+        args.sae = "auto"  # no architecture asked for: the validation-based choice (issue 10, SPEC §11)
     if args.sae == "auto":
         from jaxsae.cli.sweep import sweep_config
 
@@ -152,10 +155,11 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # validated before anything is read
     lineage.require(run_dir, "rec")  # refuses an unfinished, failed or stale recommender (one line)
     if args.sae == "auto":
+        from jaxsae.io import to_jsonable
         from jaxsae.stages.auto_sae import train_auto
 
         sweep = config
-        with lineage.stage(run_dir, "sae", config={"auto": True, **sweep.base.to_dict()}, inputs=("data", "rec"),
+        with lineage.stage(run_dir, "sae", config=to_jsonable(sweep), inputs=("data", "rec"),
                            resume=args.resume) as out:
             _, metrics = train_auto(run_dir, sweep, resume=args.resume, log=lambda line: print(line, flush=True),
                                     out_dir=out)

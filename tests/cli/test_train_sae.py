@@ -18,7 +18,12 @@ def _args(*argv):
 
 
 def test_options_become_the_config():
-    c = config_from_args(_args())
+    from jaxsae.analysis.sweep import SweepConfig
+
+    auto = config_from_args(_args())  # no architecture asked for: the validation-based choice (issue 10)
+    assert isinstance(auto, SweepConfig) and auto.base.sae == "topk"
+    assert config_from_args(_args("--steps", "300")).base.steps == 300  # other options set the sweep's base
+    c = config_from_args(_args("--sae", "tied"))
     assert (c.sae, c.latents, c.w_emb, c.w_pred, c.w_kl, c.rho, c.steps) == ("tied", 22, 0.1, 1.0, 0.01, 0.05, 5000)
     c = config_from_args(_args("--sae", "matryoshka", "--latents", "16", "--prefixes", "4,8,16", "--w-pred", "5",
                                "--fold-biases", "--separate", "--untied", "--no-normalize", "--epochs", "3"))

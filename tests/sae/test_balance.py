@@ -133,7 +133,7 @@ def test_cli_flag_and_pipeline_key_turn_balancing_off():
     from jaxsae.cli.train_sae import config_from_args
     from jaxsae.pipeline import options_to_argv
 
-    parse = lambda *a: config_from_args(build_parser().parse_args(["train-sae", "RUN", *a]))  # noqa: E731
+    parse = lambda *a: config_from_args(build_parser().parse_args(["train-sae", "RUN", "--sae", "topk", *a]))  # noqa: E731
     assert parse().balance_sides is True
     assert parse("--no-balance-sides").balance_sides is False
     assert parse("--balance-sides").balance_sides is True
