@@ -214,8 +214,8 @@ def test_filter_picks_the_neuron_by_its_effect_on_rankings():
 
 def test_headline_is_the_mildest_level_reaching_the_target():
     per = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
-           {"level": -0.5, "concept_share_after": 0.19}, {"level": -2.0, "concept_share_after": 0.0}]
-    assert headline_index(per, 0.6) == (2, True)  # -0.5 is milder than -2 and leaves <= 1/3
+           {"level": -0.5, "concept_share_after": 0.1}, {"level": -2.0, "concept_share_after": 0.0}]
+    assert headline_index(per, 0.6) == (2, True)  # -0.5 is milder than -2 and leaves <= 1/5
     assert headline_index(per, 0.6, target=0.0) == (3, True)
     assert headline_index(per[:2], 0.6) == (1, False)  # not reached: the level leaving the least, flagged
     rising = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
