@@ -37,6 +37,7 @@ class AblationConfig:
     seeds: Tuple[int, ...] = (0,)  # initialization seeds per weight; rows report the mean over seeds
     steps: Optional[int] = None  # optimizer steps per run (None: the SAE config's budget)
     k: int = 30  # top-K of the fidelity lists (SPEC §6.2)
+    sae_preset: Optional[str] = None  # ablate this paper SAE setting (jaxsae.sae.config.PRESETS) instead of RUN/sae's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pred_weights", tuple(float(w) for w in self.pred_weights))
@@ -53,6 +54,11 @@ class AblationConfig:
             raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
+        if self.sae_preset is not None:
+            from jaxsae.sae.config import PRESETS
+
+            if self.sae_preset not in PRESETS:
+                raise ConfigError(f"--sae-preset {self.sae_preset!r}: known presets are {', '.join(PRESETS)}")
 
 
 def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],

@@ -1,6 +1,7 @@
 """`jaxsae ablate RUN --pred-weights 0,1,2,5,10 [--steps N] [--seeds 0,1]` (SPEC §6.4, §8).
 
-Retrains the run's SAE (the config of `RUN/sae`, or the defaults when there is none) once per
+Retrains the run's SAE (the config of `RUN/sae`, a paper setting with `--sae-preset`, or the defaults
+when there is none) once per
 `w_pred` and seed, all in one vmapped program, and writes `RUN/ablation/ablation.json` (one row per
 w_pred: `rbo@30`, `kendall_tau@30`, `rbo_paper`, `kendall_tau_paper`, `ms`, `best_purity@10`, `n_concepts_pure@10`, `fvu`, `l0`),
 `ablation.png` when matplotlib is installed, and `config.json`.
@@ -21,6 +22,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--pred-weights", default="0,1,2,5,10", help="w_pred values, comma-separated (paper: 0,1,2,5,10)")
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: the SAE config's budget)")
     p.add_argument("--seeds", default="0", help="initialization seeds per weight, comma-separated")
+    p.add_argument("--sae-preset", default=None,
+                   help="ablate a paper SAE setting (e.g. ml1m-mf: tied ReLU, KL) instead of RUN/sae's config")
     p.set_defaults(func=main)
 
 
@@ -29,7 +32,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     from jaxsae.analysis.ablation import AblationConfig
 
     return AblationConfig(pred_weights=tuple(float_list(args.pred_weights)), seeds=tuple(int_list(args.seeds)),
-                          steps=args.steps)
+                          steps=args.steps, sae_preset=args.sae_preset)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -48,7 +51,13 @@ def main(args: argparse.Namespace) -> int:
     sae_ok = lineage.status(run, "sae").ok  # the SAE's config is used only when that SAE is usable
     meta = checkpoint_meta(run / "sae") if sae_ok else None
     base = SAETrainConfig.from_dict(meta["config"]) if meta else SAETrainConfig()
-    if not meta:
+    if config.sae_preset is not None:
+        from jaxsae.sae.config import from_preset
+
+        base = from_preset(config.sae_preset, seed=base.seed)
+        print(f"[ablate] ablating the paper's {config.sae_preset} SAE setting ({base.sae}, {base.latents} latents)",
+              flush=True)
+    elif not meta:
         print("[ablate] no usable trained SAE in RUN/sae: using the default SAE config", flush=True)
     two_tower = load_recommender(run / "rec")
     with lineage.stage(run, "ablation", config={"ablation": config, "sae_config": base.to_dict()},

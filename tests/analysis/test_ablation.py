@@ -62,3 +62,15 @@ def test_fidelity_rises_with_w_pred_on_a_planted_recommender():
     assert rows[1]["rbo@10"] > rows[0]["rbo@10"] + 0.1  # measured: 0.09 -> 0.30
     assert rows[1]["kendall_tau@10"] > rows[0]["kendall_tau@10"]
     assert rows[0]["fvu"] < rows[1]["fvu"]  # what w_pred = 0 optimizes instead
+
+
+def test_ablation_can_ablate_a_paper_sae_setting_and_refuses_an_unknown_one():
+    from jaxsae.analysis.ablation import AblationConfig
+    from jaxsae.cli import build_parser
+    from jaxsae.cli.ablate import config_from_args
+    from jaxsae.errors import ConfigError
+
+    args = build_parser().parse_args(["ablate", "RUN", "--sae-preset", "ml1m-mf"])
+    assert config_from_args(args).sae_preset == "ml1m-mf"
+    with pytest.raises(ConfigError, match="known presets"):
+        AblationConfig(sae_preset="ml1m-nope")
