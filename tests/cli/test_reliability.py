@@ -46,13 +46,13 @@ def test_a_failed_retrain_keeps_the_good_sae(run_copy: Path, capsys, monkeypatch
         raise TrainingDivergedError("SAE training diverged: non-finite loss at step 2")  # ... that diverges
 
     monkeypatch.setattr(T, "train_sae", diverges)
-    rc = main(["train-sae", str(run_copy), "--lr", "1e6"])
+    rc = main(["train-sae", str(run_copy), "--sae", "topk", "--lr", "1e6"])
     assert "diverged" in _one_line_error(capsys, rc)
     monkeypatch.undo()
     assert (run_copy / "sae" / "metrics.json").read_bytes() == before and lineage.status(run_copy, "sae").ok
     assert json.loads((lineage.work_dir(run_copy, "sae") / "stage.json").read_text())["status"] == "failed"
     # --latents 100000000 is refused before anything is allocated, and the good SAE is still there
-    rc = main(["train-sae", str(run_copy), "--latents", "100000000"])
+    rc = main(["train-sae", str(run_copy), "--sae", "topk", "--latents", "100000000"])
     assert "needs at least" in _one_line_error(capsys, rc) and (run_copy / "sae" / "metrics.json").read_bytes() == before
 
 
