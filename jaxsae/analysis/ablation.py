@@ -66,59 +66,17 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
     """Train one SAE per `(configs[r], seeds[r])` with `jaxsae.training.grid` (one vmapped program when
     configs differ only in loss weights), all on the base config's training users and batch order.
     Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s", "steps"}`.
-    The reference's batch plans (`schedule`, `pairs`; `data` is needed for `pairs="positives"`) run as one
-    vmapped loop over `jaxsae.training.schedules` batches instead."""
-    if base.schedule != "stream" or base.pairs != "random":
-        return _train_planned(two_tower, base, configs, seeds, log, data)
+    The base config's batch plan (`schedule`, `pairs`: the reference's) applies to every run; `data` is
+    needed for `pairs="positives"`."""
     from jaxsae.training.grid import train_grid
     from jaxsae.training.sae import training_setup
 
-    input_tt, d, train_users, heldout, total = training_setup(two_tower, base)
+    input_tt, d, train_users, heldout, total = training_setup(two_tower, base, data)
     runs, info = train_grid(two_tower, [c.replace(seed=s) for c, s in zip(configs, seeds)], train_users,
                             batch_seeds=[base.seed] * len(configs),
-                            log=lambda line: log(line.replace("grid:", "ablate:", 1)))
+                            log=lambda line: log(line.replace("grid:", "ablate:", 1)), data=data)
     return [r.state.params for r in runs], {"heldout": heldout, "input_two_tower": input_tt, "d": d,
                                             "train_s": info["train_s"], "steps": total}
-
-
-def _train_planned(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequence[int],
-                   log: Callable[[str], None], data: Any) -> Tuple[List[Any], Dict[str, Any]]:
-    """`train_sweep` for a reference batch plan: every run's states stacked, the scanned epoch vmapped."""
-    import time
-
-    import jax
-
-    from jaxsae.errors import TrainingDivergedError
-    from jaxsae.training.sae import batch_setup, init_state, make_epoch_fn, pred_spec
-
-    def _stack(trees: Sequence[Any]) -> Any:
-        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
-
-    def _index(tree: Any, r: int) -> Any:
-        return jax.tree_util.tree_map(lambda x: x[r], tree)
-
-    input_tt, d, train_users, heldout, plan = batch_setup(two_tower, base, data)
-    total = plan.total
-    states = _stack([init_state(jax.random.PRNGKey(s), c, d) for c, s in zip(configs, seeds)])
-    score_fn, gram = pred_spec(input_tt, base)
-    epoch = jax.jit(jax.vmap(make_epoch_fn(base, d, score_fn, gram), in_axes=(0, None, None, None)))
-    window = max(1, min(base.log_every, total))
-    t0 = time.perf_counter()
-    for s0 in range(0, total, window):
-        n = min(window, total - s0)
-        users, items = plan.batches(s0, n)
-        states, m = epoch(states, input_tt, jnp.asarray(users), jnp.asarray(items))
-        m = jax.device_get(m)
-        bad = np.flatnonzero(~np.asarray(m["finite"]))
-        if bad.size:
-            which = ", ".join(f"w_pred={configs[r].w_pred:g} seed={seeds[r]}" for r in bad)
-            raise TrainingDivergedError(f"ablation diverged (non-finite loss before step {s0 + n}) for {which}; "
-                                        f"lower the learning rate or the weights")
-        log(f"ablate: step {s0 + n}/{total} of {len(configs)} runs; loss "
-            + " ".join(f"{v:.3g}" for v in np.asarray(m["loss"])))
-    params = [_index(states.params, r) for r in range(len(configs))]
-    return params, {"heldout": heldout, "input_two_tower": input_tt, "d": d, "train_s": time.perf_counter() - t0,
-                    "steps": total}
 
 
 def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> Dict[str, float]:

@@ -84,11 +84,13 @@ def _label(config: SAETrainConfig) -> str:
 
 def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
                train_users: "np.ndarray | Sequence[np.ndarray]", batch_seeds: Optional[Sequence[int]] = None,
-               log: Callable[[str], None] = print) -> Tuple[List[GridRun], Dict[str, Any]]:
+               log: Callable[[str], None] = print, data: Any = None) -> Tuple[List[GridRun], Dict[str, Any]]:
     """Train every config on `train_users` (one array for all runs, or one per run), grouped into
-    vmapped programs. Returns the runs in input order and `{"programs": [...], "compile_s", "train_s"}`."""
-    from jaxsae.training.sae import (METRIC_KEYS, _chunks, _unpacked, batch_indices, init_state, pred_spec,
-                                     prepare_inputs, training_setup)
+    vmapped programs. Returns the runs in input order and `{"programs": [...], "compile_s", "train_s"}`.
+    Each run's batches come from its `jaxsae.training.schedules.BatchPlan` (the reference's `schedule` and
+    `pairs` included; `data` is needed for `pairs="positives"`), seeded by its batch seed."""
+    from jaxsae.training.sae import METRIC_KEYS, _chunks, _unpacked, init_state, pred_spec, prepare_inputs, training_setup
+    from jaxsae.training.schedules import batch_plan
 
     configs = list(configs)
     if not configs:
@@ -98,9 +100,10 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
     if any(len(u) == 0 for u in users_of):
         raise ConfigError("a grid run has no training users")
     seeds = [c.seed for c in configs] if batch_seeds is None else [int(s) for s in batch_seeds]
+    plans = [batch_plan(c.replace(seed=seeds[r]), users_of[r], two_tower.n_items, data) for r, c in enumerate(configs)]
     groups: Dict[Tuple[Any, ...], List[int]] = {}
     for r, c in enumerate(configs):
-        groups.setdefault(program_key(c, c.total_steps(len(users_of[r]))), []).append(r)
+        groups.setdefault(program_key(c, plans[r].total), []).append(r)
     runs: List[Optional[GridRun]] = [None] * len(configs)
     programs: List[Dict[str, Any]] = []
     for g, (key, members) in enumerate(groups.items()):
@@ -108,7 +111,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
         first = configs[members[0]]
         input_tt, d = training_setup(two_tower, first)[:2]  # the input space (bias folding, ...) of the group
         score_fn, gram = pred_spec(input_tt, first)
-        shared = (len({seeds[r] for r in members}) == 1
+        shared = (len({(seeds[r], configs[r].schedule, configs[r].pairs) for r in members}) == 1
                   and all(np.array_equal(users_of[r], users_of[members[0]]) for r in members))
         epoch = _grid_epoch(program, d, score_fn, gram, shared)
         inputs = prepare_inputs(program, input_tt, gram)
@@ -117,9 +120,9 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
 
         def batches(s0: int, s1: int) -> Tuple[jax.Array, jax.Array]:
             if shared:
-                u, i = batch_indices(users_of[members[0]], input_tt.n_items, seeds[members[0]], s0, s1 - s0, batch)
+                u, i = plans[members[0]].batches(s0, s1 - s0)
                 return jnp.asarray(u), jnp.asarray(i)
-            pairs = [batch_indices(users_of[r], input_tt.n_items, seeds[r], s0, s1 - s0, batch) for r in members]
+            pairs = [plans[r].batches(s0, s1 - s0) for r in members]
             return jnp.asarray(np.stack([p[0] for p in pairs])), jnp.asarray(np.stack([p[1] for p in pairs]))
 
         t0 = time.perf_counter()
