@@ -2,15 +2,16 @@
 
 A pipeline config is JSON: the dataset, then per stage a dict of that stage's options
 (`{"dataset": "synthetic", "prepare": {"size": "demo"}, "train_rec": {"model": "mf"}, ...}`), and
-`intervene` a list of such dicts, one per experiment. Each stage runs as its `jaxsae` command line through
-a `call(argv) -> exit code` that the caller supplies (the CLI passes `jaxsae.cli.main`; this module never
-imports the CLI). Before any stage runs, every stage's options are checked by `check(argv, data)` (the
-CLI passes `jaxsae.cli.check_argv`: the command's own parser, then its config dataclass, e.g.
-`SAETrainConfig`, so `k > latents`, `"latents": "many"` or `steps: -5` fail before any work; with prepared
-data also concept and item names). Which stages are complete comes from `jaxsae.lineage` (`stage.json`):
-a stage reruns when it is missing, unfinished, failed or stale (made from an older input), when a stage it
-depends on ran in this invocation, or when forced; an interrupted training stage resumes from its
-checkpoint. `RUN/pipeline.json` records the resolved config and each stage's status and time.
+`intervene` a list of such dicts, one per experiment. A stage's option names are the fields of its config
+dataclasses (`jaxsae.stages.<stage>.OPTIONS`, the same that make its CLI flags), and before any stage runs
+every stage's options are built into those dataclasses by the stage's own `build` (`check_options`), so
+`k > latents`, `"latents": "many"`, `steps: -5`, a dataset typo or (with prepared data) an unknown
+concept fail before any work. Each stage then runs as its library function (`jaxsae.stages.<stage>.run`);
+no command line is built or parsed. Which stages are complete comes from `jaxsae.lineage` (`stage.json`):
+a stage reruns when it is missing, unfinished, failed or stale (made from an older input), when its
+config changed, when a stage it depends on ran in this invocation, or when forced; an interrupted
+training stage resumes from its checkpoint. `RUN/pipeline.json` records the resolved config and each
+stage's status, time and equivalent command line.
 """
 from __future__ import annotations
 
@@ -161,9 +162,16 @@ def synthetic_config(size: str = "demo", variant: Optional[str] = None) -> Pipel
     return parse_config(raw)
 
 
-# ---- turning options into command lines ---------------------------------------------------------
-Check = Callable[[List[str], Any], Any]  # check(argv, data or None) -> the stage's validated config
-Call = Callable[[List[str]], int]  # call(argv) -> exit code
+# ---- options -> validated stage configs ----------------------------------------------------------
+# runner(stage, run_dir, config, resume, log): runs one stage (default: the stage function itself)
+Runner = Callable[[str, Path, Any, bool, Callable[[str], None]], Any]
+
+
+def stage_module(stage: str) -> Any:
+    """The module of a pipeline stage (`jaxsae.stages.<stage>`: OPTIONS, build, record, run)."""
+    import importlib
+
+    return importlib.import_module(f"jaxsae.stages.{stage}")
 
 
 def option_flag(key: str) -> str:
@@ -172,7 +180,8 @@ def option_flag(key: str) -> str:
 
 
 def options_to_argv(options: Mapping[str, Any]) -> List[str]:
-    """`{"w_pred": 1, "fold_biases": true, "levels": [-0.5, -1]}` -> `--w-pred=1 --fold-biases --levels=-0.5,-1`.
+    """`{"w_pred": 1, "fold_biases": true, "levels": [-0.5, -1]}` -> `--w-pred=1 --fold-biases --levels=-0.5,-1`:
+    the command line equivalent to a stage's options (shown by `--dry-run`, kept in pipeline.json).
 
     True gives the bare flag, False and None omit the option; lists are comma-joined (the CLIs' list
     syntax); values are attached with `=` so a negative number or list is never read as an option.
@@ -191,33 +200,40 @@ def options_to_argv(options: Mapping[str, Any]) -> List[str]:
     return argv
 
 
-def _checked(stage: str, check: Check, argv: List[str], data: Any = None) -> Any:
+def stage_options(stage: str, options: Mapping[str, Any], dataset: str) -> Dict[str, Any]:
+    """A stage's options as its `build` takes them (prepare: with the pipeline's dataset)."""
+    return {"dataset": dataset, **options} if stage == "prepare" else dict(options)
+
+
+def build_stage(stage: str, options: Mapping[str, Any], dataset: str, data: Any = None) -> Any:
+    """One stage's validated config from its options (the very `build` its CLI command uses); with `data`
+    (the run's prepared `InteractionData`) also the checks that need it. Errors name the stage."""
+    module = stage_module(stage)
     try:
-        return check(argv, data)
+        for key, value in options.items():
+            if key in RESERVED_OPTIONS:
+                raise ConfigError(f"unknown option {key!r} (the pipeline sets it)")
+            if isinstance(value, dict):
+                raise ConfigError(f"option {key!r} must be a number, string, list or true/false, got {value!r}")
+        config = module.build(stage_options(stage, options, dataset))
+        if data is not None and getattr(module, "check_data", None) is not None:
+            module.check_data(config, data)
+        return config
     except JaxsaeError as e:
         raise ConfigError(f"stage {stage!r}: {e}") from None
 
 
-def check_options(config: PipelineConfig, check: Check, run_dir: "str | Path" = "RUN", data: Any = None) -> Dict[str, Any]:
-    """Every configured stage's options checked by `check` before anything runs (ConfigError naming the stage).
-
-    Reserved options (`out`, `resume`, ...) are refused; flags must be true or false. With `data` (the
-    run's prepared data, when the prepare stage will not rerun) the named concepts and items are checked
-    too ("auto" targets are chosen later and always exist). Returns each stage's validated config.
-    """
-    out: Dict[str, Any] = {}
+def check_options(config: PipelineConfig, run_dir: "str | Path" = "RUN", data: Any = None) -> Dict[str, List[Any]]:
+    """Every configured stage's options built into its config dataclass before anything runs (one-line
+    `ConfigError` naming the stage). With `data` (the run's prepared data, when the prepare stage will not
+    rerun) the named concepts and items are checked too ("auto" targets are chosen later and always
+    exist). Returns each stage's validated configs (a list: `intervene` has one per experiment)."""
+    out: Dict[str, List[Any]] = {}
     for stage, opts in config.stages.items():
         for o in (opts if isinstance(opts, list) else [opts]):
-            for key, value in o.items():
-                if key in RESERVED_OPTIONS:
-                    raise ConfigError(f"stage {stage!r}: unknown option {key!r} (the pipeline sets it)")
-                if isinstance(value, dict):
-                    raise ConfigError(f"stage {stage!r}: option {key!r} must be a number, string, list or "
-                                      f"true/false, got {value!r}")
-            argv = stage_argv(stage, Path(run_dir), o, config.dataset)
             auto = stage == "intervene" and any(o.get(k) == AUTO for k in INTERVENTION_KINDS)
-            cfg = _checked(stage, check, argv, None if auto else data)
-            out.setdefault(stage, []).append(cfg)
+            # an "auto" target is chosen after the analysis: its other options are checked now, its name then
+            out.setdefault(stage, []).append(build_stage(stage, o, config.dataset, None if auto else data))
     return out
 
 
@@ -252,7 +268,8 @@ class StageRecord:
     stage: str
     status: str  # "ran", "skipped" or "failed"
     seconds: float
-    argv: List[str]
+    argv: List[str]  # the equivalent `jaxsae` command line
+    error: Optional[str] = None  # why it failed
 
 
 def stage_argv(stage: str, run_dir: Path, options: Mapping[str, Any], dataset: str, resume: bool = False) -> List[str]:
@@ -285,8 +302,6 @@ RERUN_IGNORED = ("devices", "log_every", "checkpoint_every", "eval_every", "eval
 def config_change(run_dir: Path, stage: str, validated: Any) -> str:
     """"" when `RUN/<stage>/stage.json` records the config `validated` (or records none: a legacy run),
     else the first differing field as `key: old -> new`."""
-    from jaxsae.io import to_jsonable
-
     if validated is None or stage == "intervene":
         return ""
     rec = lineage.read_stage(run_dir / STAGE_DIRS[stage]) or {}
@@ -295,7 +310,7 @@ def config_change(run_dir: Path, stage: str, validated: Any) -> str:
         recorded = recorded.get("ablation")
     if not isinstance(recorded, dict):
         return ""
-    want = to_jsonable(validated)
+    want = stage_module(stage).record(validated)
     if not isinstance(want, dict):
         return ""
     for key, value in want.items():
@@ -328,14 +343,19 @@ def plan(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = (
     return out
 
 
-def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, check: Check, force: Sequence[str] = (),
-                 log: Callable[[str], None] = print) -> Dict[str, Any]:
+def run_stage(stage: str, run_dir: Path, config: Any, resume: bool, log: Callable[[str], None]) -> Any:
+    """The default runner: the stage function `jaxsae.stages.<stage>.run`."""
+    return stage_module(stage).run(run_dir, config, resume=resume, log=log)
+
+
+def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[str] = (),
+                 log: Callable[[str], None] = print, runner: Runner = run_stage) -> Dict[str, Any]:
     """Run the configured stages in order into `run_dir`; a stage is skipped when complete (`jaxsae.lineage`:
     made from the current inputs) unless in `force` or a stage it depends on ran in this invocation.
 
-    `check(argv, data)` validates one stage's command line (every stage is checked before the first runs;
-    the interventions' concepts and items again once the data is prepared) and `call(argv) -> exit code`
-    runs it; the CLI passes `jaxsae.cli.check_argv` and `jaxsae.cli.main`. Returns the pipeline.json payload.
+    Every stage's options are built into its config dataclass before the first stage runs (the
+    interventions' concepts and items again once the data is prepared); `runner(stage, run_dir, config,
+    resume, log)` then runs each (default `run_stage`, the stage function). Returns the pipeline.json payload.
     """
     from jaxsae.io import library_versions, write_json
 
@@ -344,7 +364,7 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
     if unknown:
         raise ConfigError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGE_COMMANDS)})")
     reprepare = "prepare" in config.stages and ("prepare" in force or not stage_complete(run_dir, "prepare"))
-    validated = check_options(config, check, run_dir, data=None if reprepare else _prepared_data(run_dir))
+    validated = check_options(config, run_dir, data=None if reprepare else _prepared_data(run_dir))
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file, not a run directory")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -357,15 +377,20 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
         payload["total_s"] = time.perf_counter() - start
         write_json(run_dir / "pipeline.json", payload)
 
-    def run_one(stage: str, argv: List[str], label: str) -> None:
+    def run_one(stage: str, options: Mapping[str, Any], cfg: Any, label: str, resume: bool = False) -> None:
+        argv = stage_argv(stage, run_dir, options, config.dataset, resume=resume)
         log(f"[jaxsae run] {label}: jaxsae {' '.join(argv)}")
         t0 = time.perf_counter()
-        code = call(argv)
+        error: Optional[str] = None
+        try:
+            runner(stage, run_dir, cfg, resume, log)
+        except (JaxsaeError, OSError) as e:  # bad input, a diverged training, an unwritable disk: one line
+            error = str(e) if isinstance(e, JaxsaeError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
         dt = time.perf_counter() - t0
-        records.append(StageRecord(label, "ran" if code == 0 else "failed", dt, argv))
+        records.append(StageRecord(label, "failed" if error else "ran", dt, argv, error))
         save()
-        if code != 0:
-            raise PipelineError(f"stage {label} failed (exit {code}) after {dt:.1f} s; fix the cause and rerun "
+        if error is not None:
+            raise PipelineError(f"stage {label} failed after {dt:.1f} s: {error}; fix the cause and rerun "
                                 f"`jaxsae run` to resume from this stage")
         log(f"[jaxsae run] {label}: done in {dt:.1f} s")
 
@@ -383,7 +408,7 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
                         old.unlink()
                 stale = True
             if "prepare" in ran:  # named concepts and items checked against the new data before the SAE trains
-                check_options(PipelineConfig(config.dataset, {"intervene": opts}, config.name), check, run_dir,
+                check_options(PipelineConfig(config.dataset, {"intervene": opts}, config.name), run_dir,
                               data=_prepared_data(run_dir))
             for o in resolve_interventions(run_dir, opts):
                 kind = next(k for k in INTERVENTION_KINDS if k in o)
@@ -392,7 +417,7 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
                     log(f"[jaxsae run] {label}: complete, skipped")
                     records.append(StageRecord(label, "skipped", 0.0, []))
                     continue
-                run_one(stage, stage_argv(stage, run_dir, o, config.dataset), label)
+                run_one(stage, o, build_stage(stage, o, config.dataset), label)
             continue
         changed = config_change(run_dir, stage, validated[stage][0]) if status.ok else ""
         if stage not in force and not stale and status.ok and not changed:
@@ -407,10 +432,9 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", call: Call, chec
             log(f"[jaxsae run] {stage}: {status.reason.split('; rerun')[0]}: rerunning")
         if stage == "train_rec" and "prepare" in ran and "intervene" in config.stages:
             check_options(PipelineConfig(config.dataset, {"intervene": config.stages["intervene"]}, config.name),
-                          check, run_dir, data=_prepared_data(run_dir))
+                          run_dir, data=_prepared_data(run_dir))
         resume = stage in RESUMABLE and stage not in force and not stale and _interrupted(run_dir, RESUMABLE[stage])
-        run_one(stage, stage_argv(stage, run_dir, opts, config.dataset, resume=resume),
-                stage + (" (resuming)" if resume else ""))
+        run_one(stage, opts, validated[stage][0], stage + (" (resuming)" if resume else ""), resume=resume)
     save()
     log(f"[jaxsae run] all stages complete in {payload['total_s']:.1f} s: {run_dir / 'report' / 'index.html'}")
     return payload

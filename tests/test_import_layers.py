@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: Dict[str, int] = {
     "data_prep": 0,
     "jaxsae.errors": 0,
-    "jaxsae.io": 1, "jaxsae.checkpoint": 1, "jaxsae.lineage": 1, "jaxsae.losses": 1, "jaxsae.metrics": 1,
+    "jaxsae.io": 1, "jaxsae.options": 1, "jaxsae.checkpoint": 1, "jaxsae.lineage": 1, "jaxsae.losses": 1, "jaxsae.metrics": 1,
     "jaxsae.recommenders": 1, "jaxsae.sae": 1,
     "jaxsae.training": 2,
     "jaxsae.analysis": 3, "jaxsae.interventions": 3, "jaxsae.report": 3, "jaxsae.bench": 3,

@@ -9,39 +9,33 @@ import numpy as np
 import pytest
 
 import jaxsae.pipeline as pl
-from jaxsae.errors import ConfigError
+from jaxsae.errors import ConfigError, TrainingDivergedError
+from jaxsae.sae.config import SAETrainConfig
 from jaxsae.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
                              pick_niche_item, run_pipeline)
 
 
-def check(argv: List[str], data=None):
-    """The real stage check: each command's own parser, then its config dataclass (no files read)."""
-    from jaxsae.cli import check_argv
-
-    return check_argv(argv, data)
-
-
 class FakeStages:
-    """Records each stage's argv and writes the files that mark it complete."""
+    """A pipeline runner recording each stage's command and validated config, writing the files that mark it
+    complete (the real stage functions are tested on their own and end to end below)."""
 
     def __init__(self, run: Path, fail: str = "") -> None:
         self.run, self.fail, self.calls = run, fail, []  # type: ignore[var-annotated]
 
-    def __call__(self, argv: List[str]) -> int:
-        self.calls.append(argv)
-        cmd = argv[0]
+    def __call__(self, stage: str, run_dir: Path, config, resume: bool, log) -> None:
+        cmd = pl.STAGE_COMMANDS[stage]
+        self.calls.append((cmd, config, resume))
         if cmd == self.fail:
             (self.run / "sae").mkdir(parents=True, exist_ok=True)
             (self.run / "sae" / "checkpoint.json").write_text("{}")
-            return 2
-        stage = next(s for s, c in pl.STAGE_COMMANDS.items() if c == cmd)
+            raise TrainingDivergedError("loss is nan at step 7")
         if stage == "intervene":
-            kind, target = argv[2][2:].split("=", 1)
+            kind, target = config.kind, config.target
             key = "item" if kind == "promote" else "concept"
             path = self.run / "interventions" / f"{kind}-{target.lower()}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({key: target}))
-            return 0
+            return
         for rel in pl.DONE_FILES[stage]:
             f = self.run / rel
             f.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +46,6 @@ class FakeStages:
                                          {"concept": "Comedy", "family": "genre", "purity@10": 1.0, "n_items": 8}]))
             else:
                 f.write_text("{}")
-        return 0
 
 
 CONFIG = {
@@ -70,60 +63,69 @@ def test_runs_every_stage_in_order_then_skips_complete_ones(tmp_path: Path) -> N
     run = tmp_path / "run"
     stages = FakeStages(run)
     logs: List[str] = []
-    payload = run_pipeline(parse_config(CONFIG), run, check=check, call=stages, log=logs.append)
+    payload = run_pipeline(parse_config(CONFIG), run, runner=stages, log=logs.append)
     cmds = [c[0] for c in stages.calls]
     assert cmds == ["prepare", "train-rec", "train-sae", "analyze", "intervene", "intervene", "intervene",
                     "ablate", "report"]
-    assert stages.calls[0] == ["prepare", "synthetic", "--out", str(run), "--size=tiny"]
-    assert stages.calls[2] == ["train-sae", str(run), "--sae=topk", "--latents=16", "--k=2",
-                               "--fold-biases", "--prefixes=4,8,16"]
+    # each stage gets the config dataclass its own CLI command would build
+    prepared = stages.calls[0][1]
+    assert (prepared.source.dataset, prepared.source.size, prepared.options.n_test) == ("synthetic", "tiny", 5)
+    assert stages.calls[2][1] == SAETrainConfig(sae="topk", latents=16, k=2, fold_biases=True, prefixes=(4, 8, 16))
     # automatic choices: best genre by purity@10, ties broken by more items (Comedy 8 > Horror 3); decade skipped
-    assert stages.calls[4][2:] == ["--filter=Comedy"] and stages.calls[5][2:] == ["--nudge=Horror"]
-    assert stages.calls[6][2:] == ["--promote=I7"]
+    assert [(c[1].kind, c[1].target) for c in stages.calls[4:7]] == [("filter", "Comedy"), ("nudge", "Horror"),
+                                                                      ("promote", "I7")]
     saved = json.loads((run / "pipeline.json").read_text())
+    # pipeline.json keeps the equivalent command lines
+    assert saved["stages"][0]["argv"] == ["prepare", "synthetic", "--out", str(run), "--size=tiny"]
+    assert saved["stages"][2]["argv"] == ["train-sae", str(run), "--sae=topk", "--latents=16", "--k=2",
+                                          "--fold-biases", "--prefixes=4,8,16"]
+    assert saved["stages"][4]["argv"][2:] == ["--filter=Comedy"]
     assert [s["status"] for s in saved["stages"]] == ["ran"] * 9
     assert saved["config"]["dataset"] == "synthetic" and "versions" in saved
     assert any("train_sae: done in" in line for line in logs)
 
     again = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, check=check, call=again, log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, runner=again, log=logs.append)
     assert again.calls == []  # every stage complete, the report not stale
     saved = json.loads((run / "pipeline.json").read_text())
     assert {s["status"] for s in saved["stages"]} == {"skipped"}
 
     (run / "sae" / "metrics.json").unlink()  # an SAE stage interrupted before its final file
     third = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, check=check, call=third, log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, runner=third, log=logs.append)
     # everything that depends on the SAE stage is redone, the earlier stages are not
     assert [c[0] for c in third.calls] == ["train-sae", "analyze", "intervene", "intervene", "intervene", "ablate",
                                            "report"]
 
     (run / "interventions" / "filter-manual.json").write_text(json.dumps({"concept": "Manual"}))
     forced = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, check=check, call=forced, force=["analyze"], log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, runner=forced, force=["analyze"], log=logs.append)
     assert [c[0] for c in forced.calls] == ["analyze", "intervene", "intervene", "intervene", "report"]
     assert not (run / "interventions" / "filter-manual.json").exists()  # stale results of another analysis
 
     only_report = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, check=check, call=only_report, force=["report"], log=logs.append)
+    run_pipeline(parse_config(CONFIG), run, runner=only_report, force=["report"], log=logs.append)
     assert [c[0] for c in only_report.calls] == ["report"]
 
 
 def test_failed_stage_stops_and_rerun_resumes_from_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    with pytest.raises(PipelineError, match="stage train_sae failed .*rerun `jaxsae run` to resume"):
-        run_pipeline(parse_config(CONFIG), run, check=check, call=FakeStages(run, fail="train-sae"), log=lambda m: None)
+    with pytest.raises(PipelineError, match="stage train_sae failed .*loss is nan at step 7; .*rerun `jaxsae run` to resume"):
+        run_pipeline(parse_config(CONFIG), run, runner=FakeStages(run, fail="train-sae"), log=lambda m: None)
     saved = json.loads((run / "pipeline.json").read_text())
     assert [s["status"] for s in saved["stages"]] == ["ran", "ran", "failed"]
+    assert saved["stages"][2]["error"] == "loss is nan at step 7"
     stages = FakeStages(run)
-    run_pipeline(parse_config(CONFIG), run, check=check, call=stages, log=lambda m: None)
-    assert stages.calls[0][0] == "train-sae" and stages.calls[0][-1] == "--resume"
+    run_pipeline(parse_config(CONFIG), run, runner=stages, log=lambda m: None)
+    assert stages.calls[0][0] == "train-sae" and stages.calls[0][2] is True  # resumed
 
 
 @pytest.mark.parametrize("bad, message", [
     ({"dataset": "synthetic", "train_sea": {}}, "unknown key.*'train_sea'"),
     ({"dataset": "synthetic", "train_sae": {"latnts": 8}}, "stage 'train_sae': unknown option 'latnts'.*did you mean latents"),
-    ({"dataset": "synthetic", "train_sae": {"fold_biases": 1}}, "fold-biases: ignored explicit argument '1'"),
+    ({"dataset": "synthetic", "train_sae": {"fold_biases": 1}}, "stage 'train_sae': fold_biases must be true or false, got 1"),
+    ({"dataset": "synthetic", "train_sae": {"latents": "many"}}, "stage 'train_sae': latents must be an integer, got 'many'"),
+    ({"dataset": "synthetic", "train_sae": {"pred_loss": "listwse"}}, "pred_loss must be one of .*did you mean listwise"),
     ({"dataset": "synthetic", "prepare": {"out": "x"}}, "unknown option 'out'"),
     ({"dataset": "synthetic", "intervene": [{"filter": "A", "nudge": "B"}]}, "exactly one of filter, nudge, promote"),
     ({"dataset": "synthetic", "intervene": {"filter": "A"}}, "must be a list"),
@@ -133,16 +135,8 @@ def test_failed_stage_stops_and_rerun_resumes_from_checkpoint(tmp_path: Path) ->
 def test_bad_configs_fail_before_any_work(tmp_path: Path, bad, message) -> None:
     stages = FakeStages(tmp_path / "run")
     with pytest.raises(ConfigError, match=message):
-        run_pipeline(parse_config(bad), tmp_path / "run", check=check, call=stages, log=lambda m: None)
+        run_pipeline(parse_config(bad), tmp_path / "run", runner=stages, log=lambda m: None)
     assert stages.calls == [] and not (tmp_path / "run" / "pipeline.json").exists()
-
-
-def test_missing_command_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
-    import jaxsae.cli as cli
-
-    monkeypatch.setattr(cli, "COMMAND_MODULES", tuple(m for m in cli.COMMAND_MODULES if m != "ablate"))
-    with pytest.raises(ConfigError, match="stage 'ablate': .*invalid choice: 'ablate'"):
-        run_pipeline(parse_config(CONFIG), tmp_path, check=check, call=FakeStages(tmp_path), log=lambda m: None)
 
 
 def test_variants_defaults_and_disabled_stages() -> None:

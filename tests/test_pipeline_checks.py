@@ -9,17 +9,18 @@ import pytest
 
 import jaxsae.pipeline as pl
 from jaxsae import lineage
-from jaxsae.cli import build_parser, check_argv
+from jaxsae.cli import build_parser
 from jaxsae.errors import ConfigError
 
 
-def _never(argv: List[str]) -> int:
-    raise AssertionError(f"no stage may run: {argv}")
+def _never(stage: str, run_dir: Path, config, resume: bool, log) -> None:
+    raise AssertionError(f"no stage may run: {stage}")
 
 
 @pytest.mark.parametrize("stage_opts, message", [
     ({"train_sae": {"sae": "topk", "latents": 8, "k": 9}}, "stage 'train_sae': TopK needs 1 <= k <= latents"),
-    ({"train_sae": {"latents": "many"}}, "stage 'train_sae': .*--latents: invalid int value: 'many'"),
+    ({"train_sae": {"latents": "many"}}, "stage 'train_sae': latents must be an integer, got 'many'"),
+    ({"train_sae": {"sae": "topk", "null_seeds": 3}}, "stage 'train_sae': --null-seeds: sweep options apply to --sae auto"),
     ({"train_sae": {"steps": -5}}, "stage 'train_sae': steps must be >= 1, got -5"),
     ({"train_sae": {"sae": "tied", "k": 4}}, "--k applies to TopK SAEs only"),
     ({"train_rec": {"epochs": 0}}, "stage 'train_rec': epochs must be an integer >= 1"),
@@ -31,15 +32,15 @@ def _never(argv: List[str]) -> int:
 def test_dry_run_checks_every_value_before_any_stage(tmp_path: Path, stage_opts, message) -> None:
     cfg = pl.parse_config({"dataset": "synthetic", **stage_opts})
     with pytest.raises(ConfigError, match=message):
-        pl.run_pipeline(cfg, tmp_path / "run", call=_never, check=check_argv, log=lambda m: None)
+        pl.run_pipeline(cfg, tmp_path / "run", runner=_never, log=lambda m: None)
     assert not (tmp_path / "run").exists()
 
 
 def test_dataset_typo_and_negative_levels(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="stage 'prepare': unknown dataset 'synthtic'; did you mean synthetic"):
-        pl.check_options(pl.parse_config({"dataset": "synthtic"}), check_argv)
+        pl.check_options(pl.parse_config({"dataset": "synthtic"}))
     cfg = pl.parse_config({"dataset": "synthetic", "intervene": [{"filter": "Horror", "levels": [-0.5, -1]}]})
-    (opts,) = pl.check_options(cfg, check_argv)["intervene"]
+    (opts,) = pl.check_options(cfg)["intervene"]
     assert opts.levels == (-0.5, -1.0) and opts.target == "Horror"
 
 
@@ -50,10 +51,10 @@ def test_concept_and_item_typos_are_caught_against_prepared_data(tmp_path: Path)
     assert main(["prepare", "synthetic", "--size", "tiny", "--out", str(run)]) == 0
     cfg = pl.parse_config({"dataset": "synthetic", "prepare": {"size": "tiny"}, "intervene": [{"filter": "Horrro"}]})
     with pytest.raises(ConfigError, match="stage 'intervene': .*'Horrro'.*Horror"):
-        pl.run_pipeline(cfg, run, call=_never, check=check_argv, log=lambda m: None)
+        pl.run_pipeline(cfg, run, runner=_never, log=lambda m: None)
     cfg = pl.parse_config({"dataset": "synthetic", "prepare": {"size": "tiny"}, "intervene": [{"promote": "no such item"}]})
     with pytest.raises(ConfigError, match="stage 'intervene': unknown item 'no such item'"):
-        pl.run_pipeline(cfg, run, call=_never, check=check_argv, log=lambda m: None)
+        pl.run_pipeline(cfg, run, runner=_never, log=lambda m: None)
 
 
 @pytest.mark.parametrize("command, options, argv", [
@@ -65,19 +66,56 @@ def test_concept_and_item_typos_are_caught_against_prepared_data(tmp_path: Path)
      ["--model", "mf", "--dim", "8", "--chunk-size", "64", "--optimizer", "adam"]),
     ("analyze", {"k": "5,10", "null_seeds": 2}, ["--k", "5,10", "--null-seeds", "2"]),
     ("ablate", {"pred_weights": [0, 2], "seeds": "0,1"}, ["--pred-weights", "0,2", "--seeds", "0,1"]),
+    ("train_sae", {"null_seeds": 3, "axis": ["k=8,16"], "seeds": [0, 2], "untied": True},
+     ["--null-seeds", "3", "--axis", "k=8,16", "--sweep-seeds", "0,2", "--untied"]),
+    ("prepare", {"size": "small", "n_test": 3, "min_rating": 4}, ["--size", "small", "--n-test", "3", "--min-rating", "4"]),
+    ("intervene", {"filter": "Horror", "levels": [-0.5, -1], "neuron": 3, "absolute_levels": True},
+     ["--filter", "Horror", "--levels=-0.5,-1", "--neuron", "3", "--absolute-levels"]),
+    ("report", {"no_figures": True}, ["--no-figures"]),
 ])
 def test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field(command: str, options, argv) -> None:
     import importlib
 
     module = importlib.import_module(f"jaxsae.cli.{command}")
     cmd = pl.STAGE_COMMANDS[command]
-    from_cli = module.config_from_args(build_parser().parse_args([cmd, "RUN", *argv]))
-    (from_config,) = pl.check_options(pl.PipelineConfig("synthetic", {command: options}), check_argv)[command]
+    positional = ["synthetic", "--out", "RUN"] if command == "prepare" else ["RUN"]
+    from_cli = module.config_from_args(build_parser().parse_args([cmd, *positional, *argv]))
+    stages = {command: [options] if command == "intervene" else options}
+    (from_config,) = pl.check_options(pl.PipelineConfig("synthetic", stages))[command]
     assert from_config == from_cli
-    if command == "train_sae":
+    if command == "train_sae" and "sae" in options:
         assert (from_cli.prefixes, from_cli.w_pred, from_cli.normalize, from_cli.lr) == ((8, 16, 32), 2.0, False, 5e-4)
     if command == "train_rec":
-        assert from_cli.eval_chunk_size == 64 and from_cli.dim == 8
+        assert from_cli.rec.eval_chunk_size == 64 and from_cli.rec.dim == 8
+    if command == "train_sae" and "axis" in options:  # --sae auto by default: the sweep's config
+        assert from_cli.null_seeds == 3 and from_cli.seeds == (0, 2) and from_cli.base.tied is False
+        assert from_cli.axes == ((("k", (8, 16)),),)
+    if command == "intervene":
+        assert (from_cli.kind, from_cli.levels, from_cli.neurons, from_cli.absolute_levels) == (
+            "filter", (-0.5, -1.0), (3,), True)
+
+
+@pytest.mark.parametrize("stage", list(pl.STAGE_COMMANDS))
+def test_each_stage_has_one_definition_of_its_options(stage: str, capsys) -> None:
+    """The flags in a command's --help are exactly the option fields of its stage's config dataclasses (issue 13)."""
+    import re
+
+    from jaxsae.cli import main
+    from jaxsae.options import option_specs, switches
+
+    module = pl.stage_module(stage)
+    for name in ("OPTIONS", "build", "record", "run"):
+        assert hasattr(module, name), f"jaxsae.stages.{stage} lacks {name}"
+    assert main([pl.STAGE_COMMANDS[stage], "--help"]) == 0
+    flags = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", capsys.readouterr().out)) - {"help", "resume"}
+    names = {n.replace("_", "-") for cls in module.OPTIONS for s in option_specs(cls) for n in (s.name, *s.aliases)}
+    if stage == "prepare":  # its dataset is the positional; --out names the run
+        names, flags = names - {"dataset"}, flags - {"out"}
+    extra = {n.replace("_", "-") for cls in module.OPTIONS for n in switches(cls)}
+    assert names <= flags <= names | extra, (sorted(flags - names - extra), sorted(names - flags))
+    for cls in module.OPTIONS:  # every option is documented by its field
+        for spec in option_specs(cls):
+            assert spec.help, f"{cls.__name__}.{spec.field} has no docstring or comment"
 
 
 class LineageStages:
@@ -86,33 +124,30 @@ class LineageStages:
     def __init__(self, run: Path) -> None:
         self.run, self.calls = run, []  # type: ignore[var-annotated]
 
-    def __call__(self, argv: List[str]) -> int:
-        self.calls.append(argv[0])
-        stage = next(s for s, c in pl.STAGE_COMMANDS.items() if c == argv[0])
+    def __call__(self, stage: str, run_dir: Path, config, resume: bool = False, log=None) -> None:
+        self.calls.append(pl.STAGE_COMMANDS[stage])
         name = pl.STAGE_DIRS[stage]
         inputs = lineage.INPUTS.get(name, ("data", "rec", "sae", "analysis") if name == "report" else ())
-        with lineage.stage(self.run, name, config={"argv": argv[2:]}, inputs=inputs, keep=stage == "intervene") as w:
+        with lineage.stage(self.run, name, config={"fake": True}, inputs=inputs, keep=stage == "intervene") as w:
             for rel in pl.DONE_FILES.get(stage, ()):
                 (w / Path(rel).name).write_text("[]" if rel.endswith("concepts.json") else "{}")
             if stage == "intervene":
-                kind, target = argv[2][2:].split("=", 1)
-                (w / f"{kind}-{target}.json").write_text(json.dumps({"concept": target}))
-        return 0
+                (w / f"{config.kind}-{config.target}.json").write_text(json.dumps({"concept": config.target}))
 
 
 def test_run_reruns_stages_made_from_an_older_input(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cfg = pl.parse_config({"dataset": "synthetic", "intervene": [{"filter": "Horror"}], "report": False})
     first = LineageStages(run)
-    pl.run_pipeline(cfg, run, call=first, check=check_argv, log=lambda m: None)
+    pl.run_pipeline(cfg, run, runner=first, log=lambda m: None)
     assert first.calls == ["prepare", "train-rec", "train-sae", "analyze", "intervene"]
     again = LineageStages(run)
-    pl.run_pipeline(cfg, run, call=again, check=check_argv, log=lambda m: None)
+    pl.run_pipeline(cfg, run, runner=again, log=lambda m: None)
     assert again.calls == []
     by_hand = LineageStages(run)
-    by_hand(["train-sae", str(run), "--seed=3"])  # the SAE retrained by hand: analysis and interventions are stale
+    by_hand("train_sae", run, None)  # the SAE retrained by hand: analysis and interventions are stale
     logs: List[str] = []
     third = LineageStages(run)
-    pl.run_pipeline(cfg, run, call=third, check=check_argv, log=logs.append)
+    pl.run_pipeline(cfg, run, runner=third, log=logs.append)
     assert third.calls == ["analyze", "intervene"]
     assert any("analysis was made from an older" in line and "rerunning" in line for line in logs)

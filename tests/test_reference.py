@@ -319,6 +319,7 @@ def test_every_paper_config_has_a_reference_variant(name):
     cfg = pl.load_config(name, "reference")
     argv = ["train-sae", "RUN", *pl.options_to_argv(cfg.stages["train_sae"])]
     sae = config_from_args(build_parser().parse_args(argv))
+    assert sae == pl.check_options(cfg)["train_sae"][0]  # the command line and the pipeline give one config
     assert sae.kl_log_eps == 1e-6 and sae.epochs is not None
     if "ncf" in name:
         assert (sae.normalize, sae.pre_bias, sae.latent_bias_init) == (False, False, "torch_linear")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -29,9 +29,17 @@ METRICS = ("rbo@30", "kendall_tau@30", "rbo_paper", "kendall_tau_paper", "ms", "
 PURE = 0.9
 
 
+def _presets() -> Sequence[str]:
+    from jaxsae.sae.config import PRESETS
+
+    return tuple(PRESETS)
+
+
 @dataclasses.dataclass(frozen=True)
 class AblationConfig:
     """Options of `jaxsae ablate`."""
+
+    OPTION_CHOICES: ClassVar[Mapping[str, Sequence[str]]] = {"sae_preset": tuple(_presets())}
 
     pred_weights: Tuple[float, ...] = PAPER_PRED_WEIGHTS  # w_pred values to train (paper: 0, 1, 2, 5, 10)
     seeds: Tuple[int, ...] = (0,)  # initialization seeds per weight; rows report the mean over seeds

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,6 +26,8 @@ OUTPUTS = ("concepts", "neurons", "popularity", "temporal", "ms", "hierarchy")
 @dataclasses.dataclass(frozen=True)
 class AnalysisConfig:
     """Options of `jaxsae analyze`."""
+
+    OPTION_ALIASES: ClassVar[Mapping[str, Tuple[str, ...]]] = {"ks": ("k",)}  # `--k 5,10,20,50`
 
     ks: Tuple[int, ...] = DEFAULT_KS  # purity is reported at each K; must include 10 (the selection K)
     null_seeds: int = 5  # seeds of the random-direction null (0: no null, its columns are null)

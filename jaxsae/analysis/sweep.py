@@ -42,7 +42,7 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -100,6 +100,12 @@ def load_grid(spec: str) -> Dict[str, Any]:
 class SweepConfig:
     """Everything a sweep does: the base config, the grid, the split and the selection thresholds."""
 
+    # how the fields appear as options (`jaxsae sweep`, `train-sae --sae auto`; `base` and `axes` come from
+    # the grid; `k` is the fidelity lists' K, not shown beside the SAE's own k)
+    OPTION_CHOICES: ClassVar[Mapping[str, Sequence[str]]] = {"final": FINALS}
+    OPTION_ALIASES: ClassVar[Mapping[str, Tuple[str, ...]]] = {"seeds": ("sweep_seeds",)}
+    OPTION_HIDDEN: ClassVar[Sequence[str]] = ("k",)
+
     base: SAETrainConfig = SAETrainConfig(**SWEEP_BASE)  # fields no axis sets; its seed fixes the splits
     axes: Tuple[Tuple[Tuple[str, Tuple[Any, ...]], ...], ...] = ()  # cross products (unioned): ((field, values), ...)
     seeds: Tuple[int, ...] = (0, 1)  # init/batch-order seeds per setting (figures are means over them)
@@ -108,9 +114,9 @@ class SweepConfig:
     null_seeds: int = 10  # seeds of the random-direction null purity
     purity: float = 0.9  # a concept is clear at purity@10 >= this ...
     margin: float = 0.2  # ... beating its null purity@10 by >= this
-    rbo_min: float = 0.8  # targets of the rule: validation rbo@30, kendall_tau@30, clear concepts (SPEC §11)
-    kendall_min: float = 0.5
-    min_concepts: int = 3
+    rbo_min: float = 0.8  # targets of the selection rule (SPEC §11): validation rbo@30 >= this ...
+    kendall_min: float = 0.5  # ... validation kendall_tau@30 >= this ...
+    min_concepts: int = 3  # ... and at least this many clear concepts
     k: int = 30  # top-K of the fidelity lists
     final: str = "reuse"  # "reuse" the chosen setting's base-seed run, or "retrain" it on all training users
 

@@ -37,18 +37,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=run)
 
 
-def _call(argv: "list[str]") -> int:
-    """Run one stage's command line (argparse exits become exit codes)."""
-    from jaxsae.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return int(e.code) if isinstance(e.code, int) else 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.cli import check_argv
     from jaxsae.pipeline import (_prepared_data, check_options, deep_merge, load_config, parse_config, plan,
                                  stage_argv, stage_complete, synthetic_config)
 
@@ -84,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     force = [s.strip().replace("-", "_") for s in args.force.split(",") if s.strip()]
     if args.dry_run:
         reprepare = "prepare" in cfg.stages and ("prepare" in force or not stage_complete(out, "prepare"))
-        validated = check_options(cfg, check_argv, out, data=None if reprepare else _prepared_data(out))
+        validated = check_options(cfg, out, data=None if reprepare else _prepared_data(out))
         todo = plan(cfg, out, force, validated)
         for stage, opts in cfg.stages.items():
             for o in (opts if isinstance(opts, list) else [opts]):
@@ -93,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from jaxsae.pipeline import run_pipeline
 
-    run_pipeline(cfg, out, call=_call, check=check_argv, force=force, log=lambda m: print(m, flush=True))
+    run_pipeline(cfg, out, force=force, log=lambda m: print(m, flush=True))
     return 0

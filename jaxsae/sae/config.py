@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
 
 PRED_LOSSES = ("mse", "bce", "listwise", "mse_prob")
 PRED_LEVELS = ("full", "all")
+INPUT_SCALINGS = ("none", "batch_minmax")
+LATENT_BIAS_INITS = ("zeros", "torch_linear")
+PAIRS = ("random", "positives")
+SCHEDULES = ("stream", "drop_last", "zip")
 
 
 @dataclasses.dataclass(frozen=True)
 class SAETrainConfig:
     """Architecture, objective and schedule of an SAE run."""
+
+    # how the fields appear as options (`jaxsae.options`: `jaxsae train-sae` flags, pipeline `train_sae` keys)
+    OPTION_CHOICES: ClassVar[Mapping[str, Sequence[Any]]] = {
+        "pred_loss": PRED_LOSSES, "pred_levels": PRED_LEVELS, "input_scaling": INPUT_SCALINGS,
+        "latent_bias_init": LATENT_BIAS_INITS, "pairs": PAIRS, "schedule": SCHEDULES, "std_ddof": (0, 1)}
+    OPTION_SWITCHES: ClassVar[Mapping[str, Tuple[str, Any]]] = {"untied": ("tied", False), "separate": ("shared", False)}
 
     sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka"
     latents: int = 22  # h, number of latents (paper: 22 for ML-1M d=20)
@@ -194,10 +204,6 @@ class SAETrainConfig:
         return cls(**_schedule(base, 30, paper_schedule, overrides))
 
 
-INPUT_SCALINGS = ("none", "batch_minmax")
-LATENT_BIAS_INITS = ("zeros", "torch_linear")
-PAIRS = ("random", "positives")
-SCHEDULES = ("stream", "drop_last", "zip")
 
 
 def _check_reference_options(c: SAETrainConfig) -> None:

@@ -5,7 +5,7 @@ Fields left None take the model's defaults (`MODEL_DEFAULTS`), so a saved config
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,21 +49,28 @@ class RecConfig:
     """How to train a recommender. Fields left None take the model's defaults (`MODEL_DEFAULTS`) at
     construction, so a saved config is always fully resolved; `preset("paper")` is the paper's schedule."""
 
+    # how the fields appear as options (`jaxsae.options`: `jaxsae train-rec` flags, pipeline `train_rec` keys)
+    OPTION_CHOICES: ClassVar[Mapping[str, Sequence[str]]] = {
+        "model": MODELS, "optimizer": OPTIMIZERS, "reduction": REDUCTIONS, "negative_scheme": SCHEMES,
+        "val_metric": VAL_METRICS}
+    OPTION_ALIASES: ClassVar[Mapping[str, Tuple[str, ...]]] = {"eval_chunk_size": ("chunk_size",)}
+
     model: str = "mf"
     """"mf" (biased MF) or "ncf" (MLP [64, 32, 16] on concatenated embeddings)."""
     dim: Optional[int] = None
     """Embedding dimension d (default MF 64, NCF 20; paper: 20 on ML-1M, 100 on Last.FM)."""
     epochs: Optional[int] = None
-    """Passes over all training positives, each with freshly sampled negatives (default MF 4, NCF 20)."""
+    """Passes over all training positives, each with freshly sampled negatives (default 100: with early
+    stopping the most epochs run; the paper preset 10)."""
     lr: Optional[float] = None
     """Learning rate (default: the model's, or `DEFAULT_LR[(model, optimizer)]` for another optimizer)."""
     batch_size: Optional[int] = None
-    """Global (user, item, label) rows per step, split evenly across `devices` (MF 4096, NCF 1024)."""
+    """Global (user, item, label) rows per step, split evenly across `devices` (default 4096; paper 256)."""
     optimizer: Optional[str] = None
     """"adam", "sgd" (the paper's MF) or "adagrad" (row-wise on the tables; MF default; NCF: adam)."""
     l2: Optional[float] = None
-    """L2 weight on the embedding rows (and MF biases) used in each row, `l2 / 2 * |row|^2` (paper and MF
-    default: 0.01; NCF: 0)."""
+    """L2 weight on the embedding rows (and MF biases) used in each row, `l2 / 2 * |row|^2` (default MF 0.03,
+    NCF 0; paper 0.01)."""
     reduction: Optional[str] = None
     """"mean": average the row losses of a batch; "sum": sum them (the paper's per-row SGD; MF default)."""
     init_std: Optional[float] = None

@@ -149,13 +149,11 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
 
 
 def test_pipeline_configs_can_ask_for_the_automatic_sae():
+    from jaxsae.analysis.sweep import SweepConfig
     from jaxsae.pipeline import check_options, load_config, stage_argv
 
-    from jaxsae.cli import check_argv
-    from jaxsae.analysis.sweep import SweepConfig
-
     cfg = load_config("synthetic-demo")  # the demo's SAE is the automatic choice
-    checked = check_options(cfg, check_argv)
+    checked = check_options(cfg)
     assert isinstance(checked["train_sae"][0], SweepConfig)
     argv = stage_argv("train_sae", Path("R"), cfg.stages["train_sae"], cfg.dataset)
     assert argv[:3] == ["train-sae", "R", "--sae=auto"]

@@ -138,3 +138,7 @@ def test_cli_flag_and_pipeline_key_turn_balancing_off():
     assert parse("--no-balance-sides").balance_sides is False
     assert parse("--balance-sides").balance_sides is True
     assert parse(*options_to_argv({"no_balance_sides": True})).balance_sides is False
+    from jaxsae.stages.train_sae import build
+
+    assert build({"sae": "topk", "no_balance_sides": True}).balance_sides is False  # the pipeline's key
+    assert build({"sae": "topk", "balance_sides": False}).balance_sides is False
