@@ -291,7 +291,7 @@ def _load_arrays(run_dir: Path, notes: List[str]) -> Tuple[Any, Any]:
         notes.append("no data/ (run `jaxsae prepare`): item titles and concepts from the JSON only")
     if data is not None and (run_dir / "sae").is_dir():
         try:
-            from jaxsae.training.sae import load_sae
+            from jaxsae.training.sae_files import load_sae
 
             sae = load_sae(run_dir / "sae")
             if sae.input_two_tower.n_items != data.n_items:
