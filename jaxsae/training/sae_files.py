@@ -46,7 +46,7 @@ def load_sae(sae_dir: "str | Path", two_tower: Optional[TwoTower] = None) -> Tra
         raise CheckpointError(f"{sae_dir}: no SAE checkpoint (run `jaxsae train-sae` first)")
     config = SAETrainConfig.from_dict(meta["config"])
     if two_tower is None:
-        from jaxsae.training.recommender import load_recommender
+        from jaxsae.training.rec_files import load_recommender
 
         two_tower = load_recommender(sae_dir.parent / "rec")
     balance = stored_factor(meta)  # SAEs saved before side balancing: c = 1
