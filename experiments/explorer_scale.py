@@ -61,7 +61,8 @@ def stress_run(items: int, latents: int, users: int, k: int, seed: int = 0):
     from jaxsae.report.collect import RunData
     from jaxsae.sae.config import SAETrainConfig
     from jaxsae.sae.trained import TrainedSAE
-    from jaxsae.training.sae import build_module, heldout_split, init_state
+    from jaxsae.training.sae_batches import heldout_split
+    from jaxsae.training.sae_step import build_module, init_state
 
     data = prepare(generate(preset("ml1m", n_items=items, n_users=users, seed=seed)))
     rng = np.random.default_rng(seed)

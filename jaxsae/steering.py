@@ -52,7 +52,7 @@ def open_arrays(sae: Any, data: Any, mode: str = "residual") -> Steering:
 def open_run(run_dir: "str | Path", mode: str = "residual") -> Steering:
     """A `Steering` of a run directory (`RUN/data`, `RUN/sae` and its recommender `RUN/rec`)."""
     from data_prep.dataset import InteractionData
-    from jaxsae.training.sae import load_sae
+    from jaxsae.training.sae_files import load_sae
 
     run = Path(run_dir)
     return open_arrays(load_sae(run / "sae"), InteractionData.load(run / "data"), mode)

@@ -62,7 +62,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       "gains = jnp.where(in_k, 1.0 / jnp.log2(ranks_f + 1.0), 0.0)",
       "gains = jnp.where(in_k, 1.0 / jnp.log2(ranks_f + 2.0), 0.0)",
       ("tests/metrics/test_ranking.py",)),
-    M("rest-rbo-vs-itself", "jaxsae/interventions.py",
+    M("rest-rbo-vs-itself", "jaxsae/interventions/filter.py",
       '"rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))', '"rest_rbo": _mean_rbo(rest_before, rest_before)',
       ("tests/test_interventions.py::test_rest_rbo_of_a_known_partial_reordering",)),
     M("sparse-negatives-return-positives", "data_prep/negatives.py",

@@ -7,7 +7,8 @@ import re
 import numpy as np
 
 from jaxsae.report import build_report, load_run
-from jaxsae.report.explorer import _sig, _sig_array, _top_rows, embed_json, explorer_data, render_explorer
+from jaxsae.report.explorer import embed_json, explorer_data, render_explorer
+from jaxsae.report.explorer_arrays import _sig, _sig_array, _top_rows
 from run_fixtures import write_fake_run
 
 
@@ -70,7 +71,7 @@ def test_compact_numbers_and_top_rows() -> None:
 
 
 def test_histograms_and_spearman_match_numpy() -> None:
-    from jaxsae.report.explorer import _histograms, _spearman
+    from jaxsae.report.explorer_arrays import _histograms, _spearman
 
     rng = np.random.default_rng(0)
     a = np.maximum(rng.normal(size=(300, 5)), 0.0)

@@ -8,7 +8,7 @@ import pytest
 from jaxsae.losses import cross_scores, listwise_kl
 from jaxsae.recommenders.base import TwoTower, dot_score
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.sae import SAEBatch, build_module, init_state, loss_weights, sae_objective
+from jaxsae.training.sae_step import SAEBatch, build_module, init_state, loss_weights, sae_objective
 
 
 def _np_listwise(s: np.ndarray, s_hat: np.ndarray, t: float) -> float:
@@ -113,7 +113,7 @@ def test_k_user_encodes_users_with_more_latents_than_items():
 
 
 def test_listwise_on_a_large_catalogue_scores_a_random_subset_each_step():
-    from jaxsae.training.sae import make_train_step
+    from jaxsae.training.sae_step import make_train_step
 
     rng = np.random.default_rng(5)
     d, n_items = 4, 40

@@ -291,14 +291,15 @@ def test_ncf_double_pass_scores_reconstructions_and_re_encodes_the_edited_user()
 # ---------------------------------------------------------------- negatives: never a positive, hidden included
 def test_training_negatives_never_a_training_or_hidden_positive():
     from data_prep.negatives import all_positives_csr
-    from jaxsae.training import recommender as rec
+    from jaxsae.training import rec_epochs
+    from jaxsae.training.rec_config import RecConfig
 
     data = tiny_data(n_users=30, n_items=20, seed=4, n_train=9, n_test=5)  # dense: 14 of 20 items positive
     indptr, indices = all_positives_csr(data)
     assert np.array_equal(np.diff(indptr), np.full(30, 14))
-    cfg = rec.RecConfig(model="mf", negatives=3, batch_size=64, epochs=1)
+    cfg = RecConfig(model="mf", negatives=3, batch_size=64, epochs=1)
     for epoch in (1, 2):
-        u, i, y, wts = rec.epoch_batches(data, cfg, rec.epoch_key(jax.random.PRNGKey(0), epoch), None)
+        u, i, y, wts = rec_epochs.epoch_batches(data, cfg, rec_epochs.epoch_key(jax.random.PRNGKey(0), epoch), None)
         neg = (y == 0) & (wts > 0)
         assert neg.sum() == 3 * data.n_train
         for uu, ii in zip(u[neg], i[neg]):

@@ -124,7 +124,7 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
     other than `w_pred` and whose schedule every run shares (`config.steps` overrides its budget).
     """
     from jaxsae.sae.trained import TrainedSAE
-    from jaxsae.training.sae import build_module
+    from jaxsae.training.sae_step import build_module
 
     if config.steps is not None:
         base = base.replace(steps=config.steps, epochs=None)

@@ -271,7 +271,7 @@ class _Scorer:
     def __call__(self, trained: Any) -> Dict[str, Any]:
         from jaxsae.analysis.concepts import best_neurons, popularity_analysis, purity_at_k, restrict_items
         from jaxsae.metrics.fidelity import kendall_tau_union, rbo
-        from jaxsae.training.sae import _program_config
+        from jaxsae.training.sae_epoch import _program_config
 
         cfg = self.config
         core = _score_core(_program_config(trained.config), trained.dim, cfg.k)

@@ -18,7 +18,8 @@ import jax
 from jaxsae.bench.rec import bench_data
 from jaxsae.errors import ConfigError
 from jaxsae.metrics.ranking import evaluate_two_tower
-from jaxsae.training.recommender import RecConfig, build_module, init_params, to_two_tower
+from jaxsae.training.rec_config import RecConfig
+from jaxsae.training.rec_step import build_module, init_params, to_two_tower
 
 
 def peak_rss_mb() -> float:

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional
 import jax
 import numpy as np
 
+from jaxsae.training import parallel, rec_epochs, rec_step
 from jaxsae.training import recommender as rec
 from jaxsae.training.recommender import RecConfig
 
@@ -45,21 +46,21 @@ def _block(tree: Any) -> Any:
 
 def measure_training(data: Any, config: RecConfig, epochs: int = 2, max_steps: Optional[int] = None) -> Dict[str, Any]:
     """Compile time and steady epoch time of `config` on `data` (host batch preparation excluded)."""
-    devices = rec.local_devices(config.devices)
+    devices = parallel.local_devices(config.devices)
     n_dev = len(devices)
-    module = rec.build_module(config, data.n_users, data.n_items)
-    tx = rec.make_optimizer(config)
+    module = rec_step.build_module(config, data.n_users, data.n_items)
+    tx = rec_step.make_optimizer(config)
     key = jax.random.PRNGKey(config.seed)
-    params = rec.init_params(module, jax.random.fold_in(key, 0))
-    p, o = rec.replicate(params, devices), rec.replicate(rec.init_opt_state(config, tx, params), devices)
-    epoch_fn = rec.make_epoch_fn(module, config, tx, devices)
-    probs = rec.negative_probs(data, config)
+    params = rec_step.init_params(module, jax.random.fold_in(key, 0))
+    p, o = parallel.replicate(params, devices), parallel.replicate(rec_step.init_opt_state(config, tx, params), devices)
+    epoch_fn = rec_step.make_epoch_fn(module, config, tx, devices)
+    probs = rec_epochs.negative_probs(data, config)
 
     def batches_for(epoch: int) -> tuple:
-        b = rec.epoch_batches(data, config, rec.epoch_key(key, epoch), probs)
+        b = rec_epochs.epoch_batches(data, config, rec_epochs.epoch_key(key, epoch), probs)
         if max_steps:
             b = tuple(x[:max_steps] for x in b)
-        return tuple(jax.device_put(x) for x in rec.shard_steps(b, n_dev))
+        return tuple(jax.device_put(x) for x in parallel.shard_steps(b, n_dev))
 
     prep, timed = [], []
     t0 = time.perf_counter()

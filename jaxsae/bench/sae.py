@@ -22,7 +22,9 @@ import numpy as np
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.sae import EpochRunner, batch_indices, init_state
+from jaxsae.training.sae_batches import batch_indices
+from jaxsae.training.sae_epoch import EpochRunner
+from jaxsae.training.sae_step import init_state
 
 WORKLOADS = ("mf-sae", "ncf-sae", "matryoshka-sae")
 _MODEL_TO_WORKLOAD = {"mf": "mf-sae", "ncf": "ncf-sae", "matryoshka": "matryoshka-sae"}

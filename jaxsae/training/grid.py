@@ -42,7 +42,7 @@ class GridRun:
 
 def program_key(config: SAETrainConfig, total_steps: int) -> Tuple[Any, ...]:
     """What one compiled program is shared by: runs with equal keys train together under vmap."""
-    from jaxsae.training.sae import _program_config
+    from jaxsae.training.sae_epoch import _program_config
 
     return (_program_config(config), config.fold_biases, config.batch_size, int(total_steps))
 
@@ -57,7 +57,7 @@ def _index(tree: Any, r: int) -> Any:
 
 @functools.lru_cache(maxsize=32)
 def _grid_epoch(program: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool, shared_batches: bool) -> Callable:
-    from jaxsae.training.sae import _packed, make_epoch_fn
+    from jaxsae.training.sae_epoch import _packed, make_epoch_fn
 
     ax = None if shared_batches else 0
     return jax.jit(jax.vmap(_packed(make_epoch_fn(program, d, score_fn, gram)), in_axes=(0, None, ax, ax)))
@@ -89,7 +89,10 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
     vmapped programs. Returns the runs in input order and `{"programs": [...], "compile_s", "train_s"}`.
     Each run's batches come from its `jaxsae.training.schedules.BatchPlan` (the reference's `schedule` and
     `pairs` included; `data` is needed for `pairs="positives"`), seeded by its batch seed."""
-    from jaxsae.training.sae import METRIC_KEYS, _chunks, _unpacked, init_state, pred_spec, prepare_inputs, training_setup
+    from jaxsae.training.sae import training_setup
+    from jaxsae.training.sae_batches import _chunks
+    from jaxsae.training.sae_epoch import METRIC_KEYS, _unpacked
+    from jaxsae.training.sae_step import init_state, pred_spec, prepare_inputs
     from jaxsae.training.schedules import batch_plan
 
     configs = list(configs)

@@ -1,21 +1,11 @@
-"""Training MF / NCF recommenders (SPEC §4): BCE on positives and per-epoch re-sampled negatives.
+"""Training MF / NCF recommenders (SPEC §4): the driver `train_recommender` / `train_phase` and early stopping.
 
-One epoch: on the host, sample `negatives` negatives per training positive
-(`data_prep.negatives.sample_negatives`, weights by `negative_scheme`), shuffle all pairs and cut them
-into `[steps, batch_size]` index batches (the last batch padded with weight-0 rows); on the device, one
-jitted `lax.scan` runs the steps under `jax.pmap` over `devices` with `lax.pmean` of gradients, so the
-update equals the single-device one for the same global batch. The host prepares epoch e+1 while the
-device runs epoch e. Objective per step, with row weights w:
+The pure step and epoch scan are `jaxsae.training.rec_step` (the objective is documented there), the
+host-side negatives and batches `jaxsae.training.rec_epochs`, checkpoints and `load_recommender`
+`jaxsae.training.rec_files`, the config `jaxsae.training.rec_config`; the names of `__all__` stay
+importable from here.
 
-    loss_row = BCE(sigmoid(logit(u, i)), y) + l2 / 2 * (|p_u|^2 + |q_i|^2 [+ b_u^2 + b_i^2 for MF])
-    objective = sum_rows w * loss_row / sum_rows w     (reduction "mean")
-              = sum_rows w * loss_row                  (reduction "sum": the paper's per-row SGD, np.add.at)
-
-With `optimizer="sgd", lr=0.05, l2=0.01, batch_size=256, reduction="sum"` one step is exactly the paper's
-notebook update `p_u += lr * (err * q_i - l2 * p_u)` (`RecConfig.preset("paper")`). SGD and Adagrad
-leave rows absent from a batch unchanged, so their steps gather, differentiate and scatter only the batch
-rows of the embedding/bias tables (O(batch x d) per step, not O(table)); Adam updates densely. The MF
-optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
+The MF optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
 reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
 
 Default schedule (issue 10, SPEC §11): early stopping. A seeded validation slice of training positives
@@ -30,32 +20,30 @@ continues from the last one and ends bit-for-bit where an uninterrupted run ends
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-from data_prep.negatives import all_positives_csr, item_sampling_weights, sample_negatives
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import CheckpointError, TrainingDivergedError
-from jaxsae.recommenders import mf as mf_lib
-from jaxsae.recommenders import ncf as ncf_lib
 from jaxsae.recommenders.base import TwoTower
-from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
+from jaxsae.training.parallel import local_devices, replicate, unreplicate
 # the config lives in its own module; re-exported here, where train_recommender's callers look for it
 from jaxsae.training.rec_config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
                                         RESUME_IGNORED, VAL_METRICS, RecConfig)
+from jaxsae.training.rec_epochs import dispatch_epoch, epoch_batches, epoch_key, epoch_loss, negative_probs
+from jaxsae.training.rec_files import CHECKPOINT_KIND, _fresh_out_dir, _state, load_recommender, load_recommender_state
+from jaxsae.training.rec_step import build_module, init_opt_state, init_params, make_epoch_fn, make_optimizer, to_two_tower
 
-CHECKPOINT_KIND = "recommender"
-# Per-id tables (updated row-sparsely with SGD/Adagrad) and the id each is indexed by.
-ROW_TABLES = {"user_emb": "user", "item_emb": "item", "user_bias": "user", "item_bias": "item"}
-ADAGRAD_INIT, ADAGRAD_EPS = 0.1, 1e-7  # optax.adagrad's defaults
+__all__ = [
+    "RecConfig", "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",
+    "TrainedRecommender", "train_recommender", "train_phase", "early_stopping", "best_of", "should_stop",
+    "validation_split", "load_recommender", "load_recommender_state", "CHECKPOINT_KIND",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,279 +63,7 @@ class TrainedRecommender:
     """Early stopping: the slice (`n_users`, `per_user`, ...), metric, best score and stop reason."""
 
 
-# ---- model plumbing --------------------------------------------------------------------------------
-def build_module(config: RecConfig, n_users: int, n_items: int) -> nn.Module:
-    """The flax module for `config.model`."""
-    if config.model == "mf":
-        return mf_lib.MF(n_users=n_users, n_items=n_items, dim=config.dim, init_std=config.init_std)
-    return ncf_lib.NCF(n_users=n_users, n_items=n_items, dim=config.dim, hidden=config.hidden,
-                       init_std=config.init_std)
-
-
-def to_two_tower(config: RecConfig, params: Any) -> TwoTower:
-    """The frozen two-tower view of trained params."""
-    return (mf_lib if config.model == "mf" else ncf_lib).to_two_tower(params)
-
-
-def init_params(module: nn.Module, key: jax.Array) -> Any:
-    """Fresh params of a recommender module (its tables and head) from `key`."""
-    dummy = jnp.zeros((1,), jnp.int32)
-    return module.init(key, dummy, dummy)["params"]
-
-
-def make_optimizer(config: RecConfig) -> optax.GradientTransformation:
-    """The optax optimizer of `config` (no weight decay: L2 lives in the loss, on the batch rows).
-
-    With SGD and Adagrad it updates only the dense params (MF global bias, NCF MLP); the embedding and bias
-    tables get the same rule applied to the batch rows alone (`sparse_rows`)."""
-    if config.optimizer == "adam":
-        return optax.adam(config.lr)
-    if config.optimizer == "adagrad":
-        return optax.adagrad(config.lr, initial_accumulator_value=ADAGRAD_INIT, eps=ADAGRAD_EPS)
-    return optax.sgd(config.lr)
-
-
-def sparse_rows(config: RecConfig) -> bool:
-    """True for SGD and Adagrad, under which table rows absent from a batch do not move: the step then
-    gathers, differentiates and scatters only the batch rows, O(batch x d) instead of O(table) per step.
-    Adam's momentum moves every row, so it updates the tables densely."""
-    return config.optimizer in ("sgd", "adagrad")
-
-
-def split_params(params: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """`(tables, dense)`: per-id tables (`ROW_TABLES`) and everything else."""
-    tables = {k: v for k, v in params.items() if k in ROW_TABLES}
-    dense = {k: v for k, v in params.items() if k not in ROW_TABLES}
-    return tables, dense
-
-
-def init_opt_state(config: RecConfig, tx: optax.GradientTransformation, params: Any) -> Any:
-    """Optimizer state: optax's over all params (Adam), or optax's over the dense params plus a row-wise
-    Adagrad accumulator `[n_rows]` per table (`{"dense", "rows"}`; SGD has no row state)."""
-    if not sparse_rows(config):
-        return tx.init(params)
-    tables, dense = split_params(params)
-    rows = ({k: jnp.full((v.shape[0],), ADAGRAD_INIT, v.dtype) for k, v in tables.items()}
-            if config.optimizer == "adagrad" else {})
-    return {"dense": tx.init(dense), "rows": rows}
-
-
-def row_logits(config: RecConfig, dense: Mapping[str, Any], rows: Mapping[str, jax.Array]) -> jax.Array:
-    """The model's logits from gathered table rows (`rows[name] = table[ids]`) and its dense params."""
-    if config.model == "mf":
-        return (dense["global_bias"] + rows["user_bias"] + rows["item_bias"]
-                + jnp.sum(rows["user_emb"] * rows["item_emb"], axis=-1))
-    return ncf_lib.ncf_score(dense["head"], rows["user_emb"], rows["item_emb"])
-
-
-def _row_objective(config: RecConfig, n_devices: int) -> Callable:
-    """`f(dense, rows, batch) -> (objective, (bce_sum, weight_sum))`, the per-device objective of
-    `make_loss_fn` written on gathered rows (the L2 term covers every gathered row: MF `p, q, b_u, b_i`,
-    NCF `p, q`)."""
-    def f(dense: Any, rows: Mapping[str, jax.Array], batch: Tuple[jax.Array, ...]) -> Tuple[jax.Array, Any]:
-        _, _, labels, weights = batch
-        bce = optax.sigmoid_binary_cross_entropy(row_logits(config, dense, rows), labels)
-        row = bce
-        if config.l2 > 0:
-            sq = sum(jnp.sum(jnp.reshape(r * r, (r.shape[0], -1)), axis=-1) for r in rows.values())
-            row = bce + 0.5 * config.l2 * sq
-        w_sum = jnp.sum(weights)
-        denom = jax.lax.psum(w_sum, AXIS) if config.reduction == "mean" else 1.0
-        return n_devices * jnp.sum(weights * row) / denom, (jnp.sum(weights * bce), w_sum)
-
-    return f
-
-
-def _rows_fn(config: RecConfig) -> Callable[..., list]:
-    """The model's `embedding_rows(params, users, items)`: the rows its L2 term penalizes."""
-    return (mf_lib if config.model == "mf" else ncf_lib).embedding_rows
-
-
-def make_loss_fn(module: nn.Module, config: RecConfig, n_devices: int) -> Callable:
-    """`loss(params, batch) -> (objective, (bce_sum, weight_sum))` for one device's shard of a batch.
-
-    The objective is scaled so that `pmean` of the per-device gradients is the gradient of the global
-    objective (module docstring); call it under a named axis `AXIS` (pmap).
-    """
-    rows_fn = _rows_fn(config)
-
-    def loss(params: Any, batch: Tuple[jax.Array, ...]) -> Tuple[jax.Array, Tuple[jax.Array, jax.Array]]:
-        users, items, labels, weights = batch
-        logits = module.apply({"params": params}, users, items)
-        bce = optax.sigmoid_binary_cross_entropy(logits, labels)
-        row = bce
-        if config.l2 > 0:
-            sq = sum(jnp.sum(r * r, axis=-1) for r in rows_fn(params, users, items))
-            row = bce + 0.5 * config.l2 * sq
-        w_sum = jnp.sum(weights)
-        denom = jax.lax.psum(w_sum, AXIS) if config.reduction == "mean" else 1.0
-        objective = n_devices * jnp.sum(weights * row) / denom
-        return objective, (jnp.sum(weights * bce), w_sum)
-
-    return loss
-
-
-def _freeze(config: RecConfig, grads: Any) -> Any:
-    if config.freeze_global_bias and config.model == "mf" and "global_bias" in grads:
-        return {**grads, "global_bias": jnp.zeros_like(grads["global_bias"])}
-    return grads
-
-
-def _dense_step(module: nn.Module, config: RecConfig, tx: optax.GradientTransformation, n_devices: int) -> Callable:
-    grad_fn = jax.value_and_grad(make_loss_fn(module, config, n_devices), has_aux=True)
-
-    def step(carry: Tuple[Any, Any], batch: Tuple[jax.Array, ...]) -> Tuple[Tuple[Any, Any], Tuple[jax.Array, jax.Array]]:
-        params, opt_state = carry
-        (_, (bce_sum, w_sum)), grads = grad_fn(params, batch)
-        grads = _freeze(config, jax.lax.pmean(grads, AXIS))
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt_state), (jax.lax.psum(bce_sum, AXIS), jax.lax.psum(w_sum, AXIS))
-
-    return step
-
-
-def _sparse_step(config: RecConfig, tx: optax.GradientTransformation, n_devices: int) -> Callable:
-    """SGD / Adagrad step touching only the batch rows of each table.
-
-    Row gradients of all devices are all-gathered (each device then applies the whole global batch) and
-    divided by `n_devices` to undo the objective's scaling. SGD equals the dense update exactly (duplicate
-    ids summed, as `np.add.at` in the paper). Adagrad is row-wise (one accumulator per table row, as the
-    row-wise Adagrad of large-scale recommenders): for every batch row r with gradient g_r,
-    `acc_r += mean_k g_rk^2`, then `x_r -= lr * g_r / sqrt(acc_r + eps)`; rows absent from the batch keep
-    their values and accumulators. Dense params (MF global bias, NCF MLP) use optax (`make_optimizer`).
-    """
-    grad_fn = jax.value_and_grad(_row_objective(config, n_devices), argnums=(0, 1), has_aux=True)
-
-    def step(carry: Tuple[Any, Any], batch: Tuple[jax.Array, ...]) -> Tuple[Tuple[Any, Any], Tuple[jax.Array, jax.Array]]:
-        params, opt_state = carry
-        users, items = batch[0], batch[1]
-        tables, dense = split_params(params)
-        index = {k: users if ROW_TABLES[k] == "user" else items for k in tables}
-        rows = {k: tables[k][index[k]] for k in tables}
-        (_, (bce_sum, w_sum)), (g_dense, g_rows) = grad_fn(dense, rows, batch)
-        g_dense = _freeze(config, jax.lax.pmean(g_dense, AXIS))
-        d_updates, d_state = tx.update(g_dense, opt_state["dense"], dense)
-        dense = optax.apply_updates(dense, d_updates)
-        acc = dict(opt_state["rows"])
-        for k, table in tables.items():
-            idx = jax.lax.all_gather(index[k], AXIS, tiled=True)
-            g = jax.lax.all_gather(g_rows[k], AXIS, tiled=True) / n_devices
-            if config.optimizer == "sgd":
-                tables[k] = table.at[idx].add(-config.lr * g)
-            else:  # row-wise Adagrad: acc_r += mean_k g_rk^2 per occurrence; x_r -= lr g_r / sqrt(acc_r + eps)
-                g2 = jnp.mean(g * g, axis=tuple(range(1, g.ndim)))
-                acc[k] = acc[k].at[idx].add(g2)
-                scale = jax.lax.rsqrt(acc[k][idx] + ADAGRAD_EPS)
-                tables[k] = table.at[idx].add(-config.lr * g * scale.reshape(scale.shape + (1,) * (g.ndim - 1)))
-        params = {**tables, **dense}
-        new_state = {"dense": d_state, "rows": acc}
-        return (params, new_state), (jax.lax.psum(bce_sum, AXIS), jax.lax.psum(w_sum, AXIS))
-
-    return step
-
-
-def make_epoch_fn(module: nn.Module, config: RecConfig, tx: optax.GradientTransformation,
-                  devices: Sequence[jax.Device]) -> Callable:
-    """The pmapped epoch `(params, opt_state, batches[n_dev, steps, b]) -> (params, opt_state, bce[steps], w[steps])`.
-
-    One `lax.scan` over the steps; gradients are `pmean`-ed across devices (row gradients all-gathered in
-    the sparse SGD/Adagrad step); the scan returns per-step sums of BCE and of row weights (identical on
-    every device).
-    """
-    n = len(devices)
-    step = _sparse_step(config, tx, n) if sparse_rows(config) else _dense_step(module, config, tx, n)
-
-    def epoch(params: Any, opt_state: Any, batches: Tuple[jax.Array, ...]) -> Tuple[Any, Any, jax.Array, jax.Array]:
-        (params, opt_state), (bce, w) = jax.lax.scan(step, (params, opt_state), batches)
-        return params, opt_state, bce, w
-
-    return jax.pmap(epoch, axis_name=AXIS, donate_argnums=(0, 1), devices=devices)
-
-
-# ---- host-side batches -----------------------------------------------------------------------------
-def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
-    """The PRNG key of epoch `epoch` (1-based): negatives and shuffling depend only on (seed, epoch)."""
-    return jax.random.fold_in(base_key, epoch)
-
-
-def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray]) -> Tuple[np.ndarray, ...]:
-    """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
-    negatives per positive (never one of the user's training or hidden test positives), shuffled; the
-    last batch padded with weight-0 rows."""
-    pos_u, pos_i = data.train_pairs()
-    neg_u = np.tile(pos_u, config.negatives)
-    indptr, indices = all_positives_csr(data)
-    neg_i = sample_negatives(key, neg_u, indptr, indices, data.n_items, probs)
-    users = np.concatenate([pos_u, neg_u]).astype(np.int32)
-    items = np.concatenate([pos_i, neg_i]).astype(np.int32)
-    labels = np.concatenate([np.ones(pos_u.shape[0], np.float32), np.zeros(neg_u.shape[0], np.float32)])
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist())
-    perm = rng.permutation(users.shape[0])
-    n = users.shape[0]
-    b = config.batch_size
-    steps = max(1, -(-n // b))
-    pad = steps * b - n
-
-    def arrange(x: np.ndarray, fill: float) -> np.ndarray:
-        x = x[perm]
-        if pad:
-            x = np.concatenate([x, np.full(pad, fill, x.dtype)])
-        return x.reshape(steps, b)
-
-    weights = np.ones(n, np.float32)
-    return arrange(users, 0), arrange(items, 0), arrange(labels, 0.0), arrange(weights, 0.0)
-
-
-def negative_probs(data: Any, config: RecConfig) -> Optional[np.ndarray]:
-    """Item probabilities for negatives (None = uniform, the fast path of `sample_negatives`)."""
-    if config.negative_scheme == "uniform":
-        return None
-    return item_sampling_weights(data.popularity, config.negative_scheme, config.negative_alpha, config.negative_beta)
-
-
-def dispatch_epoch(epoch_fn: Callable, params: Any, opt_state: Any, batches: Tuple[np.ndarray, ...],
-                   n_devices: int, max_scan_steps: int) -> Tuple[Any, Any, list]:
-    """Queue one epoch's batches on the device(s) in scans of at most `max_scan_steps` steps.
-
-    Returns at once (JAX dispatch is asynchronous), so the host can prepare the next epoch meanwhile:
-    `(params, opt_state, outs)` with `outs` the per-scan loss sums for `epoch_loss`.
-    """
-    steps = batches[0].shape[0]
-    outs = []
-    for start in range(0, steps, max_scan_steps):
-        part = tuple(x[start : start + max_scan_steps] for x in batches)
-        params, opt_state, bce, w = epoch_fn(params, opt_state, shard_steps(part, n_devices))
-        outs.append((bce, w))
-    return params, opt_state, outs
-
-
-def epoch_loss(outs: list) -> Tuple[float, float]:
-    """Wait for a dispatched epoch: its summed BCE and row weight (float64 on the host)."""
-    bce_total, w_total = 0.0, 0.0
-    for bce, w in outs:
-        bce_total += float(np.sum(np.asarray(bce[0], np.float64)))
-        w_total += float(np.sum(np.asarray(w[0], np.float64)))
-    return bce_total, w_total
-
-
-def run_epoch(epoch_fn: Callable, params: Any, opt_state: Any, batches: Tuple[np.ndarray, ...],
-              n_devices: int, max_scan_steps: int) -> Tuple[Any, Any, float, float]:
-    """One epoch, waited for: `(params, opt_state, bce_sum, weight_sum)` (replicated state in and out)."""
-    params, opt_state, outs = dispatch_epoch(epoch_fn, params, opt_state, batches, n_devices, max_scan_steps)
-    return (params, opt_state) + epoch_loss(outs)
-
-
 # ---- the training loop -----------------------------------------------------------------------------
-def _fresh_out_dir(out_dir: Path) -> None:
-    """Remove a previous run's checkpoint and metrics so nothing stale looks complete."""
-    for name in ("checkpoints",):
-        if (out_dir / name).exists():
-            shutil.rmtree(out_dir / name)
-    for name in ("checkpoint.json", "metrics.json"):
-        (out_dir / name).unlink(missing_ok=True)
-
-
 def early_stopping(config: RecConfig) -> bool:
     """True when `config` stops on a validation slice (patience > 0) instead of a fixed schedule."""
     return int(config.patience) > 0
@@ -386,14 +102,6 @@ def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
     if val.test_users.shape[0] == 0:
         return data, None
     return fit, val
-
-
-def _state(params: Any, opt_state: Any, epoch: int, key: jax.Array, best: Optional[Any]) -> Dict[str, Any]:
-    """The checkpointed pytree (with the best epoch's params under early stopping)."""
-    state = {"params": params, "opt_state": opt_state, "epoch": np.int64(epoch), "rng": key}
-    if best is not None:
-        state["best"] = best
-    return state
 
 
 def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
@@ -538,32 +246,3 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     params = jax.device_get(params)
     return TrainedRecommender(module=module, params=params, config=config, two_tower=to_two_tower(config, params),
                               history=history, train_s=t_train, best_epoch=best_epoch, validation=validation)
-
-
-def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecConfig, Dict[str, Any]]:
-    """`(module, params, config, meta)` of the recommender checkpointed in `rec_dir`."""
-    rec_dir = Path(rec_dir)
-    meta = checkpoint_meta(rec_dir)
-    if meta is None:
-        raise CheckpointError(f"{rec_dir}: no recommender checkpoint; run `jaxsae train-rec RUN --model mf` (or `jaxsae import-rec RUN --tables FILE`) first")
-    config = RecConfig.from_dict(meta.get("config", {}))
-    module = build_module(config, int(meta["n_users"]), int(meta["n_items"]))
-    tx = make_optimizer(config)
-    params = init_params(module, jax.random.PRNGKey(0))
-    best = params if meta.get("early_stopping") else None
-    target = _state(params, init_opt_state(config, tx, params), 0, jax.random.PRNGKey(0), best)
-    state, _, meta = restore_checkpoint(rec_dir, target, CHECKPOINT_KIND)
-    # under early stopping the model is the best epoch's params, not the last epoch's
-    return module, state.get("best", state["params"]), config, meta
-
-
-def load_recommender(rec_dir: "str | Path") -> TwoTower:
-    """The frozen `TwoTower` of the recommender checkpointed in `rec_dir` (e.g. `RUN/rec`), or of the outside
-    tables `jaxsae import-rec` wrote there."""
-    from jaxsae.recommenders.import_run import IMPORTED_KIND, load_imported
-
-    meta = checkpoint_meta(Path(rec_dir))
-    if meta is not None and meta.get("kind") == IMPORTED_KIND:
-        return load_imported(rec_dir, meta)
-    _, params, config, _ = load_recommender_state(rec_dir)
-    return to_two_tower(config, params)

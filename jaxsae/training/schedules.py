@@ -59,7 +59,7 @@ class BatchPlan:
 
     def batches(self, first_step: int, n_steps: int) -> Tuple[np.ndarray, np.ndarray]:
         """User and item index batches `[n_steps, B]` for steps `[first_step, first_step + n_steps)`."""
-        from jaxsae.training.sae import _stream, batch_indices
+        from jaxsae.training.sae_batches import _stream, batch_indices
 
         b = self.batch_size
         if self.schedule == "stream":

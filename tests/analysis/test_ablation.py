@@ -9,7 +9,8 @@ from jaxsae.analysis.ablation import AblationConfig, train_sweep
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.sae import side_params, train_sae
+from jaxsae.training.sae import train_sae
+from jaxsae.training.sae_step import side_params
 
 
 @pytest.fixture(scope="module")

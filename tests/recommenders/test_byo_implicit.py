@@ -89,7 +89,8 @@ def test_shuffled_tables_import_by_id_score_like_implicit_and_train_an_sae(byo, 
                  "--batch-size", "16", "--log-every", "20", "--fold-biases", "--no-normalize"]) == 0
     sae = json.loads((run / "sae" / "metrics.json").read_text())
     from jaxsae.sae.balance import side_factor
-    from jaxsae.training.sae import heldout_split, load_sae
+    from jaxsae.training.sae import load_sae
+    from jaxsae.training.sae_batches import heldout_split
 
     loaded = load_sae(run / "sae")
     assert loaded.dim == uf.shape[1]  # ALS has no biases: nothing folded, no constant columns

@@ -7,7 +7,7 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.metrics import ranking
-from jaxsae.training import recommender as rec
+from jaxsae.training import rec_files, rec_step
 from jaxsae.training.recommender import RecConfig, load_recommender_state, train_recommender
 from jaxsae.training.validation import carve_validation
 
@@ -115,9 +115,9 @@ def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
         train_recommender(data, cfg, out_dir=tmp_path / "b", log=kill_after_epoch_3)
     assert checkpoint_meta(tmp_path / "b")["step"] == 3
     module, params, _, _ = load_recommender_state(tmp_path / "b")
-    target = rec._state(params, rec.init_opt_state(cfg, rec.make_optimizer(cfg), params), 0,
+    target = rec_files._state(params, rec_step.init_opt_state(cfg, rec_step.make_optimizer(cfg), params), 0,
                         jax.random.PRNGKey(0), params)
-    state, step, _ = restore_checkpoint(tmp_path / "b", target, rec.CHECKPOINT_KIND)
+    state, step, _ = restore_checkpoint(tmp_path / "b", target, rec_files.CHECKPOINT_KIND)
     assert step == 3
     for a, b in zip(jax.tree_util.tree_leaves(out.params), jax.tree_util.tree_leaves(state["params"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

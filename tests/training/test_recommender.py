@@ -11,6 +11,7 @@ from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
 from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
+from jaxsae.training import parallel, rec_epochs, rec_step
 from jaxsae.training import recommender as rec
 from jaxsae.training.recommender import RecConfig, load_recommender, train_recommender
 
@@ -62,20 +63,20 @@ def test_config_rejects_bad_values(kwargs, match):
 def test_sgd_sum_step_is_the_papers_numpy_update():
     """One step with preset("paper") equals the notebook's float64 `np.add.at` update (duplicates summed)."""
     cfg = RecConfig.preset("paper", batch_size=6)
-    module = rec.build_module(cfg, 4, 5)
-    params = rec.init_params(module, jax.random.PRNGKey(3))
+    module = rec_step.build_module(cfg, 4, 5)
+    params = rec_step.init_params(module, jax.random.PRNGKey(3))
     params = {**params, "user_bias": jnp.asarray([0.1, -0.2, 0.0, 0.3]),
               "item_bias": jnp.asarray([0.05, 0.0, -0.1, 0.2, 0.0]), "global_bias": jnp.asarray(1.0)}
     users = np.array([0, 1, 1, 2, 3, 0], np.int32)
     items = np.array([1, 1, 4, 0, 2, 1], np.int32)
     labels = np.array([1, 0, 1, 0, 1, 0], np.float32)
-    tx = rec.make_optimizer(cfg)
+    tx = rec_step.make_optimizer(cfg)
     devices = jax.local_devices()[:1]
-    fn = rec.make_epoch_fn(module, cfg, tx, devices)
+    fn = rec_step.make_epoch_fn(module, cfg, tx, devices)
     batches = tuple(x[None] for x in (users, items, labels, np.ones(6, np.float32)))
-    new, _, _, _ = rec.run_epoch(fn, rec.replicate(params, devices), rec.replicate(rec.init_opt_state(cfg, tx, params), devices),
+    new, _, _, _ = rec_epochs.run_epoch(fn, parallel.replicate(params, devices), parallel.replicate(rec_step.init_opt_state(cfg, tx, params), devices),
                                  batches, 1, 100)
-    new = rec.unreplicate(new)
+    new = parallel.unreplicate(new)
 
     P, Q = (np.asarray(params[k], np.float64) for k in ("user_emb", "item_emb"))
     bu, bi = (np.asarray(params[k], np.float64) for k in ("user_bias", "item_bias"))
@@ -96,7 +97,7 @@ def test_sgd_sum_step_is_the_papers_numpy_update():
 def test_epoch_batches_cover_every_positive_once_with_fresh_negatives(data):
     cfg = RecConfig(batch_size=256, negatives=2)
     key = jax.random.PRNGKey(0)
-    u, i, y, w = rec.epoch_batches(data, cfg, rec.epoch_key(key, 1), None)
+    u, i, y, w = rec_epochs.epoch_batches(data, cfg, rec_epochs.epoch_key(key, 1), None)
     assert u.shape == (-(-3 * data.n_train // 256), 256)
     real = w.reshape(-1) > 0
     assert real.sum() == 3 * data.n_train and y.reshape(-1)[real].sum() == data.n_train
@@ -105,7 +106,7 @@ def test_epoch_batches_cover_every_positive_once_with_fresh_negatives(data):
     assert got_pos == {(int(a), int(b)) for a, b in pos}
     negs = [(a, b) for a, b, lab in zip(u.reshape(-1)[real], i.reshape(-1)[real], y.reshape(-1)[real]) if lab == 0]
     assert not any((int(a), int(b)) in pos for a, b in negs[:500])
-    u2, i2, _, _ = rec.epoch_batches(data, cfg, rec.epoch_key(key, 2), None)
+    u2, i2, _, _ = rec_epochs.epoch_batches(data, cfg, rec_epochs.epoch_key(key, 2), None)
     assert not np.array_equal(i, i2)  # re-sampled and re-shuffled every epoch
 
 

@@ -1,0 +1,309 @@
+"""The filter experiment (SPEC §7): remove a concept from its biggest fans' recommendations through SAE neurons.
+
+Filtering defaults to a per-user weighted edit of the concept's neurons (`filter_weights`), reported at the
+mildest level that removes 80% of the concept (`headline_index`); the paper's one-neuron user edit and an
+item-side edit are options (`method="neuron"`, `side="item"`). It returns the dict written to
+`RUN/interventions/filter-*.json`.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from jaxsae.errors import ConfigError
+from jaxsae.interventions.common import (N_SAMPLES, _exclusion, _mean_rbo, _strongest, _top, baseline_top, concept_share,
+                                        level_scale, sample_lists, select_audience)
+from jaxsae.interventions.steer import Steerer, latent_edit
+
+FILTER_LEVELS = tuple(-0.25 * i + 0.0 for i in range(13))  # 0 .. -3 (+ 0.0: no -0.0)
+FILTER_METHODS = ("weighted", "neuron")
+FILTER_TARGET = 0.2  # headline: the mildest level leaving at most this fraction of the concept (SPEC §11: >= 80% removed)
+FILTER_DEPTH, FILTER_DECAY, FILTER_RIDGE = 100, 0.95, 0.01  # `filter_weights` (measured on ML-100k)
+
+
+def filter_separation(steerer: Steerer, users: np.ndarray, concept_mask: np.ndarray, exclude: np.ndarray,
+                      neurons: Sequence[int], depth: int = 60) -> np.ndarray:
+    """`[len(neurons)]`: how well lowering each neuron of `users` pushes the concept's items down their
+    rankings while leaving the other items' order alone (larger is better).
+
+    Lowering latent n of user u by one unit changes u's logit of item i by `-g[u, i]`, with `g` the
+    score change of a one-unit raise (exact in residual mode, where the edit is linear). Per user, over
+    the `depth` best-scored items (training positives in `exclude` left out), the separation is
+    `(mean change of the non-concept items - mean change of the concept items) / std(change of the
+    non-concept items)`: a d' of "concept falls" against "the rest reorders"; averaged over the users
+    who have both kinds of item near the top. Scale-free, so neurons with different ranges compare.
+    """
+    users = np.asarray(users, np.int32)
+    cmask = np.asarray(concept_mask, bool)
+    if users.size == 0 or not len(neurons):
+        return np.zeros(len(neurons))
+    rows = np.ones(len(users), bool)
+    ref = np.asarray(steerer.scores(users, user_edit=latent_edit(0, "add", 0.0, rows)))
+    cand = np.argsort(-np.where(exclude, -np.inf, ref), axis=1, kind="stable")[:, : max(2, int(depth))]
+    is_c = cmask[cand]
+    both = is_c.any(axis=1) & ((~is_c).sum(axis=1) > 1)
+    out = np.zeros(len(neurons))
+    if not both.any():
+        return out
+    for j, n in enumerate(neurons):
+        g = np.asarray(steerer.scores(users, user_edit=latent_edit(int(n), "add", 1.0, rows))) - ref
+        change = -np.take_along_axis(g, cand, axis=1)  # score change when the neuron is lowered by one unit
+        rest = np.where(is_c, np.nan, change)
+        conc = np.where(is_c, change, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = (np.nanmean(rest[both], axis=1) - np.nanmean(conc[both], axis=1)) / (np.nanstd(rest[both], axis=1) + 1e-9)
+        out[j] = float(np.mean(d))
+    return out
+
+
+def concept_candidates(item_latents: np.ndarray, concept_mask: np.ndarray, purity_k: int = 10
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """`(candidates, purity)`: the neurons whose item purity@`purity_k` for the concept beats its base rate
+    (they carry it more than chance, SPEC §6.3; all neurons when none does), and every neuron's purity."""
+    from jaxsae.analysis.concepts import purity_at_k
+
+    cmask = np.asarray(concept_mask, bool)
+    purity = np.asarray(purity_at_k(item_latents, cmask[:, None], (purity_k,)))[0, :, 0]
+    cand = np.flatnonzero(purity > cmask.mean())
+    return (cand if cand.size else np.arange(item_latents.shape[1])), purity
+
+
+def filter_neurons(steerer: Steerer, data: Any, concept: str, users: np.ndarray, n_neurons: int = 1,
+                   purity_k: int = 10, exclude_train: bool = True, item_latents: Optional[np.ndarray] = None
+                   ) -> Tuple[List[int], Dict[str, Any]]:
+    """The neurons a concept is filtered through by default, best first, and how they were chosen.
+
+    Candidates: the neurons whose item purity@`purity_k` for the concept beats its base rate (SPEC §6.3:
+    they carry the concept more than chance; all neurons when none does). Ranked by
+    `filter_separation` on `users` (the audience): what lowering the neuron does to their rankings,
+    not how pure its item activations are, the same way `item_neuron` picks a promotion neuron by
+    effect. Returns the `n_neurons` best and `{"candidates", "separation", "purity"}` for the record.
+    """
+    c = data.concept_index(concept)
+    cmask = np.asarray(data.concepts[:, c], bool)
+    lat = steerer.item_latents() if item_latents is None else item_latents
+    cand, purity = concept_candidates(lat, cmask, purity_k)
+    users = np.asarray(users, np.int32)
+    sep = filter_separation(steerer, users, cmask, _exclusion(data, users, exclude_train), cand)
+    order = np.argsort(-sep, kind="stable")
+    chosen = [int(cand[j]) for j in order[: max(1, int(n_neurons))]]
+    info = {"candidates": [int(cand[j]) for j in order],
+            "separation": [round(float(sep[j]), 4) for j in order],
+            "purity": [round(float(purity[cand[j]]), 4) for j in order], "purity_k": int(purity_k)}
+    return chosen, info
+
+
+def filter_weights(steerer: Steerer, users: np.ndarray, concept_mask: np.ndarray, exclude: np.ndarray,
+                   neurons: Sequence[int], depth: int = FILTER_DEPTH, decay: float = FILTER_DECAY,
+                   ridge: float = FILTER_RIDGE) -> np.ndarray:
+    """`[len(users), len(neurons)]`: per user, how much to add to each neuron so the concept falls and the
+    rest of the list keeps its order (a per-user LDA over the neurons' one-unit score changes).
+
+    Adding `a` to the latents changes user u's logits by `G_u a` (`G_u[i, m]`: the change of item i for
+    a one-unit raise of neuron m; exact in either mode for a linear decoder, so for every SAE here). Over
+    u's `depth` best-scored items (training positives in `exclude` left out), with rank weights
+    `decay**rank`, the weights solve `min a^T S a` s.t. `a . (mean_rest - mean_concept) = 1`, `S` the
+    weighted covariance of the non-concept items' changes plus a ridge (`ridge` x its mean diagonal):
+    the rest moves as one block, the concept drops below it. Each row is scaled so that adding it lowers
+    the concept items, relative to the rest, by one standard deviation of u's top-`depth` scores: a
+    filter level of -1 adds the row once. Users with no concept item (or fewer than two other items)
+    near the top get zeros (nothing to filter). Why: one neuron's decoder direction also reorders the
+    rest (measured rest-RBO 0.3-0.6 on MovieLens); a combination fitted to the user's own list does not.
+    """
+    users = np.asarray(users, np.int32)
+    cmask = np.asarray(concept_mask, bool)
+    neurons = [int(n) for n in neurons]
+    out = np.zeros((len(users), len(neurons)))
+    if users.size == 0 or not neurons:
+        return out
+    rows = np.ones(len(users), bool)
+    ref = np.asarray(steerer.scores(users, user_edit=latent_edit(0, "add", 0.0, rows)))
+    depth = max(3, min(int(depth), ref.shape[1]))
+    top = np.argsort(-np.where(exclude, -np.inf, ref), axis=1, kind="stable")[:, :depth]
+    is_c = cmask[top]
+    g = np.stack([np.take_along_axis(np.asarray(steerer.scores(users, user_edit=latent_edit(n, "add", 1.0, rows)))
+                                     - ref, top, axis=1) for n in neurons], axis=-1)  # [U, depth, M]
+    w = float(decay) ** np.arange(depth)
+    eye = np.eye(len(neurons))
+    for u in range(len(users)):
+        r, c = ~is_c[u], is_c[u]
+        if not c.any() or r.sum() < 2:
+            continue
+        wr, wc = w[r] / w[r].sum(), w[c] / w[c].sum()
+        mr, mc = wr @ g[u, r], wc @ g[u, c]
+        centred = (g[u, r] - mr) * np.sqrt(wr)[:, None]
+        s = centred.T @ centred
+        s = s + (float(ridge) * np.trace(s) / len(neurons) + 1e-12) * eye
+        a = np.linalg.solve(s, mr - mc)
+        gap = float(a @ (mr - mc))
+        spread = float(np.std(ref[u, top[u]]))
+        if gap > 0 and spread > 0:
+            out[u] = a / gap * spread
+    return out
+
+
+def item_filter_neurons(item_latents: np.ndarray, concept_mask: np.ndarray, audience_top: np.ndarray,
+                        n_neurons: int = 1, purity_k: int = 10) -> Tuple[List[int], Dict[str, Any]]:
+    """The neurons a concept is filtered through on the item side, best first, and how they were chosen.
+
+    An item-side edit only reaches the items where the neuron fires, so candidates (above-chance
+    purity@`purity_k`, as in `filter_neurons`) are ranked by what they hit in the audience's baseline
+    lists `audience_top [U, K]`: the fraction of the concept's entries where the neuron is active minus
+    the fraction of the other entries where it is (coverage minus collateral).
+    """
+    cmask = np.asarray(concept_mask, bool)
+    cand, purity = concept_candidates(item_latents, cmask, purity_k)
+    top = np.asarray(audience_top)
+    conc = cmask[top]
+    act = item_latents[top][..., cand] > 0  # [U, K, M]
+    cover = (act & conc[..., None]).sum(axis=(0, 1)) / max(1, int(conc.sum()))
+    collateral = (act & ~conc[..., None]).sum(axis=(0, 1)) / max(1, int((~conc).sum()))
+    score = cover - collateral
+    order = np.argsort(-score, kind="stable")
+    chosen = [int(cand[j]) for j in order[: max(1, int(n_neurons))]]
+    info = {"candidates": [int(cand[j]) for j in order], "coverage": [round(float(cover[j]), 4) for j in order],
+            "collateral": [round(float(collateral[j]), 4) for j in order],
+            "purity": [round(float(purity[cand[j]]), 4) for j in order], "purity_k": int(purity_k)}
+    return chosen, info
+
+
+def headline_index(per_level: Sequence[Dict[str, Any]], share_before: float, target: float = FILTER_TARGET) -> Tuple[int, bool]:
+    """Index of the headline level: the mildest (smallest |level|) whose concept share is at most
+    `target` x the share before, and whether one was; when none is, the level leaving the least of the
+    concept (the mildest of equals). Why: stronger levels overshoot and reorder the rest for no extra
+    removal, and the share need not fall monotonically (deep concept items can rise)."""
+    order = sorted(range(len(per_level)), key=lambda j: (abs(per_level[j]["level"]), j))
+    for j in order:
+        if per_level[j]["concept_share_after"] <= target * share_before + 1e-12:
+            return j, True
+    if not order:
+        return 0, False
+    return min(order, key=lambda j: per_level[j]["concept_share_after"]), False
+
+
+def _most_specific(neurons: Sequence[int], selection: Optional[Dict[str, Any]], scales: np.ndarray) -> int:
+    """Index (into `neurons`) of the weighted filter's reported neuron: the one most specific to the concept,
+    i.e. with the highest item purity@10 for it, ties to the larger mean weight (issue 12: the largest
+    weight alone was often the popularity neuron, which is in every list but means no concept)."""
+    purity = dict(zip((selection or {}).get("candidates", []), (selection or {}).get("purity", [])))
+    keys = [(float(purity.get(int(n), 0.0)), float(scales[j])) for j, n in enumerate(neurons)]
+    return max(range(len(neurons)), key=lambda j: keys[j]) if neurons else 0
+
+
+def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[int],
+                      neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
+                      levels: Sequence[float] = FILTER_LEVELS, op: Optional[str] = None, exclude_train: bool = True,
+                      n_neurons: int = 1, method: Optional[str] = None, side: str = "user",
+                      target: float = FILTER_TARGET, absolute: bool = False, n_samples: int = N_SAMPLES
+                      ) -> Dict[str, Any]:
+    """Filtering (SPEC §7): lower a concept through SAE neurons for the users who see the most of it.
+
+    Audience: the `audience_size` users of `users` with the highest share of the concept in their
+    baseline top-K. Methods (`method`; default "weighted" on the user side when no neuron is given,
+    else "neuron"):
+    - "weighted" (user side): every above-chance-purity neuron (or the given ones) gets a per-user
+      `add` from `filter_weights`; level L lowers the concept, relative to the rest, by |L| standard
+      deviations of the user's top scores.
+    - "neuron": `neuron` (an int or a list) or the `n_neurons` best (user side: `filter_neurons`, by
+      separation; item side: `item_filter_neurons`, by coverage of the audience's lists) are `op`-ed
+      (default "set") with `level * scale` (scale: the neuron's largest user or item activation, or 1
+      with `absolute`, the reference's absolute latent values).
+      On the item side only the items where a chosen neuron fires are edited, for the audience's
+      requests only; every other item keeps its exact embedding.
+    Reported per level: the concept's share of the top-K and `rest_rbo`, the RBO (p = 0.9) of the
+    non-concept top-K lists before and after (1 = the rest untouched). The headline
+    (`concept_share_after`, `rest_rbo`, labelled by `level`) is the mildest level whose share is at most
+    `target` x the share before, else the one leaving the least (`headline_index`); `strongest` keeps the
+    strongest level. The reported `neuron` of the weighted filter is the candidate most specific to the
+    concept (highest purity@10, `_most_specific`), not the one with the largest weight. `samples`: the first
+    `n_samples` audience users' top-K before and at the headline level.
+    """
+    if side not in ("user", "item"):
+        raise ConfigError(f"unknown filter side {side!r}; use user or item")
+    method = method or ("weighted" if neuron is None and side == "user" else "neuron")
+    if method not in FILTER_METHODS:
+        raise ConfigError(f"unknown filter method {method!r}; use one of {', '.join(FILTER_METHODS)}")
+    if method == "weighted" and side == "item":
+        raise ConfigError("the weighted filter edits users; use --method neuron with --side item")
+    if method == "weighted" and absolute:
+        raise ConfigError("absolute levels apply to neuron edits (--method neuron), not to the weighted filter")
+    op = op or ("add" if method == "weighted" else "set")
+    c = data.concept_index(concept)
+    cmask = np.asarray(data.concepts[:, c], bool)
+    pool = np.asarray(users, np.int32)
+    base_top = baseline_top(steerer, data, pool, k, exclude_train)
+    rows = select_audience(concept_share(base_top, cmask), audience_size, highest=True)
+    aud = pool[rows]
+    before = base_top[rows]
+    excl_a = _exclusion(data, aud, exclude_train)
+    item_lat = steerer.item_latents() if (side == "item" or neuron is None) else None
+    selection: Optional[Dict[str, Any]] = None
+    if neuron is not None:
+        neurons = [steerer.check_neuron(n) for n in np.atleast_1d(np.asarray(neuron)).tolist()]
+        if not neurons:
+            raise ConfigError("no neuron to filter through")
+    elif side == "item":
+        neurons, selection = item_filter_neurons(item_lat, cmask, before, n_neurons)
+    elif method == "weighted":
+        cand, purity = concept_candidates(item_lat, cmask, 10)
+        neurons = [int(n) for n in cand]
+        selection = {"candidates": neurons, "purity": [round(float(purity[n]), 4) for n in neurons], "purity_k": 10}
+    else:
+        neurons, selection = filter_neurons(steerer, data, concept, aud, n_neurons, exclude_train=exclude_train,
+                                            item_latents=item_lat)
+    base_scores = steerer.baseline(aud)
+    rest_excl = excl_a | cmask[None, :]
+    rest_before = _top(base_scores, k, rest_excl)
+    ones = np.ones(len(aud), bool)
+    if method == "weighted":
+        weights = filter_weights(steerer, aud, cmask, excl_a, neurons)
+        scales = np.abs(weights).mean(axis=0)
+    elif side == "item":
+        scales = np.array([level_scale(item_lat, n, absolute) for n in neurons])
+        item_active = item_lat[:, neurons] > 0  # [n_items, m]
+        neutral = {"set": item_lat[:, neurons], "add": 0.0, "scale": 1.0}[op]  # leaves a latent as it is
+    else:
+        user_lat = steerer.user_latents()
+        scales = np.array([level_scale(user_lat, n, absolute) for n in neurons])
+    per_level, afters = [], []
+    for level in levels:
+        if method == "weighted":
+            s = steerer.scores(aud, user_edit=latent_edit(neurons, op, -float(level) * weights, ones))
+        elif side == "item":
+            value = np.where(item_active, level * scales[None, :], neutral)
+            s = steerer.scores(aud, item_edit=latent_edit(neurons, op, value, item_active.any(axis=1)))
+        else:
+            value = np.broadcast_to(level * scales[None, :], (len(aud), len(neurons)))
+            s = steerer.scores(aud, user_edit=latent_edit(neurons, op, value, ones))
+        after = _top(s, k, excl_a)
+        afters.append(after[:n_samples])
+        per_level.append({"level": float(level), "value": float(level * scales[0]),
+                          "values": [float(level * v) for v in scales],
+                          "concept_share_after": float(concept_share(after, cmask).mean()),
+                          "rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))})
+    share_before = float(concept_share(before, cmask).mean())
+    head, reached = headline_index(per_level, share_before, target)
+    strongest = per_level[_strongest(levels)]
+    lead = _most_specific(neurons, selection, scales) if method == "weighted" else 0
+    out = {
+        "concept": data.concept_names[c], "neuron": neurons[lead], "neurons": neurons, "k": k, "op": op,
+        "method": method, "side": side, "mode": steerer.mode, "levels": [float(v) for v in levels],
+        "scale": float(scales[lead]), "scales": [float(v) for v in scales], "absolute_levels": bool(absolute),
+        "concept_share_before": share_before,
+        "concept_share_after": per_level[head]["concept_share_after"], "rest_rbo": per_level[head]["rest_rbo"],
+        "level": per_level[head]["level"], "target": float(target), "target_reached": bool(reached),
+        "headline": (f"mildest level with share <= {target:.2g} x before" if reached
+                     else "target not reached: the level leaving the least of the concept"),
+        "strongest": {"level": strongest["level"], "concept_share_after": strongest["concept_share_after"],
+                      "rest_rbo": strongest["rest_rbo"]},
+        "per_level": per_level, "audience_size": int(len(aud)),
+        "pool_concept_share": float(concept_share(base_top, cmask).mean()),
+        "neuron_choice": "given" if neuron is not None else (
+            "weighted" if method == "weighted" else "coverage" if side == "item" else "separation"),
+    }
+    if selection is not None:
+        out["selection"] = selection
+    out["samples"] = sample_lists(data, aud, before, afters[head] if afters else before, per_level[head]["level"],
+                                  n_samples)
+    return out
