@@ -14,6 +14,8 @@ Optional class attributes refine a class's options:
   (`--axis k=8,16 --axis w_pred=1,2`), whose elements may hold commas;
 - `OPTION_SWITCHES: ClassVar[Mapping[str, Tuple[str, Any]]]`: flag-like aliases setting a field to a
   fixed value (`untied` -> `tied=False`); `no_<bool field>` always works as such a switch;
+- `OPTION_NARGS: ClassVar[Sequence[str]]`: list fields given as several values after one flag
+  (`--tables users.csv items.csv`);
 - `OPTION_HIDDEN: ClassVar[Sequence[str]]`: fields that are not options (internal or structured);
 - `OPTION_DEFAULT_TEXT: ClassVar[Mapping[str, str]]`: how help shows a default the class resolves later
   (`levels`: "filter 0..-3, nudge 1..4, promote 0..8"), computed from the library's constants.
@@ -61,6 +63,8 @@ class OptionSpec:
     """Other names accepted for it (older flags and config keys)."""
     repeatable: bool = False
     """A list given one element per flag (`--axis A --axis B`) rather than comma-separated."""
+    nargs: bool = False
+    """A list given as several values after one flag (`--tables A B`)."""
     default_shown: Optional[str] = None
     """How help shows the default, where the class says (else `default_text` of `default`)."""
 
@@ -135,6 +139,7 @@ def option_specs(cls: type) -> Tuple[OptionSpec, ...]:
     choices: Mapping[str, Sequence[Any]] = getattr(cls, "OPTION_CHOICES", {})
     aliases: Mapping[str, Sequence[str]] = getattr(cls, "OPTION_ALIASES", {})
     repeatable = set(getattr(cls, "OPTION_REPEATABLE", ()))
+    nargs = set(getattr(cls, "OPTION_NARGS", ()))
     hidden = set(getattr(cls, "OPTION_HIDDEN", ()))
     shown: Mapping[str, str] = getattr(cls, "OPTION_DEFAULT_TEXT", {})
     out: List[OptionSpec] = []
@@ -154,6 +159,7 @@ def option_specs(cls: type) -> Tuple[OptionSpec, ...]:
         out.append(OptionSpec(field=f.name, name=f.name, kind=kind, optional=optional or default is None,
                               default=default, help=helps.get(f.name, ""), choices=tuple(ch) if ch is not None else None,
                               aliases=tuple(aliases.get(f.name, ())), repeatable=f.name in repeatable,
+                              nargs=f.name in nargs,
                               default_shown=shown.get(f.name)))
     return tuple(out)
 
@@ -216,7 +222,7 @@ def coerce(spec: OptionSpec, value: Any, where: Optional[str] = None) -> Any:
         raise ConfigError(f"{where} cannot be empty (null); expected {spec.kind}")
     if spec.kind in ("ints", "floats", "strs"):
         if isinstance(value, str):
-            items: Any = [value] if spec.repeatable else [v for v in value.split(",") if v.strip()]
+            items: Any = [value] if spec.repeatable or spec.nargs else [v for v in value.split(",") if v.strip()]
         else:
             items = value
         if not isinstance(items, (list, tuple)):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 import pytest
@@ -170,7 +170,7 @@ def test_helpers() -> None:
 
 
 def test_shipped_configs_parse() -> None:
-    root = Path(pl.__file__).resolve().parents[1] / "experiments" / "configs"
+    root = pl.CONFIG_DIR
     names = sorted(p.stem for p in root.glob("*.json"))
     for required in ("ml1m-mf", "ml1m-ncf", "lastfm-mf", "lastfm-ncf", "lastfm-matryoshka", "ml100k-mf",
                      "ml100k-ncf", "hetrec-mf", "hetrec-matryoshka", "synthetic-demo"):

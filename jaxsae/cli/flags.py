@@ -38,6 +38,8 @@ def _metavar(spec: OptionSpec) -> str:
     if spec.choices is not None:
         shown = "{" + ",".join(str(c) for c in spec.choices) + "}"
         return shown if spec.kind in ("str", "int", "float") else shown + ",..."
+    if spec.nargs:
+        return "FILE"
     return {"int": "N", "float": "X", "str": "TEXT", "ints": "N,N,...", "floats": "X,X,...",
             "strs": "A,B,..."}[spec.kind]
 
@@ -68,6 +70,10 @@ def add_options(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", cla
             if spec.kind == "bool":
                 target.add_argument(*flags, dest=spec.name, action=argparse.BooleanOptionalAction,
                                     default=argparse.SUPPRESS, help=help_text(spec))
+            elif spec.nargs:
+                target.add_argument(*flags, dest=spec.name, nargs="+", type=_type(spec, element=True),
+                                    default=argparse.SUPPRESS, metavar=_metavar(spec).removesuffix(",..."),
+                                    help=help_text(spec))
             elif spec.repeatable:
                 target.add_argument(*flags, dest=spec.name, action="append", type=_type(spec, element=True),
                                     default=argparse.SUPPRESS, metavar=_metavar(spec).removesuffix(",..."),

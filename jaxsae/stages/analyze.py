@@ -40,7 +40,7 @@ def run(run_dir: "str | Path", config: AnalysisConfig, *, resume: bool = False,
     from jaxsae import lineage
     from jaxsae.analysis.suite import analyze, summary_lines
     from jaxsae.io import save_stage_config, write_json
-    from jaxsae.training.sae import load_sae
+    from jaxsae.training.sae_files import load_sae
 
     run_dir = Path(run_dir)
     lineage.require(run_dir, "sae")  # an unfinished, failed or stale SAE is refused with what to rerun

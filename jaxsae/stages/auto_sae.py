@@ -72,7 +72,8 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
     """`train-sae --sae auto`: sweep (or reuse a matching RUN/sweep), then write the chosen SAE to RUN/sae
     (or to `out_dir`, the stage's work folder that `jaxsae.lineage` swaps in whole)."""
     from jaxsae.checkpoint import save_checkpoint
-    from jaxsae.training.sae import CHECKPOINT_KIND, _clear_outputs, _final_metrics, train_sae
+    from jaxsae.training.sae import _final_metrics, train_sae
+    from jaxsae.training.sae_files import CHECKPOINT_KIND, _clear_outputs
 
     run_dir = Path(run_dir)
     loaded = _load(run_dir)

@@ -177,7 +177,7 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
     from data_prep.dataset import InteractionData
     from jaxsae import lineage
     from jaxsae.io import save_stage_config, write_json
-    from jaxsae.training.sae import load_sae
+    from jaxsae.training.sae_files import load_sae
 
     opts = config
     kind, target, k = opts.kind, opts.target, opts.list_k

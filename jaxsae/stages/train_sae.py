@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Sequence, Tuple, Union
 
-from jaxsae.analysis.sweep import SweepConfig, load_grid
+from jaxsae.analysis.sweep_config import SweepConfig, load_grid
 from jaxsae.errors import ConfigError
 from jaxsae.options import coerce, option_specs, split_options
 from jaxsae.sae.config import PRESETS, SAETrainConfig, from_preset

@@ -7,7 +7,7 @@ import pytest
 
 import jaxsae.pipeline as pl
 
-CONFIGS = sorted(p.stem for p in (Path(pl.__file__).resolve().parents[1] / "experiments" / "configs").glob("*.json"))
+CONFIGS = sorted(p.stem for p in (pl.CONFIG_DIR).glob("*.json"))
 PAPER = {"ml1m-mf", "ml1m-ncf", "lastfm-mf", "lastfm-ncf", "lastfm-matryoshka"}
 
 
