@@ -102,6 +102,14 @@ MUTANTS: Tuple[Mutant, ...] = (
     M("year-spearman-sign", "jaxsae/analysis/concepts.py",
       "jnp.asarray(yr[m], jnp.float32)))", "jnp.asarray(-yr[m], jnp.float32)))",
       ("tests/analysis/test_analyze_arrays.py::test_analyze_arrays_finds_planted_neurons_and_writes_every_document",)),
+    # issue 13: one definition of every option (CLI flags and config keys reach the same field)
+    M("cli-flags-pass-every-default", "jaxsae/cli/flags.py",
+      "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=argparse.SUPPRESS,",
+      "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=spec.default,",
+      ("tests/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
+    M("switch-sets-the-wrong-value", "jaxsae/options.py",
+      "                    per[i][field] = fixed", "                    per[i][field] = not fixed",
+      ("tests/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
 )
 
 

@@ -151,3 +151,24 @@ def test_run_reruns_stages_made_from_an_older_input(tmp_path: Path) -> None:
     pl.run_pipeline(cfg, run, runner=third, log=logs.append)
     assert third.calls == ["analyze", "intervene"]
     assert any("analysis was made from an older" in line and "rerunning" in line for line in logs)
+
+
+def test_a_recorded_config_is_compared_as_stage_json_holds_it(tmp_path: Path) -> None:
+    """Tuples come back from stage.json as lists (no spurious "config changed"); an imported RUN/rec is never
+    retrained because of train_rec's options."""
+    from jaxsae.stages import train_rec
+
+    run = tmp_path / "run"
+    with lineage.stage(run, "data") as w:
+        (w / "data.npz").write_text("x")
+        (w / "meta.json").write_text("{}")
+    cfg = train_rec.build({"model": "ncf", "hidden": [16, 8], "dim": 8})
+    with lineage.stage(run, "rec", config=train_rec.record(cfg), inputs=("data",)) as w:
+        (w / "metrics.json").write_text("{}")
+    assert pl.config_change(run, "train_rec", cfg) == ""
+    assert pl.config_change(run, "train_rec", train_rec.build({"model": "ncf", "hidden": [16, 8], "dim": 4})) == (
+        "dim: 8 -> 4")
+    with lineage.stage(run, "rec", config={"model": "imported"}, inputs=("data",),
+                       rerun="jaxsae import-rec RUN --tables FILE") as w:
+        (w / "metrics.json").write_text("{}")
+    assert pl.config_change(run, "train_rec", cfg) == ""

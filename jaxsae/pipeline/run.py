@@ -69,12 +69,16 @@ def config_change(run_dir: Path, stage: str, validated: Any) -> str:
     if validated is None or stage == "intervene":
         return ""
     rec = lineage.read_stage(run_dir / STAGE_DIRS[stage]) or {}
+    if rec.get("rerun"):  # made by another command (RUN/rec by `import-rec`): this stage's options do not apply
+        return ""
     recorded = rec.get("config")
     if stage == "ablate" and isinstance(recorded, dict):
         recorded = recorded.get("ablation")
     if not isinstance(recorded, dict):
         return ""
-    want = stage_module(stage).record(validated)
+    from jaxsae.io import to_jsonable
+
+    want = to_jsonable(stage_module(stage).record(validated))  # as stage.json holds it (tuples as lists)
     if not isinstance(want, dict):
         return ""
     for key, value in want.items():
