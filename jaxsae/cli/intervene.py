@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
-
-from jaxsae.stages.intervene import AUDIENCES, DEFAULT_K, InterveneOptions  # noqa: F401 (re-exported)
+from jaxsae.stages.intervene import InterveneOptions
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -29,11 +27,6 @@ def config_from_args(args: argparse.Namespace) -> InterveneOptions:
     from jaxsae.stages import intervene as stage
 
     return stage.build(given(args, exclude=("run",)))
-
-
-def check_data(args: argparse.Namespace, data: Any) -> None:
-    """The checks of `config_from_args` that need `RUN/data` (concept or item names, k <= catalogue)."""
-    config_from_args(args).check_data(data)
 
 
 def main(args: argparse.Namespace) -> int:
