@@ -36,7 +36,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
 
-KINDS = ("bool", "int", "float", "str", "ints", "floats", "strs")
 _SCALARS = {bool: "bool", int: "int", float: "float", str: "str"}
 _LISTS = {int: "ints", float: "floats", str: "strs"}
 
@@ -50,7 +49,7 @@ class OptionSpec:
     name: str
     """Its public name: the config key, and `--name-with-dashes` on the command line."""
     kind: str
-    """One of `KINDS`: a scalar, or a comma-separated list of scalars ("ints", "floats", "strs")."""
+    """"bool", "int", "float", "str", or a comma-separated list of scalars: "ints", "floats", "strs"."""
     optional: bool
     """True when the field accepts None (config `null`, or `none` on the command line)."""
     default: Any
@@ -253,17 +252,12 @@ def known_names(*classes: type) -> List[str]:
     return names
 
 
-def split_options(options: Mapping[str, Any], *classes: type, extra: Sequence[str] = (),
-                  what: str = "option") -> Tuple[Dict[str, Any], ...]:
-    """Field values per class from one mapping of public names (keys of each class's options and switches;
-    `extra` names are passed through in a last dict). Unknown keys: one line with close matches."""
+def split_options(options: Mapping[str, Any], *classes: type) -> Tuple[Dict[str, Any], ...]:
+    """Field values per class from one mapping of public names (each class's options, aliases and switches;
+    a name two classes share goes to the first). Unknown keys: one line with close matches."""
     per: List[Dict[str, Any]] = [{} for _ in classes]
-    rest: Dict[str, Any] = {}
     for key, value in options.items():
         key_n = str(key).replace("-", "_")
-        if key_n in extra:
-            rest[key_n] = value
-            continue
         for i, cls in enumerate(classes):
             spec = next((s for s in option_specs(cls) if key_n == s.name or key_n in s.aliases), None)
             if spec is not None:
@@ -278,21 +272,27 @@ def split_options(options: Mapping[str, Any], *classes: type, extra: Sequence[st
                     per[i][field] = fixed
                 break
         else:
-            known = known_names(*classes) + list(extra)
+            known = known_names(*classes)
             close = difflib.get_close_matches(key_n, known, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; {what}s: {', '.join(known)}"
-            raise ConfigError(f"unknown {what} {key_n!r}{hint}")
-    return (*per, rest)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; options: {', '.join(known)}"
+            raise ConfigError(f"unknown option {key_n!r}{hint}")
+    return tuple(per)
 
 
-def build(cls: type, fields: Mapping[str, Any], base: Any = None) -> Any:
-    """`cls(**fields)` (or `dataclasses.replace(base, **fields)`), every error a one-line `ConfigError`."""
+def build(cls: type, fields: Mapping[str, Any]) -> Any:
+    """`cls(**fields)`, every error a one-line `ConfigError`."""
     try:
-        return dataclasses.replace(base, **fields) if base is not None else cls(**fields)
+        return cls(**fields)
     except ConfigError:
         raise
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{cls.__name__}: {e}") from None
+
+
+def from_options(cls: type, options: Mapping[str, Any]) -> Any:
+    """`cls` built from a mapping of its option names (a stage with one config dataclass)."""
+    (fields,) = split_options(options, cls)
+    return build(cls, fields)
 
 
 def default_text(spec: OptionSpec) -> str:

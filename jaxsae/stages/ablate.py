@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping
 
 from jaxsae.analysis.ablation import AblationConfig
-from jaxsae.options import build as build_dataclass
-from jaxsae.options import split_options
+from jaxsae.options import from_options
 
 DIRECTORY = "ablation"
 OPTIONS = (AblationConfig,)
@@ -20,8 +19,7 @@ OPTIONS = (AblationConfig,)
 
 def build(options: Mapping[str, Any]) -> AblationConfig:
     """The validated `AblationConfig` from option names (`pred_weights`, `steps`, `seeds`, `sae_preset`)."""
-    fields, _ = split_options(options, *OPTIONS)
-    return build_dataclass(AblationConfig, fields)
+    return from_options(AblationConfig, options)
 
 
 def record(config: AblationConfig) -> Dict[str, Any]:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
 
 from jaxsae.analysis.suite import AnalysisConfig
-from jaxsae.options import build as build_dataclass
-from jaxsae.options import split_options
+from jaxsae.options import from_options
 
 DIRECTORY = "analysis"
 OPTIONS = (AnalysisConfig,)
@@ -22,8 +21,7 @@ FILES = ("popularity", "temporal", "hierarchy", "neurons", "ms", "concepts")  # 
 
 def build(options: Mapping[str, Any]) -> AnalysisConfig:
     """The validated `AnalysisConfig` from option names (`k`, `null_seeds`, ...)."""
-    fields, _ = split_options(options, *OPTIONS)
-    return build_dataclass(AnalysisConfig, fields)
+    return from_options(AnalysisConfig, options)
 
 
 def record(config: AnalysisConfig) -> Dict[str, Any]:

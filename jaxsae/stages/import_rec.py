@@ -15,8 +15,7 @@ from typing import Any, Callable, ClassVar, Dict, Mapping, Sequence, Tuple
 import numpy as np
 
 from jaxsae.errors import ConfigError
-from jaxsae.options import build as build_dataclass
-from jaxsae.options import split_options
+from jaxsae.options import from_options
 from jaxsae.recommenders.import_run import SCORES
 
 DIRECTORY = "rec"
@@ -49,8 +48,7 @@ OPTIONS = (ImportRecOptions,)
 
 def build(options: Mapping[str, Any]) -> ImportRecOptions:
     """The validated `ImportRecOptions` from option names."""
-    fields, _ = split_options(options, *OPTIONS)
-    return build_dataclass(ImportRecOptions, fields)
+    return from_options(ImportRecOptions, options)
 
 
 def record(config: ImportRecOptions) -> Dict[str, Any]:

@@ -30,6 +30,9 @@ METHODS = ("weighted", "neuron")
 SIDES = ("user", "item")
 
 
+DEFAULT_LEVELS = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}
+
+
 def _span(levels: Tuple[float, ...]) -> str:
     """`(0, -0.25, ..., -3)` -> `0..-3`: default levels as help shows them (from the library's constants)."""
     return f"{levels[0]:g}..{levels[-1]:g}"
@@ -43,7 +46,7 @@ class InterveneOptions:
     OPTION_CHOICES: ClassVar[Mapping[str, Sequence[str]]] = {
         "method": METHODS, "side": SIDES, "op": OPS, "audience": AUDIENCES, "mode": MODES}
     OPTION_DEFAULT_TEXT: ClassVar[Mapping[str, str]] = {
-        "levels": f"filter {_span(iv.FILTER_LEVELS)}, nudge {_span(iv.NUDGE_LEVELS)}, promote {_span(iv.PROMOTE_LEVELS)}"}
+        "levels": ", ".join(f"{kind} {_span(levels)}" for kind, levels in DEFAULT_LEVELS.items())}
 
     kind: str  # "filter", "nudge" or "promote"
     target: str  # the concept (filter, nudge) or the item id or title (promote)
@@ -127,12 +130,11 @@ class InterveneTarget:
 OPTIONS = (InterveneTarget, InterveneOptions)
 TITLES = ("what (exactly one of --filter, --nudge, --promote)", "how and for whom")
 DIRECTORY = "interventions"
-DEFAULT_LEVELS = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}
 
 
 def build(options: Mapping[str, Any]) -> InterveneOptions:
     """The validated `InterveneOptions` from option names (`filter`/`nudge`/`promote`, `levels`, ...)."""
-    target_fields, fields, _ = split_options(options, *OPTIONS)
+    target_fields, fields = split_options(options, *OPTIONS)
     target = InterveneTarget(**target_fields)
     kinds = [k for k in KINDS if getattr(target, k) is not None]
     if len(kinds) != 1:

@@ -44,7 +44,7 @@ class PrepareConfig:
 
 def build(options: Mapping[str, Any]) -> PrepareConfig:
     """The validated stage config from option names (`dataset`, `data_dir`, `min_rating`, `n_test`, ...)."""
-    source, prep, _ = split_options(options, *OPTIONS)
+    source, prep = split_options(options, *OPTIONS)
     if "dataset" not in source:
         raise ConfigError("prepare needs a dataset (e.g. synthetic, ml-100k, csv)")
     n_test = prep.get("n_test", PrepareOptions.n_test)

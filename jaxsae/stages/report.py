@@ -10,8 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional
 
-from jaxsae.options import build as build_dataclass
-from jaxsae.options import split_options
+from jaxsae.options import from_options
 
 DIRECTORY = "report"
 
@@ -33,8 +32,7 @@ OPTIONS = (ReportOptions,)
 
 def build(options: Mapping[str, Any]) -> ReportOptions:
     """The validated `ReportOptions` from option names (`figures`, `explorer`, `no_figures`, ...)."""
-    fields, _ = split_options(options, *OPTIONS)
-    return build_dataclass(ReportOptions, fields)
+    return from_options(ReportOptions, options)
 
 
 def record(config: ReportOptions) -> Dict[str, Any]:

@@ -54,7 +54,7 @@ class TrainRecConfig:
 
 def build(options: Mapping[str, Any]) -> TrainRecConfig:
     """The validated stage config from option names (`model`, `dim`, `preset`, `no_refit`, ...)."""
-    stage_fields, rec_fields, _ = split_options(options, *OPTIONS)
+    stage_fields, rec_fields = split_options(options, *OPTIONS)
     opts = TrainRecOptions(**stage_fields)
     return TrainRecConfig(rec=RecConfig.preset(opts.preset, **rec_fields), preset=opts.preset,
                           include_train=opts.include_train)

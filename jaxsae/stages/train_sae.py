@@ -92,7 +92,7 @@ def _sweep(grid_opts: SweepGrid, sweep_fields: Dict[str, Any], base_overrides: D
 def build(options: Mapping[str, Any]) -> Union[SAETrainConfig, SweepConfig]:
     """The validated stage config from option names: an `SAETrainConfig`, or with `sae="auto"` (the default
     without `sae`/`preset`) the `SweepConfig` whose grid the automatic choice sweeps."""
-    stage_fields, sae_fields, sweep_fields, grid_fields, _ = split_options(options, *OPTIONS)
+    stage_fields, sae_fields, sweep_fields, grid_fields = split_options(options, *OPTIONS)
     opts = TrainSAEOptions(**stage_fields)
     sae = opts.sae if opts.sae is not None or opts.preset is not None else "auto"
     if sae == "auto":  # no architecture asked for: the validation-based choice (issue 10, SPEC §11)
@@ -119,7 +119,7 @@ def build(options: Mapping[str, Any]) -> Union[SAETrainConfig, SweepConfig]:
 
 def build_sweep(options: Mapping[str, Any]) -> SweepConfig:
     """`jaxsae sweep`'s config: SAE fields set the base, then the sweep's own options and grid."""
-    sae_fields, sweep_fields, grid_fields, _ = split_options(options, *SWEEP_OPTIONS)
+    sae_fields, sweep_fields, grid_fields = split_options(options, *SWEEP_OPTIONS)
     return _sweep(SweepGrid(**grid_fields), sweep_fields, sae_fields)
 
 
