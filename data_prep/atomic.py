@@ -1,8 +1,8 @@
-"""Swap a finished directory into place whole (used by `InteractionData.save` and `jaxsae.lineage`).
+"""Swap a finished directory into place whole (used by `InteractionData.save` and `jaxsae.app.lineage`).
 
 `swap_in(new, final)`: `final` -> `.<final>.old`, `new` -> `final`, old removed. Each step is a rename
 inside one parent directory, so a reader sees the old complete directory or the new one; a kill between
-the two renames leaves `.<final>.old` and `new`, which `jaxsae.lineage.recover` puts right.
+the two renames leaves `.<final>.old` and `new`, which `jaxsae.app.lineage.recover` puts right.
 """
 from __future__ import annotations
 

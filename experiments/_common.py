@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from jaxsae.report import RunData, load_run
-from jaxsae.report.content import Table
-from jaxsae.report.markdown import render_table
+from jaxsae.app.report import RunData, load_run
+from jaxsae.app.report.content import Table
+from jaxsae.app.report.markdown import render_table
 
 # The paper's ML-1M ablation (SPEC §6.4, from its notebook data), by w_pred 0, 1, 2, 5, 10.
 PAPER_W_PRED = (0, 1, 2, 5, 10)

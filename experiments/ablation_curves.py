@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import List
 
 from experiments._common import PAPER_ABLATION, PAPER_W_PRED, main_of, run_label, section
-from jaxsae.report import RunData, ablation_table
-from jaxsae.report.content import table
+from jaxsae.app.report import RunData, ablation_table
+from jaxsae.app.report.content import table
 
 METRICS = ("rbo@30", "kendall_tau@30", "ms")
 
 
 def draw(runs: List[RunData], path: Path) -> bool:
     """Three panels (RBO, Kendall tau, MS against w_pred): runs solid, the paper's ML-1M curves dashed."""
-    from jaxsae.report.figures import COLORS, new_figure
+    from jaxsae.app.report.figures import COLORS, new_figure
 
     fig, axes = new_figure(13.0, 3.4, 1, 3)
     for ax, metric in zip(axes, METRICS):

@@ -58,11 +58,11 @@ def stress_run(items: int, latents: int, users: int, k: int, seed: int = 0):
     from data_prep.preprocess import prepare
     from data_prep.synthetic import generate, preset
     from jaxsae.recommenders.base import TwoTower
-    from jaxsae.report.collect import RunData
+    from jaxsae.app.report.collect import RunData
     from jaxsae.sae.config import SAETrainConfig
     from jaxsae.sae.trained import TrainedSAE
-    from jaxsae.training.sae_batches import heldout_split
-    from jaxsae.training.sae_step import build_module, init_state
+    from jaxsae.training.sae import heldout_split
+    from jaxsae.training.sae import build_sae, init_state
 
     data = prepare(generate(preset("ml1m", n_items=items, n_users=users, seed=seed)))
     rng = np.random.default_rng(seed)
@@ -71,7 +71,7 @@ def stress_run(items: int, latents: int, users: int, k: int, seed: int = 0):
     config = SAETrainConfig(sae="topk", latents=latents, k=k)
     state = init_state(jax.random.PRNGKey(seed), config, tt.dim)
     _, held = heldout_split(data.n_users, config.heldout_fraction, config.seed)
-    sae = TrainedSAE(module=build_module(config, tt.dim), params=state.params, config=config, input_two_tower=tt,
+    sae = TrainedSAE(module=build_sae(config, tt.dim), params=state.params, config=config, input_two_tower=tt,
                      heldout_users=held)
     return RunData(run_dir=Path(tempfile.mkdtemp(prefix="explorer-stress-"))), (data, sae)
 
@@ -86,8 +86,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=16)
     p.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     args = p.parse_args()
-    from jaxsae.report import load_run
-    from jaxsae.report.explorer import write_explorer
+    from jaxsae.app.report import load_run
+    from jaxsae.app.report.explorer import write_explorer
 
     t0 = time.perf_counter()
     if args.stress:

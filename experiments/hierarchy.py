@@ -9,8 +9,8 @@ import argparse
 from typing import List
 
 from experiments._common import main_of, run_label, section
-from jaxsae.report import RunData
-from jaxsae.report.content import table
+from jaxsae.app.report import RunData
+from jaxsae.app.report.content import table
 
 KEYS = ("group", "start", "end", "mean_popularity_percentile", "concept_breadth")
 
@@ -24,7 +24,7 @@ def build(args: argparse.Namespace, runs: List[RunData]) -> List[str]:
         groups = [g for g in run.hierarchy if isinstance(g, dict)]
         chunks.append(section(run_label(run), table(KEYS, [[g.get(k) for k in KEYS] for g in groups])))
         if getattr(args, "figure", None) is not None:
-            from jaxsae.report.figures import group_bars
+            from jaxsae.app.report.figures import group_bars
 
             path = args.figure if len(runs) == 1 else args.figure.with_name(f"{args.figure.stem}-{run.run_dir.name}.png")
             if group_bars(path, groups, ["mean_popularity_percentile", "concept_breadth"]):

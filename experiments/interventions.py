@@ -9,8 +9,8 @@ import argparse
 from typing import List
 
 from experiments._common import main_of, run_label, section
-from jaxsae.report import RunData
-from jaxsae.report.content import table
+from jaxsae.app.report import RunData
+from jaxsae.app.report.content import table
 
 
 def _levels(rec: dict, key: str) -> str:

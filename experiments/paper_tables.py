@@ -10,7 +10,7 @@ from typing import List
 
 from experiments import ablation_curves, hierarchy, interventions, popularity_temporal, purity_table
 from experiments._common import main_of
-from jaxsae.report import RunData
+from jaxsae.app.report import RunData
 
 
 def build(args: argparse.Namespace, runs: List[RunData]) -> List[str]:

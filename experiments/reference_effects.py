@@ -24,7 +24,7 @@ KEYS = ("rbo_paper", "kendall_tau_paper", "rbo@30", "kendall_tau@30", "ms", "fvu
 
 def measure_config(two_tower: Any, data: Any, config: Any, seeds: List[int]) -> Dict[str, float]:
     """Mean over seeds of `KEYS` for an SAE trained with `config` (the ablation's own measurements)."""
-    from jaxsae.analysis.ablation import measure
+    from jaxsae.selection.ablation import measure
     from jaxsae.training.sae import train_sae
 
     rows = []
@@ -37,9 +37,9 @@ def measure_config(two_tower: Any, data: Any, config: Any, seeds: List[int]) -> 
 
 def main(argv: Optional[List[str]] = None) -> str:
     from data_prep.dataset import InteractionData
-    from jaxsae.checkpoint import checkpoint_meta
+    from jaxsae.training.checkpoint import checkpoint_meta
     from jaxsae.sae.config import SAETrainConfig
-    from jaxsae.training.recommender import load_recommender
+    from jaxsae.training.rec import load_recommender
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, help="a run trained with --variant reference")

@@ -7,7 +7,7 @@ from data_prep.dataset import InteractionData, RawDataset
 from jaxsae.errors import CheckpointError, ConfigError, JaxsaeError, TrainingDivergedError
 from jaxsae.recommenders import MF, NCF, TwoTower, dot_cross, dot_score, load_two_tower, ncf_score
 from jaxsae.sae import SAE_REGISTRY, MatryoshkaSAE, SAEOutput, SAETrainConfig, TiedSAE, TrainedSAE, make_sae
-from jaxsae.training.recommender import RecConfig, load_recommender, train_recommender
+from jaxsae.training.rec import RecConfig, load_recommender, train_recommender
 from jaxsae.training.sae import load_sae, train_sae
 from jaxsae.metrics import evaluate_ranking, evaluate_two_tower, fidelity_report, kendall_tau_union, rbo
 from jaxsae.analysis import (analyze, monosemanticity, popularity_analysis, purity_at_k, random_direction_null,

@@ -1,6 +1,6 @@
 """`python -m jaxsae` is the `jaxsae` command."""
 import sys
 
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 sys.exit(main())

@@ -6,9 +6,9 @@ import re
 
 import numpy as np
 
-from jaxsae.report import build_report, load_run
-from jaxsae.report.explorer import embed_json, explorer_data, render_explorer
-from jaxsae.report.explorer_arrays import _sig, _sig_array, _top_rows
+from jaxsae.app.report import build_report, load_run
+from jaxsae.app.report.explorer import embed_json, explorer_data, render_explorer
+from jaxsae.app.report.explorer_arrays import _sig, _sig_array, _top_rows
 from run_fixtures import write_fake_run
 
 
@@ -71,7 +71,7 @@ def test_compact_numbers_and_top_rows() -> None:
 
 
 def test_histograms_and_spearman_match_numpy() -> None:
-    from jaxsae.report.explorer_arrays import _histograms, _spearman
+    from jaxsae.app.report.explorer_arrays import _histograms, _spearman
 
     rng = np.random.default_rng(0)
     a = np.maximum(rng.normal(size=(300, 5)), 0.0)

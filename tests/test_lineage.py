@@ -1,4 +1,4 @@
-"""`jaxsae.lineage`: stage.json, stale/unfinished/failed inputs, atomic swaps, legacy runs (SPEC §14)."""
+"""`jaxsae.app.lineage`: stage.json, stale/unfinished/failed inputs, atomic swaps, legacy runs (SPEC §14)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from data_prep.atomic import swap_in
-from jaxsae import lineage
-from jaxsae.lineage import StageInputError
+from jaxsae.app import lineage
+from jaxsae.app.lineage import StageInputError
 
 
 def _stage(run: Path, name: str, files=("metrics.json",), **kw) -> None:
@@ -183,7 +183,7 @@ def test_resume_of_a_complete_run_extends_a_copy_aside(tmp_path: Path) -> None:
 def test_the_report_leaves_out_results_made_from_an_older_input(tmp_path: Path) -> None:
     from run_fixtures import write_fake_run
 
-    from jaxsae.report.collect import load_run
+    from jaxsae.app.report.collect import load_run
 
     run = write_fake_run(tmp_path / "run") or tmp_path / "run"
     (run / "analysis" / "stage.json").write_text(json.dumps({"status": "complete", "inputs": {"sae": "an-older-sae"}}))

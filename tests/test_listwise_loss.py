@@ -8,7 +8,7 @@ import pytest
 from jaxsae.losses import cross_scores, listwise_kl
 from jaxsae.recommenders.base import TwoTower, dot_score
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.sae_step import SAEBatch, build_module, init_state, loss_weights, sae_objective
+from jaxsae.training.sae import SAEBatch, build_sae, init_state, loss_weights, sae_objective
 
 
 def _np_listwise(s: np.ndarray, s_hat: np.ndarray, t: float) -> float:
@@ -57,7 +57,7 @@ def test_sae_objective_with_listwise_scores_users_against_every_reconstructed_it
     items = jnp.asarray(rng.normal(size=(n_items, d)), jnp.float32)
     cfg = SAETrainConfig(sae="topk", latents=8, k=3, normalize=False, pred_loss="listwise", w_kl=0.0,
                          listwise_temperature=0.5)
-    module = build_module(cfg, d)
+    module = build_sae(cfg, d)
     state = init_state(jax.random.PRNGKey(0), cfg, d)
     batch = SAEBatch(user_x=users, item_x=items[:5], head={}, all_items=items)
     loss, aux = sae_objective(module, state.params, batch, loss_weights(cfg), dot_score, False, "listwise",
@@ -94,7 +94,7 @@ def test_k_user_encodes_users_with_more_latents_than_items():
     rng = np.random.default_rng(4)
     d = 5
     cfg = SAETrainConfig(sae="topk", latents=12, k=2, k_user=6, normalize=False)
-    module = build_module(cfg, d)
+    module = build_sae(cfg, d)
     state = init_state(jax.random.PRNGKey(1), cfg, d)
     tt = TwoTower.create(rng.normal(size=(7, d)), rng.normal(size=(9, d)), kind="mf")
     sae = TrainedSAE(module=module, params=state.params, config=cfg, input_two_tower=tt, heldout_users=np.arange(2))
@@ -113,7 +113,7 @@ def test_k_user_encodes_users_with_more_latents_than_items():
 
 
 def test_listwise_on_a_large_catalogue_scores_a_random_subset_each_step():
-    from jaxsae.training.sae_step import make_train_step
+    from jaxsae.training.sae import make_train_step
 
     rng = np.random.default_rng(5)
     d, n_items = 4, 40

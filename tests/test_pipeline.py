@@ -8,10 +8,10 @@ from typing import List
 import numpy as np
 import pytest
 
-import jaxsae.pipeline as pl
+import jaxsae.app.pipeline as pl
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
+from jaxsae.app.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
                              pick_niche_item, run_pipeline)
 
 
@@ -187,12 +187,12 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     """`jaxsae run` on the tiny synthetic preset: every stage's JSON, the report, then a no-op rerun."""
     import importlib.util
 
-    from jaxsae.cli import main
+    from jaxsae.app.cli import main
 
     cfg = pl.deep_merge(pl.load_config("synthetic-demo").raw, {
         "prepare": {"size": "tiny"}, "train_rec": {"epochs": 3}, "train_sae": {"steps": 200},
         "analyze": {"null_seeds": 1}, "ablate": {"pred_weights": "0,1", "steps": 50}})
-    if importlib.util.find_spec("jaxsae.cli.ablate") is None:
+    if importlib.util.find_spec("jaxsae.app.cli.ablate") is None:
         cfg["ablate"] = None
     config_file = tmp_path / "tiny.json"
     config_file.write_text(json.dumps(cfg))
@@ -206,7 +206,7 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     assert kinds == ["filter", "nudge", "promote"]
     # values, not just files: each stage's numbers agree with what its inputs on disk give
     from data_prep.dataset import InteractionData
-    from jaxsae.training.recommender import load_recommender
+    from jaxsae.training.rec import load_recommender
 
     data = InteractionData.load(run / "data")
     summary = json.loads((run / "data" / "summary.json").read_text())

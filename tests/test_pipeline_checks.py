@@ -7,9 +7,9 @@ from typing import List
 
 import pytest
 
-import jaxsae.pipeline as pl
-from jaxsae import lineage
-from jaxsae.cli import build_parser
+import jaxsae.app.pipeline as pl
+from jaxsae.app import lineage
+from jaxsae.app.cli import build_parser
 from jaxsae.errors import ConfigError
 
 
@@ -45,7 +45,7 @@ def test_dataset_typo_and_negative_levels(tmp_path: Path) -> None:
 
 
 def test_concept_and_item_typos_are_caught_against_prepared_data(tmp_path: Path) -> None:
-    from jaxsae.cli import main
+    from jaxsae.app.cli import main
 
     run = tmp_path / "run"
     assert main(["prepare", "synthetic", "--size", "tiny", "--out", str(run)]) == 0
@@ -76,7 +76,7 @@ def test_concept_and_item_typos_are_caught_against_prepared_data(tmp_path: Path)
 def test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field(command: str, options, argv) -> None:
     import importlib
 
-    module = importlib.import_module(f"jaxsae.cli.{command}")
+    module = importlib.import_module(f"jaxsae.app.cli.{command}")
     cmd = pl.STAGE_COMMANDS[command]
     positional = ["synthetic", "--out", "RUN"] if command == "prepare" else ["RUN"]
     from_cli = module.config_from_args(build_parser().parse_args([cmd, *positional, *argv]))
@@ -100,12 +100,12 @@ def test_each_stage_has_one_definition_of_its_options(stage: str, capsys) -> Non
     """The flags in a command's --help are exactly the option fields of its stage's config dataclasses (issue 13)."""
     import re
 
-    from jaxsae.cli import main
-    from jaxsae.options import option_specs, switches
+    from jaxsae.app.cli import main
+    from jaxsae.app.options import option_specs, switches
 
     module = pl.stage_module(stage)
     for name in ("OPTIONS", "build", "record", "run"):
-        assert hasattr(module, name), f"jaxsae.stages.{stage} lacks {name}"
+        assert hasattr(module, name), f"jaxsae.app.stages.{stage} lacks {name}"
     assert main([pl.STAGE_COMMANDS[stage], "--help"]) == 0
     flags = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", capsys.readouterr().out)) - {"help", "resume"}
     names = {n.replace("_", "-") for cls in module.OPTIONS for s in option_specs(cls) for n in (s.name, *s.aliases)}
@@ -119,7 +119,7 @@ def test_each_stage_has_one_definition_of_its_options(stage: str, capsys) -> Non
 
 
 class LineageStages:
-    """Fake stages that write their directory through `jaxsae.lineage` (as the real ones do)."""
+    """Fake stages that write their directory through `jaxsae.app.lineage` (as the real ones do)."""
 
     def __init__(self, run: Path) -> None:
         self.run, self.calls = run, []  # type: ignore[var-annotated]
@@ -156,7 +156,7 @@ def test_run_reruns_stages_made_from_an_older_input(tmp_path: Path) -> None:
 def test_a_recorded_config_is_compared_as_stage_json_holds_it(tmp_path: Path) -> None:
     """Tuples come back from stage.json as lists (no spurious "config changed"); an imported RUN/rec is never
     retrained because of train_rec's options."""
-    from jaxsae.stages import train_rec
+    from jaxsae.app.stages import train_rec
 
     run = tmp_path / "run"
     with lineage.stage(run, "data") as w:

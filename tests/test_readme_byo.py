@@ -28,9 +28,9 @@ def blocks(text: str, lang: str) -> list:
 
 @pytest.mark.slow
 def test_bring_your_own_model_walkthrough_runs(tmp_path: Path, monkeypatch, capsys) -> None:
-    """Every line of the shell block, in-process (`jaxsae X` = `jaxsae.cli.main`, `python F` = runpy)."""
+    """Every line of the shell block, in-process (`jaxsae X` = `jaxsae.app.cli.main`, `python F` = runpy)."""
     pytest.importorskip("implicit")
-    from jaxsae.cli import main
+    from jaxsae.app.cli import main
 
     sec = section()
     (shell,) = blocks(sec, "bash")

@@ -16,9 +16,6 @@ from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.normalization import normalize_rows
 from jaxsae.sae.tied import TiedSAE
 from jaxsae.training import sae as T
-
-
-# ---------------------------------------------------------------- NumPy ports of the notebooks
 def np_normalize_matrix(m):
     """ML-1M utils `normalize_matrix`: column min-max over the batch, nan_to_num."""
     lo, hi = m.min(axis=0), m.max(axis=0)
@@ -83,7 +80,7 @@ def test_batch_minmax_step_equals_step_on_scaled_inputs():
     u, i = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=(8, 5)).astype(np.float32)
     ref = SAETrainConfig.ml1m_mf(latents=6, input_scaling="batch_minmax")
     plain = ref.replace(input_scaling="none")
-    from jaxsae.training.tied_mf_grad import supports_hand_gradient
+    from jaxsae.training.sae import supports_hand_gradient
 
     assert not supports_hand_gradient(ref, True) and supports_hand_gradient(plain, True)
     state = T.init_state(jax.random.PRNGKey(0), ref, 5)
@@ -106,7 +103,7 @@ def test_ddof1_normalization_is_torch_std():
     np.testing.assert_allclose(stats.scale, sd + 1e-5, rtol=1e-6)
     sd0 = x.std(axis=1, keepdims=True)
     np.testing.assert_allclose(normalize_rows(jnp.asarray(x))[0], (x - mu) / (sd0 + 1e-5), rtol=1e-6)
-    module = T.build_module(SAETrainConfig(std_ddof=1, latents=3), 4)
+    module = T.build_sae(SAETrainConfig(std_ddof=1, latents=3), 4)
     assert module.ddof == 1
 
 
@@ -116,14 +113,14 @@ def test_kl_with_log_epsilons_matches_reference_and_hand_gradient():
     assert float(kl_sparsity(jnp.asarray(z), 0.05, log_eps=1e-6)) == pytest.approx(np_kl(z, 0.05), rel=1e-5)
     assert float(kl_sparsity(jnp.asarray(z), 0.05)) != pytest.approx(np_kl(z, 0.05), rel=1e-7)
     # the hand-derived MF fast path supports it (and ddof=1): value and gradient equal autodiff
-    from jaxsae.training.tied_mf_grad import tied_mf_value_and_grad
+    from jaxsae.training.sae import tied_mf_value_and_grad
 
     cfg = SAETrainConfig.ml1m_mf(latents=7, kl_log_eps=1e-6, std_ddof=1, w_kl=0.5)
     d = 5
     state = T.init_state(jax.random.PRNGKey(2), cfg, d)
     rng = np.random.default_rng(1)
     u, i = (jnp.asarray(rng.normal(size=(6, d)), jnp.float32) for _ in range(2))
-    module = T.build_module(cfg, d)
+    module = T.build_sae(cfg, d)
     batch = T.SAEBatch(user_x=u, item_x=i, head=None)
     (la, aa), ga = jax.jit(jax.value_and_grad(lambda p: T.sae_objective(module, p, batch, state.weights, dot_score,
                                                                         True, kl_log_eps=1e-6), has_aux=True))(state.params)
@@ -140,7 +137,7 @@ def test_kl_with_log_epsilons_matches_reference_and_hand_gradient():
 def test_ncf_reference_sae_has_no_pre_bias_and_a_torch_bias():
     cfg = SAETrainConfig.ml1m_ncf(normalize=False, pre_bias=False, latent_bias_init="torch_linear")
     d = 16
-    module = T.build_module(cfg, d)
+    module = T.build_sae(cfg, d)
     params = T.init_state(jax.random.PRNGKey(0), cfg, d).params["shared"]
     assert set(params) == {"W", "b_lat"}
     b = np.asarray(params["b_lat"])
@@ -151,7 +148,7 @@ def test_ncf_reference_sae_has_no_pre_bias_and_a_torch_bias():
     z = np.maximum(x @ w + b, 0)  # SparseAutoencoderNCF: relu(Linear(x)), decoder F.linear(z, W^T) without bias
     np.testing.assert_allclose(out.z, z, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out.x_hat, z @ w.T, rtol=1e-5, atol=1e-6)
-    from jaxsae.training.tied_mf_grad import supports_hand_gradient
+    from jaxsae.training.sae import supports_hand_gradient
 
     assert not supports_hand_gradient(SAETrainConfig(pre_bias=False), True)
 
@@ -169,7 +166,7 @@ def test_mse_prob_loss_is_mse_of_sigmoids():
 
 # ---------------------------------------------------------------- schedules
 def test_drop_last_schedule_ml1m_counts_and_cycled_items():
-    from jaxsae.training.schedules import batch_plan
+    from jaxsae.training.sae import batch_plan
 
     cfg = SAETrainConfig.ml1m_mf(paper_schedule=True, schedule="drop_last")
     users = np.arange(4831, dtype=np.int32)  # ML-1M's 6,039 users less 20% held out
@@ -187,7 +184,7 @@ def test_drop_last_schedule_ml1m_counts_and_cycled_items():
 
 
 def test_zip_schedule_and_positive_pairs():
-    from jaxsae.training.schedules import batch_plan
+    from jaxsae.training.sae import batch_plan
 
     cfg = SAETrainConfig.lastfm_matryoshka(paper_schedule=True, schedule="zip")
     plan = batch_plan(cfg, np.arange(18037, dtype=np.int32), 2277)  # Last.fm: 9 item batches, zip stops there
@@ -291,8 +288,8 @@ def test_ncf_double_pass_scores_reconstructions_and_re_encodes_the_edited_user()
 # ---------------------------------------------------------------- negatives: never a positive, hidden included
 def test_training_negatives_never_a_training_or_hidden_positive():
     from data_prep.negatives import all_positives_csr
-    from jaxsae.training import rec_epochs
-    from jaxsae.training.rec_config import RecConfig
+    from jaxsae.training import rec as rec_epochs
+    from jaxsae.training.rec import RecConfig
 
     data = tiny_data(n_users=30, n_items=20, seed=4, n_train=9, n_test=5)  # dense: 14 of 20 items positive
     indptr, indices = all_positives_csr(data)
@@ -313,9 +310,9 @@ PAPER_CONFIGS = ("ml1m-mf", "ml1m-ncf", "lastfm-mf", "lastfm-ncf", "lastfm-matry
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)
 def test_every_paper_config_has_a_reference_variant(name):
-    import jaxsae.pipeline as pl
-    from jaxsae.cli import build_parser
-    from jaxsae.cli.train_sae import config_from_args
+    import jaxsae.app.pipeline as pl
+    from jaxsae.app.cli import build_parser
+    from jaxsae.app.cli.train_sae import config_from_args
 
     cfg = pl.load_config(name, "reference")
     argv = ["train-sae", "RUN", *pl.options_to_argv(cfg.stages["train_sae"])]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from jaxsae.cli import main
-from jaxsae.report import build_report, load_run
-from jaxsae.report.content import fmt
-from jaxsae.report.sections import purity_summary
+from jaxsae.app.cli import main
+from jaxsae.app.report import build_report, load_run
+from jaxsae.app.report.content import fmt
+from jaxsae.app.report.sections import purity_summary
 from run_fixtures import write_fake_run
 
 SECTION_IDS = ("overview", "data", "rec", "sae", "concepts", "popularity", "interventions", "ablation", "hierarchy",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from data_prep import synthetic
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 
 def write_csv(d: Path) -> "tuple[Path, Path]":
@@ -43,7 +43,7 @@ def test_run_csv_without_interactions_is_a_one_line_error(capsys) -> None:
 def test_run_csv_end_to_end_with_defaults(tmp_path: Path, monkeypatch) -> None:
     """Every stage really runs on the csv files with its defaults, except a shorter SAE schedule and one
     null seed (the defaults' 5000 steps take minutes on a shared CI core)."""
-    import jaxsae.cli as cli
+    import jaxsae.app.cli as cli
 
     real_main = cli.main
     cheaper = {"train-sae": ["--steps", "300"], "analyze": ["--null-seeds", "1"]}

@@ -1,11 +1,11 @@
-"""`jaxsae.steering`: the audience pool is explicit and checked (issue 12); the calls themselves run in
+"""`jaxsae.app.steering`: the audience pool is explicit and checked (issue 12); the calls themselves run in
 the README walk-through (tests/test_readme_byo.py)."""
 import types
 
 import numpy as np
 import pytest
 
-from jaxsae import steering
+from jaxsae.app import steering
 from jaxsae.errors import ConfigError
 
 

@@ -3,7 +3,7 @@ neurons, the monosemanticity score, neuron cards, the Matryoshka hierarchy and t
 
 Array functions over item activations `A [n_items, h]`; `analyze` runs them all for a trained SAE.
 """
-from jaxsae.analysis.ablation import AblationConfig, ablate, train_sweep
+from jaxsae.selection.ablation import AblationConfig, ablate, train_sweep
 from jaxsae.analysis.activations import (
     encoder_inputs, item_activations, prefixes, recommender_item_embeddings, user_activations,
 )

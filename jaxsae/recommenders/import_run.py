@@ -1,5 +1,5 @@
 """An outside model as `RUN/rec/` (SPEC §13, issue 12): written by `jaxsae import-rec`, read back by
-`jaxsae.training.recommender.load_recommender` like a trained recommender.
+`jaxsae.training.rec._driver.load_recommender` like a trained recommender.
 
 `RUN/rec/imported.npz` holds the tables in `RUN/data`'s row order (`user_emb`, `item_emb`, the biases the
 model has, `user_ids`, `item_ids`); `RUN/rec/checkpoint.json` has `kind: "imported"` and the scorer.
@@ -35,8 +35,8 @@ def to_two_tower(tables: IdTables, score: str = "dot") -> TwoTower:
 
 def save_imported(rec_dir: "str | Path", tables: IdTables, score: str) -> Dict[str, Any]:
     """Write the aligned tables and `checkpoint.json`; returns the metadata."""
-    from jaxsae.checkpoint import SCHEMA_VERSION, META_FILE
-    from jaxsae.io import write_json
+    from jaxsae.training.checkpoint import SCHEMA_VERSION, META_FILE
+    from jaxsae.jsonio import write_json
 
     rec_dir = Path(rec_dir)
     rec_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ SCHEDULES = ("stream", "drop_last", "zip")
 class SAETrainConfig:
     """Architecture, objective and schedule of an SAE run."""
 
-    # how the fields appear as options (`jaxsae.options`: `jaxsae train-sae` flags, pipeline `train_sae` keys)
+    # how the fields appear as options (`jaxsae.app.options`: `jaxsae train-sae` flags, pipeline `train_sae` keys)
     OPTION_CHOICES: ClassVar[Mapping[str, Sequence[Any]]] = {
         "pred_loss": PRED_LOSSES, "pred_levels": PRED_LEVELS, "input_scaling": INPUT_SCALINGS,
         "latent_bias_init": LATENT_BIAS_INITS, "pairs": PAIRS, "schedule": SCHEDULES, "std_ddof": (0, 1)}

@@ -5,12 +5,12 @@ import pytest
 
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.analysis.ablation import AblationConfig, train_sweep
+from jaxsae.selection.ablation import AblationConfig, train_sweep
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training.sae import train_sae
-from jaxsae.training.sae_step import side_params
+from jaxsae.training.sae import side_params
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_fidelity_rises_with_w_pred_on_a_planted_recommender():
     """Planted trade-off: items vary most along dimensions 0-2, which users ignore; rankings live in the
     low-variance dimensions 3-5. With 6 ReLU latents, reconstruction alone (w_pred = 0) spends them on the
     loud dimensions (low FVU, poor rankings); the prediction-aware loss buys back the rankings."""
-    from jaxsae.analysis.ablation import ablate
+    from jaxsae.selection.ablation import ablate
 
     data = prepare(generate(preset("tiny", n_users=80, n_items=120, seed=3)), PrepareOptions())
     rng = np.random.default_rng(0)
@@ -66,9 +66,9 @@ def test_fidelity_rises_with_w_pred_on_a_planted_recommender():
 
 
 def test_ablation_can_ablate_a_paper_sae_setting_and_refuses_an_unknown_one():
-    from jaxsae.analysis.ablation import AblationConfig
-    from jaxsae.cli import build_parser
-    from jaxsae.cli.ablate import config_from_args
+    from jaxsae.selection.ablation import AblationConfig
+    from jaxsae.app.cli import build_parser
+    from jaxsae.app.cli.ablate import config_from_args
     from jaxsae.errors import ConfigError
 
     args = build_parser().parse_args(["ablate", "RUN", "--sae-preset", "ml1m-mf"])

@@ -8,11 +8,11 @@ import pytest
 
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.analysis.sweep import SweepConfig, choose, sweep, sweep_split
+from jaxsae.selection.sweep import SweepConfig, choose, sweep, sweep_split
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.grid import program_key, train_grid
+from jaxsae.training.sae import program_key, train_grid
 from jaxsae.training.sae import heldout_split, train_sae
 
 TINY = {"latents": 8, "k": 2, "steps": 10, "batch_size": 8, "log_every": 10}
@@ -118,14 +118,14 @@ def test_config_validation():
 
 @pytest.mark.slow
 def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
-    from jaxsae.cli import main
-    from jaxsae.training.recommender import RecConfig, train_recommender
-    from jaxsae.training.sae import load_sae
+    from jaxsae.app.cli import main
+    from jaxsae.training.rec import RecConfig, train_recommender
+    from jaxsae.app.runs import load_run_sae
 
     data = prepare(generate(preset("tiny")))
     data.save(tmp_path / "data")
     train_recommender(data, RecConfig(dim=6, epochs=1), out_dir=tmp_path / "rec", log=lambda _: None)
-    (tmp_path / "rec" / "metrics.json").write_text("{}")  # a finished recommender stage (jaxsae.lineage)
+    (tmp_path / "rec" / "metrics.json").write_text("{}")  # a finished recommender stage (jaxsae.app.lineage)
     rc = main(["train-sae", str(tmp_path), "--sae", "auto", "--axis", "w_pred=1,2", "--latents", "8", "--steps", "10",
                "--batch-size", "16", "--sweep-seeds", "0,1", "--null-seeds", "2"])
     assert rc == 0, capsys.readouterr().err
@@ -143,14 +143,14 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     metrics = json.loads((tmp_path / "sae" / "metrics.json").read_text())
     assert metrics["selection"]["params"] == doc["chosen_params"] and metrics["n_heldout_users"] == s["n_heldout_users"]
     assert "rbo@30" in metrics
-    sae = load_sae(tmp_path / "sae")
+    sae = load_run_sae(tmp_path)
     assert sae.config.w_pred == doc["chosen_params"]["w_pred"] and sae.config.k == 8
     np.testing.assert_array_equal(sae.heldout_users, heldout_split(data.n_users, 0.2, 0)[1])
 
 
 def test_pipeline_configs_can_ask_for_the_automatic_sae():
-    from jaxsae.analysis.sweep import SweepConfig
-    from jaxsae.pipeline import check_options, load_config, stage_argv
+    from jaxsae.selection.sweep import SweepConfig
+    from jaxsae.app.pipeline import check_options, load_config, stage_argv
 
     cfg = load_config("synthetic-demo")  # the demo's SAE is the automatic choice
     checked = check_options(cfg)

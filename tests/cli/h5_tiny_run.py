@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict
 
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 _CACHE: Dict[str, Path] = {}
 LATENTS = 32

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from h5_tiny_run import tiny_run
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 
 @pytest.mark.slow

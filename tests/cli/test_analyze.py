@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from h5_tiny_run import LATENTS, tiny_run
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 
 @pytest.mark.slow
@@ -34,9 +34,9 @@ def test_analyze_end_to_end_recovers_planted_genres(tmp_path_factory, capsys):
     assert ms["top_n"] == 30 and len(ms["per_neuron"]) == LATENTS
     # MS recomputed in NumPy from the saved SAE's item activations and the recommender's item embeddings
     from jaxsae.analysis.activations import item_activations, recommender_item_embeddings
-    from jaxsae.training.sae import load_sae
+    from jaxsae.app.runs import load_run_sae
 
-    sae = load_sae(run / "sae")
+    sae = load_run_sae(run)
     a, emb = np.asarray(item_activations(sae), np.float64), np.asarray(recommender_item_embeddings(sae), np.float64)
     span = a.max(axis=0) - a.min(axis=0)
     scaled = np.where(span > 0, (a - a.min(axis=0)) / np.where(span > 0, span, 1), 0.0)

@@ -19,7 +19,7 @@ import pytest
 
 from data_prep.dataset import InteractionData
 from h5_tiny_run import LATENTS, tiny_run
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +178,7 @@ def test_interventions_keep_sample_lists(explorer_run: Path) -> None:
     (MF logits in NumPy, training positives excluded)."""
     import numpy as np
 
-    from jaxsae.training.recommender import load_recommender
+    from jaxsae.training.rec import load_recommender
 
     data = InteractionData.load(explorer_run / "data")
     tt = load_recommender(explorer_run / "rec")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsae import lineage
-from jaxsae.cli import main
+from jaxsae.app import lineage
+from jaxsae.app.cli import main
 
 
 def _tables(run: Path, path: Path, seed: int) -> Path:

@@ -16,7 +16,7 @@ import pytest
 
 from data_prep import download
 from data_prep.errors import DataFormatError
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 ML1M: Dict[str, str] = {
     # user u rates 3 of the 4 rated movies (skipping a different one), so each has a hidden negative

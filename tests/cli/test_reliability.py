@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from h5_tiny_run import tiny_run
-from jaxsae import lineage
-from jaxsae.cli import main
+from jaxsae.app import lineage
+from jaxsae.app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def run_copy(tmp_path_factory, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_a_failed_retrain_keeps_the_good_sae(run_copy: Path, capsys, monkeypatch) -> None:
-    import jaxsae.training.sae as T
+    import jaxsae.training.sae._driver as T
     from jaxsae.errors import TrainingDivergedError
 
     before = (run_copy / "sae" / "metrics.json").read_bytes()
@@ -117,7 +117,7 @@ def test_prepare_refuses_outputs_it_could_not_write_before_any_work(tmp_path: Pa
 
 
 def test_os_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    import jaxsae.cli.report as report
+    import jaxsae.app.cli.report as report
 
     def unreadable(args):
         raise PermissionError(13, "Permission denied", str(tmp_path / "x.json"))
@@ -138,7 +138,7 @@ def test_prepare_keeps_the_old_data_when_killed_and_leaks_no_temp_dirs(tmp_path:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(atomic, "swap_in", killed)
-    import jaxsae.lineage as lin
+    import jaxsae.app.lineage as lin
 
     monkeypatch.setattr(lin, "swap_in", killed)
     assert main(["prepare", "synthetic", "--size", "tiny", "--seed", "5", "--out", str(run)]) == 130

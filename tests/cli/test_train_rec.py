@@ -5,8 +5,8 @@ import pytest
 
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
-from jaxsae.cli import main
-from jaxsae.training.recommender import load_recommender
+from jaxsae.app.cli import main
+from jaxsae.training.rec import load_recommender
 
 RANKING_KEYS = ("hit@10", "ndcg@10", "mrr@10", "recall@10", "hit@20", "ndcg@20", "mrr@20", "recall@20", "mpr")
 

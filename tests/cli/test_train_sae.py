@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from jaxsae.cli import build_parser, main
-from jaxsae.cli.train_sae import config_from_args
+from jaxsae.app.cli import build_parser, main
+from jaxsae.app.cli.train_sae import config_from_args
 
 ARCH_KEYS = {"sae", "latents", "k", "fold_biases", "steps", "loss", "emb", "pred", "kl", "l1", "l0", "dead_fraction",
              "fvu", "rbo@30", "rbo_trunc@30", "kendall_tau@30", "overlap@30", "hit@10", "ndcg@10", "original",
@@ -18,7 +18,7 @@ def _args(*argv):
 
 
 def test_options_become_the_config():
-    from jaxsae.analysis.sweep import SweepConfig
+    from jaxsae.selection.sweep import SweepConfig
 
     auto = config_from_args(_args())  # no architecture asked for: the validation-based choice (issue 10)
     assert isinstance(auto, SweepConfig) and auto.base.sae == "topk"
@@ -47,8 +47,8 @@ def test_bad_options_fail_with_one_line_before_any_work(tmp_path, capsys):
 def test_train_sae_writes_the_run_directory(tmp_path, capsys):
     from data_prep.preprocess import prepare
     from data_prep.synthetic import generate, preset
-    from jaxsae.training.recommender import RecConfig, train_recommender
-    from jaxsae.training.sae import load_sae
+    from jaxsae.training.rec import RecConfig, train_recommender
+    from jaxsae.app.runs import load_run_sae
 
     data = prepare(generate(preset("tiny")))
     data.save(tmp_path / "data")
@@ -68,7 +68,7 @@ def test_train_sae_writes_the_run_directory(tmp_path, capsys):
     assert [r["step"] for r in history] == [20, 40] and HISTORY_KEYS <= set(history[0])
     config = json.loads((sae_dir / "config.json").read_text())
     assert config["config"]["k"] == 2 and config["seed"] == 0 and "jax" in config["versions"]
-    sae = load_sae(sae_dir)  # recommender from RUN/rec, bias-folded again
+    sae = load_run_sae(sae_dir.parent)  # recommender from RUN/rec, bias-folded again
     assert sae.dim == 8 and sae.latents == 8
     z, _ = sae.encode_items()
     assert z.shape == (data.n_items, 8) and int(np.max(np.sum(np.asarray(z) > 0, axis=1))) <= 2

@@ -1,11 +1,11 @@
-"""Every shipped experiment config is valid against the real stage configs (`jaxsae.stages.<stage>.build`)."""
+"""Every shipped experiment config is valid against the real stage configs (`jaxsae.app.stages.<stage>.build`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-import jaxsae.pipeline as pl
+import jaxsae.app.pipeline as pl
 
 CONFIGS = sorted(p.stem for p in (pl.CONFIG_DIR).glob("*.json"))
 PAPER = {"ml1m-mf", "ml1m-ncf", "lastfm-mf", "lastfm-ncf", "lastfm-matryoshka"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxsae.cli import main
+from jaxsae.app.cli import main
 
 implicit = pytest.importorskip("implicit")
 
@@ -89,10 +89,10 @@ def test_shuffled_tables_import_by_id_score_like_implicit_and_train_an_sae(byo, 
                  "--batch-size", "16", "--log-every", "20", "--fold-biases", "--no-normalize"]) == 0
     sae = json.loads((run / "sae" / "metrics.json").read_text())
     from jaxsae.sae.balance import side_factor
-    from jaxsae.training.sae import load_sae
-    from jaxsae.training.sae_batches import heldout_split
+    from jaxsae.app.runs import load_run_sae
+    from jaxsae.training.sae import heldout_split
 
-    loaded = load_sae(run / "sae")
+    loaded = load_run_sae(run)
     assert loaded.dim == uf.shape[1]  # ALS has no biases: nothing folded, no constant columns
     train_users, _ = heldout_split(len(uid), 0.2, 0)
     rec = loaded.input_two_tower

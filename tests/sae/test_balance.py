@@ -5,13 +5,12 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsae.checkpoint import META_FILE, checkpoint_meta
+from jaxsae.training.checkpoint import META_FILE, checkpoint_meta
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
 from jaxsae.sae import balance as B
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training import sae as T
-
 N_USERS, N_ITEMS, D = 30, 20, 4
 
 
@@ -129,16 +128,16 @@ def test_metrics_report_fvu_and_fidelity_per_side():
 
 
 def test_cli_flag_and_pipeline_key_turn_balancing_off():
-    from jaxsae.cli import build_parser
-    from jaxsae.cli.train_sae import config_from_args
-    from jaxsae.pipeline import options_to_argv
+    from jaxsae.app.cli import build_parser
+    from jaxsae.app.cli.train_sae import config_from_args
+    from jaxsae.app.pipeline import options_to_argv
 
     parse = lambda *a: config_from_args(build_parser().parse_args(["train-sae", "RUN", "--sae", "topk", *a]))  # noqa: E731
     assert parse().balance_sides is True
     assert parse("--no-balance-sides").balance_sides is False
     assert parse("--balance-sides").balance_sides is True
     assert parse(*options_to_argv({"no_balance_sides": True})).balance_sides is False
-    from jaxsae.stages.train_sae import build
+    from jaxsae.app.stages.train_sae import build
 
     assert build({"sae": "topk", "no_balance_sides": True}).balance_sides is False  # the pipeline's key
     assert build({"sae": "topk", "balance_sides": False}).balance_sides is False

@@ -5,11 +5,12 @@ import pytest
 
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
-from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
+from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.metrics import ranking
-from jaxsae.training import rec_files, rec_step
-from jaxsae.training.recommender import RecConfig, load_recommender_state, train_recommender
-from jaxsae.training.validation import carve_validation
+from jaxsae.training import rec as rec_files
+from jaxsae.training import rec as rec_step
+from jaxsae.training.rec import RecConfig, load_recommender_state, train_recommender
+from jaxsae.training.rec import carve_validation
 
 
 @pytest.fixture(scope="module")

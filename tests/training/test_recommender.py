@@ -8,12 +8,14 @@ import pytest
 
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
-from jaxsae.checkpoint import checkpoint_meta
+from jaxsae.training.checkpoint import checkpoint_meta
 from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
 from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
-from jaxsae.training import parallel, rec_epochs, rec_step
-from jaxsae.training import recommender as rec
-from jaxsae.training.recommender import RecConfig, load_recommender, train_recommender
+from jaxsae.training import parallel
+from jaxsae.training import rec as rec_epochs
+from jaxsae.training import rec as rec_step
+from jaxsae.training import rec as rec
+from jaxsae.training.rec import RecConfig, load_recommender, train_recommender
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_config_rejects_bad_values(kwargs, match):
 def test_sgd_sum_step_is_the_papers_numpy_update():
     """One step with preset("paper") equals the notebook's float64 `np.add.at` update (duplicates summed)."""
     cfg = RecConfig.preset("paper", batch_size=6)
-    module = rec_step.build_module(cfg, 4, 5)
+    module = rec_step.build_recommender(cfg, 4, 5)
     params = rec_step.init_params(module, jax.random.PRNGKey(3))
     params = {**params, "user_bias": jnp.asarray([0.1, -0.2, 0.0, 0.3]),
               "item_bias": jnp.asarray([0.05, 0.0, -0.1, 0.2, 0.0]), "global_bias": jnp.asarray(1.0)}
@@ -72,7 +74,7 @@ def test_sgd_sum_step_is_the_papers_numpy_update():
     labels = np.array([1, 0, 1, 0, 1, 0], np.float32)
     tx = rec_step.make_optimizer(cfg)
     devices = jax.local_devices()[:1]
-    fn = rec_step.make_epoch_fn(module, cfg, tx, devices)
+    fn = rec_step.make_rec_epoch(module, cfg, tx, devices)
     batches = tuple(x[None] for x in (users, items, labels, np.ones(6, np.float32)))
     new, _, _, _ = rec_epochs.run_epoch(fn, parallel.replicate(params, devices), parallel.replicate(rec_step.init_opt_state(cfg, tx, params), devices),
                                  batches, 1, 100)

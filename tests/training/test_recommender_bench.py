@@ -1,8 +1,8 @@
 """`jaxsae bench rec|eval` rows on tiny sizes (the figures themselves live in BENCHMARKS.md)."""
 import argparse
 
-from jaxsae.bench import eval as bench_eval
-from jaxsae.bench import rec as bench_rec
+from jaxsae.app.bench import eval as bench_eval
+from jaxsae.app.bench import rec as bench_rec
 
 
 def args(**kw):

@@ -2,7 +2,7 @@
 import pytest
 
 from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
-from jaxsae.training.recommender import RecConfig, train_recommender
+from jaxsae.training.rec import RecConfig, train_recommender
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from jaxsae.bench import sae as bench
+from jaxsae.app.bench import sae as bench
 from jaxsae.errors import ConfigError
 
 ROW_KEYS = {"workload", "users", "items", "dim", "latents", "batch_size", "devices", "compile_s", "steps_per_s",

@@ -6,13 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsae.checkpoint import checkpoint_meta
+from jaxsae.training.checkpoint import checkpoint_meta
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training import sae as T
-
 N_USERS, N_ITEMS, D = 60, 40, 6
 
 
@@ -50,7 +49,7 @@ def test_gradients_reach_the_sae_through_the_recommender_which_never_changes():
     before = _leaves(tt)
     cfg = _cfg(w_emb=0.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, pred_loss="bce")
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
-    module = T.build_module(cfg, D)
+    module = T.build_sae(cfg, D)
     batch = T.SAEBatch(user_x=tt.user_emb[:8], item_x=tt.item_emb[:8], head=tt.head)
 
     def objective(params, head):
@@ -174,7 +173,7 @@ def test_vmap_over_loss_weights_trains_several_settings_in_one_program():
     tt = _mf()
     cfg = _cfg()
     score_fn, gram = T.pred_spec(tt, cfg)
-    epoch = T.make_epoch_fn(cfg, D, score_fn, gram)
+    epoch = T.make_sae_epoch(cfg, D, score_fn, gram)
     users, items = T.batch_indices(np.arange(N_USERS, dtype=np.int32), N_ITEMS, 0, 0, 5, 8)
     states = [T.init_state(jax.random.PRNGKey(s), cfg.replace(w_pred=w), D) for s, w in ((0, 0.0), (1, 5.0))]
     stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
@@ -202,7 +201,7 @@ def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels(a
     tt = _mf()
     cfg = _cfg(sae="matryoshka", prefixes=(2, 4, 8), w_kl=0.5, w_l1=0.25)
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
-    module = T.build_module(cfg, D)
+    module = T.build_sae(cfg, D)
     u, i = tt.user_emb[:8], tt.item_emb[8:16]
     batch = T.SAEBatch(user_x=u, item_x=i, head=tt.head)
     total, aux = jax.jit(lambda p: T.sae_objective(module, p, batch, state.weights, None, True,
@@ -225,7 +224,7 @@ def test_load_sae_reads_checkpoints_with_per_leaf_adam_moments(tmp_path):
     """Checkpoints written before Adam ran on the flattened parameters still load (parameters only)."""
     import optax
 
-    from jaxsae.checkpoint import save_checkpoint
+    from jaxsae.training.checkpoint import save_checkpoint
 
     tt = _mf()
     cfg = _cfg()

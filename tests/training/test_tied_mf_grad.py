@@ -7,7 +7,7 @@ import pytest
 from jaxsae.recommenders.base import TwoTower, dot_score
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training import sae as T
-from jaxsae.training.tied_mf_grad import (input_table, supports_hand_gradient, tied_mf_rows_value_and_grad,
+from jaxsae.training.sae import (input_table, supports_hand_gradient, tied_mf_rows_value_and_grad,
                                          tied_mf_value_and_grad)
 
 B, D, H = 16, 6, 10
@@ -20,7 +20,7 @@ def _batch(seed=0, scale=1.0):
 
 
 def _autodiff(cfg, state, u, i):
-    module = T.build_module(cfg, D)
+    module = T.build_sae(cfg, D)
     batch = T.SAEBatch(user_x=u, item_x=i, head=None)
     return jax.value_and_grad(
         lambda p: T.sae_objective(module, p, batch, state.weights, dot_score, True), has_aux=True)(state.params)
@@ -35,7 +35,7 @@ def _autodiff(cfg, state, u, i):
 def test_value_gradient_and_diagnostics_equal_autodiff(kw):
     cfg = SAETrainConfig.ml1m_mf(latents=H, **kw)
     state = T.init_state(jax.random.PRNGKey(1), cfg, D)
-    module = T.build_module(cfg, D)
+    module = T.build_sae(cfg, D)
     u, i = _batch()
     (loss_a, aux_a), g_a = _autodiff(cfg, state, u, i)
     (loss_h, aux_h), g_h = tied_mf_value_and_grad(state.params, u, i, state.weights, module.activation, module.k,
@@ -100,7 +100,7 @@ def test_pmap_shards_give_the_global_batch_value_and_gradient():
 
 
 def test_scanned_epoch_matches_autodiff_steps():
-    """`make_epoch_fn` (hand path, prepared row table) == a Python loop of autodiff `make_train_step`."""
+    """`make_sae_epoch` (hand path, prepared row table) == a Python loop of autodiff `make_train_step`."""
     rng = np.random.default_rng(0)
     tt = TwoTower.create(rng.normal(size=(30, D)), rng.normal(size=(20, D)), user_bias=rng.normal(size=30),
                          item_bias=rng.normal(size=20), kind="mf")
@@ -108,7 +108,7 @@ def test_scanned_epoch_matches_autodiff_steps():
     assert T.supports_hand_gradient(cfg, True)
     users, items = T.batch_indices(np.arange(30, dtype=np.int32), 20, 0, 0, 6, 8)
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
-    epoch = jax.jit(T.make_epoch_fn(cfg, D))
+    epoch = jax.jit(T.make_sae_epoch(cfg, D))
     fast, m = epoch(state, T.prepare_inputs(cfg, tt, True), users, items)
     lazy, _ = epoch(state, tt, users, items)  # the row table built inside the program instead
     step = jax.jit(T.make_train_step(cfg, D))

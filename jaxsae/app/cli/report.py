@@ -1,0 +1,31 @@
+"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON (SPEC §8), and the
+neuron explorer RUN/report/explorer.html (SPEC §15). The flags are the fields of `ReportOptions`
+(`jaxsae.app.stages.report`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from jaxsae.app.cli.flags import add_options
+    from jaxsae.app.stages import report as stage
+
+    p = sub.add_parser("report", help="write RUN/report/index.html and report.md with tables and figures")
+    p.add_argument("run", help="run directory")
+    add_options(p, stage.OPTIONS)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> "object":
+    """The validated `ReportOptions` of the command line (the stage's own `build`)."""
+    from jaxsae.app.cli.flags import given
+    from jaxsae.app.stages import report as stage
+
+    return stage.build(given(args, exclude=("run",)))
+
+
+def run(args: argparse.Namespace) -> int:
+    from jaxsae.app.stages import report as stage
+
+    stage.run(args.run, config_from_args(args), log=lambda m: print(m, flush=True))
+    return 0

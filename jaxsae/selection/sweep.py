@@ -1,0 +1,316 @@
+"""Honest, automatic SAE model selection (`jaxsae sweep`, `train-sae --sae auto`; SPEC §11).
+
+A grid of SAE settings (axes over any `SAETrainConfig` fields, times several init seeds) is trained in
+as few compiled programs as `jaxsae.training.sae._grid` allows, then scored on data the reported figures
+never use:
+
+- Users. The seeded held-out users of the base config (`heldout_fraction`, `seed`: the users on which
+  `RUN/sae/metrics.json` reports fidelity, SPEC §6.2) are neither trained on nor scored on. From the
+  remaining SAE training users a seeded `validation_fraction` is carved out as *validation users*; the
+  sweep's SAEs train on the rest, and fidelity (`rbo@30`, `kendall_tau@30`, top-30 lists over all items
+  excluding training positives) is measured on the validation users only.
+- Items. Every SAE trains on all items (as the final SAE does), so "validation items" cannot be items
+  no SAE saw. Concepts are scored on a seeded `item_fraction` of the items (default 1.0: all items,
+  the item set `jaxsae analyze` reports on; below 1 the purity top-K, its null and the popularity
+  correlation use only that share, and the rest of the items are what concepts are never chosen on).
+
+Figures per run: `clear_concepts`, the number of genre/tag concepts whose best neuron has
+purity@10 >= 0.9 and beats the random-direction null purity@10 (`null_seeds` seeds, same latents and
+input space) by >= 0.2; `rbo@30`, `kendall_tau@30` on validation users; `popularity_rho`, the largest
+|Spearman| of a neuron's item activations with item popularity; `l0`, `fvu`. A setting's figures are
+means over its seeds (`per_seed` keeps each).
+
+Selection rule (scale-free; `choose`). The targets are SPEC §11's: mean validation rbo@30 >= 0.8,
+kendall_tau@30 >= 0.5 and >= 3 clear concepts. Let
+`attain = min(1, clear/3) * min(1, rbo/0.8) * min(1, max(kendall, 0)/0.5)`, the share of the targets
+reached (1 = all met). Settings are ranked by, in order: (1) attain, (2) mean clear concepts,
+(3) popularity |rho|, (4) rbo@30 + kendall_tau@30. So among settings that meet every target the most
+clear concepts win, ties going to the stronger popularity neuron, then to fidelity; when none meets
+them all, the setting closest to meeting them (concepts and fidelity shortfalls multiplied) wins.
+
+The chosen setting's final SAE (`final="reuse"`, the default) is the sweep's own run of that setting
+with the base seed: trained without validation or held-out users, so its held-out fidelity in
+`RUN/sae/metrics.json` stays honest and no extra training is spent; `final="retrain"` trains the
+setting again with `train_sae` on all SAE training users (validation users included).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsae.errors import ConfigError
+from jaxsae.sae.config import SAETrainConfig
+
+SCHEMA = 1
+FIGURES = ("clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu")  # per run (k = 30)
+# the config and the grids (re-exported: part of this module's API)
+from jaxsae.selection.sweep_config import (FINALS, FIXED_FIELDS, SWEEP_BASE, SweepConfig, load_grid,  # noqa: E402,F401
+                                          named_grid)
+
+
+def sweep_split(n_users: int, base: SAETrainConfig, validation_fraction: float
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(train, validation, heldout)` users, sorted and disjoint: held-out as `train_sae` holds them out
+    (base seed and fraction), validation a seeded share of the rest, train the remainder."""
+    from jaxsae.training.sae import heldout_split
+
+    rest, heldout = heldout_split(n_users, base.heldout_fraction, base.seed)
+    perm = np.random.default_rng([base.seed, 0x5AE, 7]).permutation(rest)
+    n_val = int(round(validation_fraction * len(rest)))
+    if n_val < 1 or n_val >= len(rest):
+        raise ConfigError(f"validation_fraction {validation_fraction} of {len(rest)} SAE training users leaves "
+                          f"no validation or no training users")
+    return np.sort(perm[n_val:]).astype(np.int32), np.sort(perm[:n_val]).astype(np.int32), heldout
+
+
+def item_subset(n_items: int, fraction: float, seed: int) -> Optional[np.ndarray]:
+    """Boolean mask of the items concepts are scored on (None = all items)."""
+    if fraction >= 1.0:
+        return None
+    mask = np.zeros(n_items, bool)
+    mask[np.random.default_rng([seed, 0x5AE, 8]).permutation(n_items)[:max(1, int(round(fraction * n_items)))]] = True
+    return mask
+
+
+@functools.lru_cache(maxsize=64)
+def _score_core(program: SAETrainConfig, d: int, k: int) -> Callable[..., Any]:
+    """Jitted `(params, input_tt, users, train_mask) -> (item z, original top-k, reconstructed top-k, l0, fvu)`
+    for the SAEs of one program: what `fidelity_report` and the FVU/L0 diagnostics compute, in one program."""
+    import jax
+
+    from jaxsae.metrics.ranking import top_k
+    from jaxsae.sae import diagnostics
+    from jaxsae.training.sae import build_sae, side_params
+
+    module = build_sae(program, d)
+
+    def core(params: Any, tt: Any, users: Any, mask: Any) -> Tuple[Any, ...]:
+        def recon(x: Any, side: str) -> Tuple[Any, Any]:
+            p = {"params": side_params(params, side)}
+            z, stats = module.apply(p, x, method="encode")
+            return z, module.apply(p, z, stats, method="decode")
+
+        zi, ih = recon(tt.item_emb, "item")
+        xu = tt.user_emb[users]
+        zu, uh = recon(xu, "user")
+        rec = tt.replace(user_emb=tt.user_emb.at[users].set(uh), item_emb=ih)
+        a = top_k(tt.logits_cross(users), k, mask)[1]
+        b = top_k(rec.logits_cross(users), k, mask)[1]
+        x, x_hat = jnp.concatenate([xu, tt.item_emb]), jnp.concatenate([uh, ih])
+        return zi, a, b, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
+
+    return jax.jit(core)
+
+
+class _Scorer:
+    """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
+
+    def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig) -> None:
+        from jaxsae.analysis.hierarchy import content_concepts
+        from jaxsae.metrics.ranking import train_mask
+
+        self.data, self.validation, self.config = data, validation, config
+        keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
+        if not keep.any():
+            keep = np.ones(len(data.concept_families), bool)
+        self.names = [n for n, k in zip(data.concept_names, keep) if k]
+        self.concepts = content_concepts(data.concepts, data.concept_families)
+        self.mask = item_subset(data.n_items, config.item_fraction, config.base.seed)
+        self.train_mask = jnp.asarray(train_mask(data, validation))
+        self._null: Dict[Tuple[Any, ...], np.ndarray] = {}
+
+    def null(self, trained: Any) -> np.ndarray:
+        """Null purity@10 per concept for `trained`'s latents and input space (cached)."""
+        from jaxsae.analysis.activations import encoder_inputs
+        from jaxsae.analysis.concepts import random_direction_null
+
+        x = encoder_inputs(trained, trained.input_two_tower.item_emb)
+        key = (trained.latents, x.shape, hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
+        if key not in self._null:
+            nb = random_direction_null(x, self.concepts, trained.latents, (10,), tuple(range(self.config.null_seeds)),
+                                       self.mask)
+            self._null[key] = np.asarray(nb.best[0])
+        return self._null[key]
+
+    def __call__(self, trained: Any) -> Dict[str, Any]:
+        from jaxsae.analysis.concepts import best_neurons, popularity_analysis, purity_at_k, restrict_items
+        from jaxsae.metrics.fidelity import kendall_tau_union, rbo
+        from jaxsae.training.sae import program_config
+
+        cfg = self.config
+        core = _score_core(program_config(trained.config), trained.dim, cfg.k)
+        zi, a, b, l0, fvu = core(trained.params, trained.input_two_tower, jnp.asarray(self.validation),
+                                 self.train_mask)
+        zi, a, b = np.asarray(zi, np.float32), np.asarray(a), np.asarray(b)
+        _, best = best_neurons(purity_at_k(np.asarray(restrict_items(zi, self.mask)), self.concepts, (10,)), (10,), 10)
+        p10, null = best[0], self.null(trained)
+        clear = (p10 >= cfg.purity) & (p10 - null >= cfg.margin)
+        pop = popularity_analysis(zi, self.data.popularity, 10, self.mask)
+        return {
+            "clear_concepts": int(clear.sum()),
+            f"rbo@{cfg.k}": float(np.mean(rbo(a, b))),
+            f"kendall_tau@{cfg.k}": float(np.nanmean(kendall_tau_union(a, b))),
+            "popularity_rho": abs(float(pop["spearman"])) if pop["spearman"] is not None else 0.0,
+            "l0": float(l0),
+            "fvu": float(fvu),
+            "clear": [n for n, ok in zip(self.names, clear) if ok],
+        }
+
+
+def attainment(fig: Mapping[str, float], config: "SweepConfig") -> float:
+    """Share of the targets reached: `min(1, clear/min_concepts) * min(1, rbo/rbo_min) * min(1, kendall/kendall_min)`."""
+    rbo, tau = fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"]
+    return (min(1.0, fig["clear_concepts"] / config.min_concepts) * min(1.0, max(rbo, 0.0) / config.rbo_min)
+            * min(1.0, max(tau, 0.0) / config.kendall_min))
+
+
+def rank_key(fig: Mapping[str, float], config: "SweepConfig") -> Tuple[float, ...]:
+    """The selection rule's sort key (larger is better; see the module docstring)."""
+    rbo, tau = fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"]
+    return (round(attainment(fig, config), 9), fig["clear_concepts"], round(fig["popularity_rho"], 9), rbo + tau)
+
+
+def choose(settings: Sequence[Mapping[str, Any]], config: SweepConfig) -> int:
+    """Index of the setting the rule picks (first in grid order among exact ties)."""
+    keys = [rank_key(s["figures"], config) for s in settings]
+    return max(range(len(keys)), key=lambda i: (keys[i], -i))
+
+
+def request_fingerprint(run_dir: Path, config: SweepConfig) -> str:
+    """Hash of what a sweep's result depends on: its config and the recommender and data it read."""
+    h = hashlib.sha256(json.dumps(_config_doc(config), sort_keys=True).encode())
+    for rel in ("rec/metrics.json", "data/summary.json"):
+        p = Path(run_dir) / rel
+        h.update(p.read_bytes() if p.exists() else b"-")
+    return h.hexdigest()[:16]
+
+
+def _config_doc(config: SweepConfig) -> Dict[str, Any]:
+    return {"base": config.base.to_dict(), "axes": [[[n, list(v)] for n, v in c] for c in config.axes],
+            **{f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ("base", "axes")}}
+
+
+def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], None] = print
+          ) -> Tuple[Dict[str, Any], Dict[Tuple[int, int], Any]]:
+    """Train and score the grid. Returns the sweep.json document and the trained runs by (setting, seed)."""
+    from jaxsae.sae.trained import TrainedSAE
+    from jaxsae.training.sae import train_grid
+    from jaxsae.training.sae import build_sae
+
+    t_start = time.perf_counter()
+    if data.n_users != two_tower.n_users or data.n_items != two_tower.n_items:
+        raise ConfigError(f"recommender has {two_tower.n_users} users x {two_tower.n_items} items but the data "
+                          f"has {data.n_users} x {data.n_items}")
+    settings = config.settings()
+    train, validation, heldout = sweep_split(two_tower.n_users, config.base, config.validation_fraction)
+    grid = [(si, s) for si in range(len(settings)) for s in config.seeds]
+    configs = [settings[si][1].replace(seed=s) for si, s in grid]
+    log(f"sweep: {len(settings)} settings x {len(config.seeds)} seeds = {len(configs)} SAEs on {len(train)} "
+        f"training users; scored on {len(validation)} validation users ({len(heldout)} held out, never used)")
+    runs, info = train_grid(two_tower, configs, train, log=lambda s: log(s.replace("grid:", "sweep:", 1)))
+    log(f"sweep: trained {len(runs)} SAEs in {len(info['programs'])} programs "
+        f"(compile {info['compile_s']:.1f} s, train {info['train_s']:.1f} s); scoring")
+    t_score = time.perf_counter()
+    scorer = _Scorer(data, validation, config)
+    trained: Dict[Tuple[int, int], Any] = {}
+    per_seed: Dict[int, List[Dict[str, Any]]] = {}
+    for (si, s), run in zip(grid, runs):
+        t = TrainedSAE(module=build_sae(run.config, run.d), params=run.state.params, config=run.config,
+                       input_two_tower=run.input_two_tower, heldout_users=heldout)
+        trained[(si, s)] = (t, run)
+        per_seed.setdefault(si, []).append({"seed": s, "program": run.program, **scorer(t)})
+    score_s = time.perf_counter() - t_score
+    rows = []
+    for si, (params, cfg) in enumerate(settings):
+        runs_s = per_seed[si]
+        fig = {k: float(np.mean([r[k] for r in runs_s])) for k in runs_s[0] if k not in ("seed", "program", "clear")}
+        rows.append({"id": si, "params": params, "config": cfg.to_dict(), "program": runs_s[0]["program"],
+                     "figures": fig, "per_seed": runs_s,
+                     "attainment": attainment(fig, config), "feasible": bool(attainment(fig, config) >= 1.0)})
+    chosen = choose(rows, config)
+    wall = time.perf_counter() - t_start
+    doc = {
+        "schema": SCHEMA,
+        "rule": {"text": "rank by attainment = min(1, clear/min_concepts) * min(1, rbo/rbo_min) * "
+                         "min(1, kendall/kendall_min) (validation means), then clear concepts, then popularity "
+                         "|rho|, then rbo+kendall",
+                 "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "min_concepts": config.min_concepts,
+                 "purity": config.purity,
+                 "margin": config.margin, "null_seeds": config.null_seeds, "k": config.k},
+        "split": {"n_train_users": int(len(train)), "n_validation_users": int(len(validation)),
+                  "n_heldout_users": int(len(heldout)), "validation_fraction": config.validation_fraction,
+                  "heldout_fraction": config.base.heldout_fraction, "seed": config.base.seed,
+                  "items": "all" if scorer.mask is None else f"seeded {config.item_fraction:g} of items",
+                  "n_scored_items": int(data.n_items if scorer.mask is None else scorer.mask.sum())},
+        "config": _config_doc(config),
+        "concepts": scorer.names,
+        "settings": rows,
+        "chosen": chosen,
+        "chosen_params": rows[chosen]["params"],
+        "chosen_config": rows[chosen]["config"],
+        "cost": {"n_runs": len(runs), "n_programs": len(info["programs"]), "programs": info["programs"],
+                 "compile_s": info["compile_s"], "train_s": info["train_s"], "score_s": score_s, "wall_s": wall,
+                 "wall_per_sae_s": wall / len(runs), "train_per_sae_s": info["train_s"] / len(runs)},
+    }
+    return doc, trained
+
+
+def table_lines(doc: Mapping[str, Any]) -> List[str]:
+    """The sweep as a plain table (printed by the CLI): one line per setting, the chosen one marked."""
+    k = doc["rule"]["k"]
+    lines = [f"   {'setting':<44}{'clear':>6}{'rbo':>7}{'tau':>7}{'pop':>6}{'l0':>6}"]
+    for r in doc["settings"]:
+        f = r["figures"]
+        mark = "*" if r["id"] == doc["chosen"] else ("+" if r["feasible"] else " ")
+        label = " ".join(f"{n}={v}" for n, v in r["params"].items()) or "base"
+        lines.append(f" {mark} {label[:43]:<44}{f['clear_concepts']:6.1f}{f[f'rbo@{k}']:7.3f}"
+                     f"{f[f'kendall_tau@{k}']:7.3f}{f['popularity_rho']:6.2f}{f['l0']:6.1f}")
+    return lines
+
+
+def plot(doc: Mapping[str, Any], path: "str | Path") -> bool:
+    """`pareto.png`: clear concepts beyond the null vs validation rbo@30 per setting (seeds as small dots),
+    the Pareto front, the fidelity target and the chosen setting. False when matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    k = doc["rule"]["k"]
+    rows = doc["settings"]
+    xs = np.array([r["figures"][f"rbo@{k}"] for r in rows])
+    ys = np.array([r["figures"]["clear_concepts"] for r in rows])
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for r in rows:
+        ax.scatter([p[f"rbo@{k}"] for p in r["per_seed"]], [p["clear_concepts"] for p in r["per_seed"]],
+                   s=8, color="0.7", zorder=1)
+    ax.scatter(xs, ys, c=[r["figures"][f"kendall_tau@{k}"] for r in rows], cmap="viridis", zorder=2,
+               label="setting (mean over seeds; colour: kendall)")
+    front = [i for i in range(len(rows)) if not any((xs[j] >= xs[i] and ys[j] >= ys[i]) and
+                                                    (xs[j] > xs[i] or ys[j] > ys[i]) for j in range(len(rows)))]
+    front.sort(key=lambda i: xs[i])
+    ax.plot(xs[front], ys[front], color="C1", lw=1, zorder=1, label="Pareto front")
+    c = doc["chosen"]
+    ax.scatter([xs[c]], [ys[c]], marker="*", s=220, color="C3", zorder=3, label="chosen")
+    ax.axvline(doc["rule"]["rbo_min"], color="0.5", ls="--", lw=0.8)
+    for i, r in enumerate(rows):
+        ax.annotate(" ".join(f"{v}" for v in r["params"].values()), (xs[i], ys[i]), fontsize=6, alpha=0.7)
+    ax.set_xlabel(f"validation rbo@{k}")
+    ax.set_ylabel("clear concepts (purity@10 >= %.1f, null + %.1f)" % (doc["rule"]["purity"], doc["rule"]["margin"]))
+    ax.set_title("SAE sweep: concepts beyond the null vs fidelity")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,244 @@
+"""Training MF / NCF recommenders (SPEC §4): the driver `train_recommender` / `train_phase` and early stopping.
+
+The pure step and epoch scan are `jaxsae.training.rec._step` (the objective is documented there), the
+host-side negatives and batches `jaxsae.training.rec._epochs`, checkpoints and `load_recommender`
+`jaxsae.training.rec._files`, the config `jaxsae.training.rec._config`; the names of `__all__` stay
+importable from here.
+
+The MF optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
+reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
+
+Default schedule (issue 10, SPEC §11): early stopping. A seeded validation slice of training positives
+(`jaxsae.training.rec._validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
+every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
+all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.
+
+Every epoch is checkpointed (params, optimizer state, epoch, PRNG key, config, history); `resume=True`
+continues from the last one and ends bit-for-bit where an uninterrupted run ends. A non-finite loss raises
+`TrainingDivergedError` before that epoch is saved, so the last good checkpoint stays.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
+from jaxsae.errors import CheckpointError, TrainingDivergedError
+from jaxsae.recommenders.base import TwoTower
+from jaxsae.training.parallel import local_devices, replicate, unreplicate
+# the config lives in its own module; re-exported here, where train_recommender's callers look for it
+from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
+                                        RESUME_IGNORED, VAL_METRICS, RecConfig)
+from jaxsae.training.rec._epochs import dispatch_epoch, epoch_batches, epoch_key, epoch_loss, negative_probs
+from jaxsae.training.checkpoint import clear_outputs
+from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
+from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
+
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRecommender:
+    """What `train_recommender` returns: the module, its params, the frozen two-tower view and the log."""
+
+    module: nn.Module
+    params: Any
+    config: RecConfig
+    two_tower: TwoTower
+    history: List[Dict[str, Any]]
+    train_s: float
+    """Wall-clock seconds of this call's training epochs (compile included, evaluation excluded)."""
+    best_epoch: Optional[int] = None
+    """The epoch whose params these are (early stopping: best validation score; else the last epoch)."""
+    validation: Optional[Dict[str, Any]] = None
+    """Early stopping: the slice (`n_users`, `per_user`, ...), metric, best score and stop reason."""
+
+
+# ---- the training loop -----------------------------------------------------------------------------
+def early_stopping(config: RecConfig) -> bool:
+    """True when `config` stops on a validation slice (patience > 0) instead of a fixed schedule."""
+    return int(config.patience) > 0
+
+
+def best_of(history: Sequence[Mapping[str, Any]], metric: str) -> Tuple[Optional[int], float]:
+    """`(epoch, score)` of the best validation `val_<metric>` in `history` (earliest on ties; None if none)."""
+    best_epoch, best = None, -np.inf
+    for h in history:
+        v = h.get(f"val_{metric}")
+        if v is not None and v > best:
+            best_epoch, best = int(h["epoch"]), float(v)
+    return best_epoch, best
+
+
+def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool:
+    """Early stopping: `patience` epochs have passed since the best validation score."""
+    if not early_stopping(config) or not history:
+        return False
+    best_epoch, _ = best_of(history, config.val_metric)
+    return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
+
+
+def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
+    """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
+
+    Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.rec._validation.carve_validation` with
+    the config's slice options and seed (`val`'s hidden positives are the held-out training positives),
+    or `(data, None)` when no user has enough positives to hold some out."""
+    if not early_stopping(config):
+        return data, None
+    from jaxsae.training.rec._validation import carve_validation
+
+    fit, val, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
+                                   max_users=config.val_max_users, seed=config.seed)
+    if val.test_users.shape[0] == 0:
+        return data, None
+    return fit, val
+
+
+def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
+                      log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
+    """Train `config.model` on `data`: `train_phase`, then with early stopping and `config.refit` a
+    fresh fixed-schedule run on all training positives for the chosen number of epochs.
+
+    The selection run is checkpointed in `out_dir/select/`, the refit (the model later stages load) in
+    `out_dir`; `resume=True` resumes whichever phase was interrupted. The returned `history` is the
+    selection run's (the validation curve); `validation["refit"]` has the refit's epochs, time and log.
+    """
+    log = log or (lambda s: None)
+    out = Path(out_dir) if out_dir is not None else None
+    if not (early_stopping(config) and config.refit):
+        return train_phase(data, config, out, resume, log)
+    if out is not None and not resume:
+        clear_outputs(out)
+    sel = train_phase(data, config, out / "select" if out is not None else None, resume, log)
+    if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
+        return sel
+    n = int(sel.best_epoch)
+    log(f"[rec] refit on all training positives for the best {n} epochs")
+    full = dataclasses.replace(config, patience=0, epochs=n)
+    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)))
+    validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
+    return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
+                               best_epoch=n, validation=validation)
+
+
+def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
+                log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
+    """Train `config.model` on `data` (an `InteractionData`): `config.epochs` epochs, or with early
+    stopping (`config.patience > 0`, the default) until the validation score has not improved for
+    `patience` epochs, returning the best epoch's params.
+
+    Early stopping fits on `data` minus a seeded validation slice of training positives
+    (`validation_split`; never the hidden test split) and scores the slice after every epoch with the
+    chunked full-ranking evaluator (`val_<metric>` in the history). With `out_dir`, every epoch is
+    checkpointed there (`jaxsae.training.checkpoint`; with the best params so far under early stopping);
+    `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
+    keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
+    Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).
+    """
+    log = log or (lambda s: None)
+    devices = local_devices(config.devices)
+    n_dev = len(devices)
+    fit, val = validation_split(data, config)
+    module = build_recommender(config, data.n_users, data.n_items)
+    tx = make_optimizer(config)
+    base_key = jax.random.PRNGKey(config.seed)
+    params = init_params(module, jax.random.fold_in(base_key, 0))
+    opt_state = init_opt_state(config, tx, params)
+    best = jax.device_get(params) if val is not None else None
+    start_epoch, history = 0, []
+    out = Path(out_dir) if out_dir is not None else None
+    cfg_dict = config.to_dict()
+    if out is not None:
+        meta = checkpoint_meta(out)
+        if resume and meta is not None:
+            target = _state(params, opt_state, 0, base_key, best)
+            state, _, meta = restore_checkpoint(out, target, CHECKPOINT_KIND, cfg_dict, ignore_keys=RESUME_IGNORED)
+            if meta.get("n_users") != data.n_users or meta.get("n_items") != data.n_items:
+                raise CheckpointError(f"{out}: checkpoint is for {meta.get('n_users')} x {meta.get('n_items')} "
+                                      f"users x items, the data has {data.n_users} x {data.n_items}")
+            params, opt_state = state["params"], state["opt_state"]
+            best = state.get("best")
+            start_epoch, history = int(state["epoch"]), list(meta.get("history", []))
+            log(f"[rec] resuming {config.model} from epoch {start_epoch} ({out})")
+        else:
+            if resume:
+                log(f"[rec] no checkpoint in {out}: starting from scratch")
+            clear_outputs(out)
+    if val is not None and start_epoch == 0:
+        log(f"[rec] early stopping on {config.val_metric} of {val.test_users.shape[0]} validation users "
+            f"({config.val_per_user} training positives each held out), patience {config.patience}, "
+            f"at most {config.epochs} epochs")
+    probs = negative_probs(fit, config)
+    epoch_fn = make_rec_epoch(module, config, tx, devices)
+    r_params, r_opt = replicate(params, devices), replicate(opt_state, devices)
+    t_train = 0.0
+    t_mark = time.perf_counter()
+    next_batches = None
+    stopped = should_stop(history, config)
+    if start_epoch < config.epochs and not stopped:
+        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs)
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        if stopped:
+            break
+        batches, next_batches = next_batches, None
+        r_params, r_opt, outs = dispatch_epoch(epoch_fn, r_params, r_opt, batches, n_dev, config.max_scan_steps)
+        if epoch < config.epochs:  # host work for the next epoch overlaps this epoch's device work
+            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs)
+        bce, w = epoch_loss(outs)
+        loss = bce / max(w, 1.0)
+        dt = time.perf_counter() - t_mark
+        t_train += dt
+        if not np.isfinite(loss):
+            where = f"; the last good checkpoint (epoch {epoch - 1}) is kept in {out}" if out and epoch > 1 else ""
+            raise TrainingDivergedError(
+                f"{config.model} training diverged at epoch {epoch} (loss {loss}){where}; lower the learning rate "
+                f"(lr={config.lr})")
+        entry: Dict[str, Any] = {"epoch": epoch, "loss": loss, "time_s": dt}
+        msg = f"[rec] {config.model} epoch {epoch}/{config.epochs} loss {loss:.4f} ({dt:.2f}s)"
+        if val is not None or (config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs)):
+            from jaxsae.metrics.ranking import evaluate_two_tower
+
+            host_params = unreplicate(r_params)
+            tt = to_two_tower(config, host_params)
+            if val is not None:
+                v = evaluate_two_tower(tt, val, ks=(10,), chunk_size=config.eval_chunk_size)
+                prev_epoch, prev = best_of(history, config.val_metric)
+                entry.update({f"val_{config.val_metric}": v[config.val_metric], "val_hit@10": v["hit@10"]})
+                if prev_epoch is None or v[config.val_metric] > prev:
+                    best = jax.device_get(host_params)
+                msg += f" val {config.val_metric} {v[config.val_metric]:.4f}"
+            if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):
+                m = evaluate_two_tower(tt, data, ks=(10,), chunk_size=config.eval_chunk_size)
+                entry.update({"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"]})
+                msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
+        history.append(entry)
+        stopped = should_stop(history, config)
+        if out is not None:
+            state = _state(unreplicate(r_params), unreplicate(r_opt), epoch, base_key, best)
+            save_checkpoint(out, epoch, state, CHECKPOINT_KIND, cfg_dict,
+                            extra={"n_users": data.n_users, "n_items": data.n_items, "history": history,
+                                   "early_stopping": val is not None,
+                                   "best_epoch": best_of(history, config.val_metric)[0] if val is not None else epoch})
+        log(msg)
+        t_mark = time.perf_counter()
+    validation = None
+    if val is not None:
+        params = best
+        best_epoch, score = best_of(history, config.val_metric)
+        validation = {"metric": config.val_metric, "best": score, "best_epoch": best_epoch,
+                      "stopped_early": bool(stopped), "patience": int(config.patience),
+                      **val.info["validation"]}
+        log(f"[rec] best epoch {best_epoch} (val {config.val_metric} {score:.4f})"
+            + (f"; stopped after {len(history)} epochs" if stopped else ""))
+    else:
+        params = unreplicate(r_params)
+        best_epoch = int(history[-1]["epoch"]) if history else start_epoch
+    params = jax.device_get(params)
+    return TrainedRecommender(module=module, params=params, config=config, two_tower=to_two_tower(config, params),
+                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation)

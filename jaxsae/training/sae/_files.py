@@ -1,0 +1,62 @@
+"""The SAE's files (SPEC §8): its checkpoint kind and resumable keys, clearing a stale run, and `load_sae`."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint
+from jaxsae.recommenders.base import TwoTower
+from jaxsae.sae.balance import sae_input_space, stored_factor
+from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.trained import TrainedSAE
+from jaxsae.training.sae._batches import heldout_split
+from jaxsae.training.sae._step import build_sae, init_state
+
+CHECKPOINT_KIND = "sae"
+# Config fields a resumed run may change without invalidating the checkpoint.
+# `lr` too (issue 13): after a divergence the advised fix is a lower lr, resumed from the last good checkpoint
+# (Adam's state does not depend on lr); the result then differs from an uninterrupted run, as asked.
+RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices", "lr")
+
+
+
+def load_sae(sae_dir: "str | Path", two_tower: TwoTower) -> TrainedSAE:
+    """The SAE checkpointed in `sae_dir` over the frozen recommender `two_tower` it was trained on.
+
+    The recommender is bias-folded and side-balanced again as in training (the factor is stored in the
+    checkpoint). Row normalization needs no stored constants (it is per row).
+    """
+    from jaxsae.errors import CheckpointError
+
+    sae_dir = Path(sae_dir)
+    meta = checkpoint_meta(sae_dir)
+    if meta is None:
+        raise CheckpointError(f"{sae_dir}: no SAE checkpoint (run `jaxsae train-sae` first)")
+    config = SAETrainConfig.from_dict(meta["config"])
+    balance = stored_factor(meta)  # SAEs saved before side balancing: c = 1
+    input_tt, _ = sae_input_space(two_tower, config.balance_sides, config.fold_biases, factor=balance)
+    d = input_tt.dim
+    if meta.get("d") not in (None, d) or meta.get("n_items") not in (None, input_tt.n_items):
+        raise CheckpointError(f"{sae_dir}: SAE was trained on inputs of dimension {meta.get('d')} for "
+                              f"{meta.get('n_items')} items, the recommender gives {d} for {input_tt.n_items}")
+    target = init_state(jax.random.PRNGKey(config.seed), config, d)
+    try:
+        state, _, _ = restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)
+    except CheckpointError:
+        # Checkpoints written before Adam ran on the flattened parameters (optax.flatten) keep per-leaf
+        # moments; the parameters are the same, so read them with that layout.
+        legacy = target.replace(opt_state=optax.adam(config.lr).init(target.params))
+        try:
+            state, _, _ = restore_checkpoint(sae_dir, legacy, CHECKPOINT_KIND)
+        except CheckpointError:
+            restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)  # raise the error about the current layout
+            raise
+    _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
+    return TrainedSAE(module=build_sae(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
+                      config=config, input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance,
+                         factor_dim=two_tower.dim)

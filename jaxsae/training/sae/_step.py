@@ -1,0 +1,272 @@
+"""The SAE's pure training step (SPEC §5): state and batch pytrees, the objective, the jitted Adam step(s).
+
+    state = init_state(key, config, d)                   # SAEState: step, params, opt_state, weights
+    step  = make_train_step(config, d, score_fn, gram)   # (state, SAEBatch) -> (state, metrics)
+
+The loss weights live in `state.weights` (an array pytree) and the frozen recommender's head enters the
+batch under `stop_gradient`, so a step can be `jax.vmap`-ed over weight settings or seeds;
+`make_hand_row_step` is the hand-derived-gradient fast path (`jaxsae.training.sae._tied_mf_grad`). The scan
+over steps is `jaxsae.training.sae._epoch`, the driver `jaxsae.training.sae._driver.train_sae`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+import flax.linen as nn
+
+from jaxsae.errors import ConfigError
+from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl, minmax_columns,
+                           mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
+from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
+from jaxsae.sae import diagnostics
+from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.registry import make_sae
+from jaxsae.sae.trained import side_module
+from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
+
+TERMS = ("loss", "emb", "pred", "kl", "l1")
+
+
+# ---------------------------------------------------------------------------- state and batch
+@struct.dataclass
+class SAEState:
+    """Everything that changes during SAE training (a pytree; stack it to vmap runs)."""
+
+    step: jax.Array  # int32 [], optimizer steps taken
+    params: Any  # {"shared": p} or {"user": p, "item": p}
+    opt_state: Any  # Adam moments
+    weights: LossWeights  # loss weights and rho (arrays, so they are arguments of the compiled step)
+
+
+@struct.dataclass
+class SAEBatch:
+    """One step's input: paired user and item rows of the SAE input space, and the frozen scorer head."""
+
+    user_x: jax.Array  # [B, d]
+    item_x: jax.Array  # [B, d]
+    head: Any  # recommender head params (under stop_gradient in the loss)
+    all_items: Optional[jax.Array] = None  # [N, d] every item's input row ("listwise" loss), else None
+
+
+@struct.dataclass
+class SAEInputs:
+    """The frozen recommender as an epoch reads it: the two-tower, plus the `input_table` rows
+    `[x | x_norm | mean | scale]` of its users then items when the hand-gradient path applies (else None).
+    The table depends on the recommender alone, so `prepare_inputs` builds it once per run."""
+
+    two_tower: TwoTower
+    rows: Optional[jax.Array] = None
+
+
+def build_sae(config: SAETrainConfig, d: int) -> nn.Module:
+    """The SAE flax module of `config` for inputs of dimension d."""
+    reference = {}  # issue-11 options, passed only when not the default (modules stay equal otherwise)
+    if config.std_ddof:
+        reference["ddof"] = config.std_ddof
+    if not config.pre_bias:
+        reference["pre_bias"] = False
+    if config.latent_bias_init != "zeros":
+        reference["latent_bias_init"] = config.latent_bias_init
+    return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
+                    normalize=config.normalize, tied=config.tied, **reference)
+
+
+def loss_weights(config: SAETrainConfig) -> LossWeights:
+    """`LossWeights` arrays from the config's w_emb, w_pred, w_kl, w_l1 and rho."""
+    return LossWeights.create(emb=config.w_emb, pred=config.w_pred, kl=config.w_kl, l1=config.w_l1, rho=config.rho)
+
+
+def _optimizer(config: SAETrainConfig) -> optax.GradientTransformation:
+    return optax.flatten(optax.adam(config.lr))
+
+
+def init_state(key: jax.Array, config: SAETrainConfig, d: int) -> SAEState:
+    """Fresh parameters (one SAE, or one per side when `config.shared` is False), Adam state, weights."""
+    module = build_sae(config, d)
+    dummy = jnp.zeros((1, d), jnp.float32)
+    if config.shared:
+        params = {"shared": module.init(key, dummy)["params"]}
+    else:
+        ku, ki = jax.random.split(key)
+        params = {"user": module.init(ku, dummy)["params"], "item": module.init(ki, dummy)["params"]}
+    return SAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=_optimizer(config).init(params),
+                    weights=loss_weights(config))
+
+
+def side_params(params: Any, side: str) -> Any:
+    """The parameters that encode `side` ("user" or "item"): the shared SAE's or that side's own."""
+    return params["shared"] if "shared" in params else params[side]
+
+
+def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, bool]:
+    """`(score_fn, gram)`: MF scorers with the MSE loss use the Gram form over the cross product."""
+    gram = two_tower.cross_fn is dot_cross and config.pred_loss == "mse"
+    return two_tower.score_fn, gram
+
+
+def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> SAEInputs:
+    """`SAEInputs` for `make_sae_epoch` on one device: the row table is computed here, once."""
+    if not supports_hand_gradient(config, gram):
+        return SAEInputs(two_tower=two_tower)
+    module = build_sae(config, two_tower.dim)
+    # Compiled, so the table is bit-identical to the one an epoch builds inside its own program.
+    table = jax.jit(input_table, static_argnums=(1, 2, 3))(
+        jnp.concatenate([two_tower.user_emb, two_tower.item_emb]), module.normalize, module.eps, module.ddof)
+    return SAEInputs(two_tower=two_tower, rows=table)
+
+
+# ---------------------------------------------------------------------------- objective and step
+def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
+                  gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
+                  pred_all_levels: bool = False, temperature: float = 1.0,
+                  user_module: Optional[nn.Module] = None, kl_log_eps: float = 0.0
+                  ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+    """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
+
+    The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
+    reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
+    `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
+    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`. `user_module`
+    (same parameters, another k) encodes the users when it differs from `module` (`k_user`).
+    """
+    u, i = batch.user_x, batch.item_x
+    x = jnp.concatenate([u, i])
+    n_u = u.shape[0]
+    if "shared" in params and user_module is None:  # one pass over users and items stacked (rows are independent)
+        out = module.apply({"params": params["shared"]}, x)
+        z, levels = out.z, out.x_hat_levels
+    else:
+        out_u = (user_module or module).apply({"params": side_params(params, "user")}, u)
+        out_i = module.apply({"params": side_params(params, "item")}, i)
+        z = jnp.concatenate([out_u.z, out_i.z])
+        levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
+    n_i = i.shape[0]
+    z_u, z_i = z[:n_u], z[n_u:]
+    lev_u, lev_i = levels[:, :n_u], levels[:, n_u:]
+    # Per-side means as one weighted sum over the stacked rows (fewer, fused kernels).
+    row_w = jnp.concatenate([jnp.full((n_u, 1), 1.0 / n_u, jnp.float32), jnp.full((n_i, 1), 1.0 / n_i, jnp.float32)])
+    d, h = x.shape[-1], z.shape[-1]
+    emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
+    pred_lev = levels if pred_all_levels else levels[-1:]
+    lev_u, lev_i = pred_lev[:, :n_u], pred_lev[:, n_u:]
+    if pred_kind == "listwise":
+        pred = _listwise_pred(module, params, batch, score_fn, pred_lev[:, :n_u], temperature, axis_name)
+    elif gram and n_u == n_i:  # every level and side's Grams in one batched product
+        pred = mf_pred_loss_stacked(pred_lev, x, axis_name)
+    else:
+        if gram:
+            def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+                return mf_pred_loss(u_hat, i_hat, u, i, axis_name)
+        else:
+            def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
+                return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
+        if pred_lev.shape[0] == 1:
+            pred = level_pred(lev_u[0], lev_i[0])
+        else:  # Matryoshka: summed over levels, batched into one program per term
+            pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
+    if n_u == n_i:  # both sides' KL terms at once
+        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name, kl_log_eps)
+    else:
+        kl = (kl_sparsity(z_u, weights.rho, axis_name, kl_log_eps)
+              + kl_sparsity(z_i, weights.rho, axis_name, kl_log_eps))
+    l1 = global_mean(jnp.sum(jnp.abs(z) * row_w) / h, axis_name)
+    loss = total_loss(emb, pred, kl, l1, weights)
+
+    z = jax.lax.stop_gradient(z)
+    x_hat = jax.lax.stop_gradient(levels[-1])
+    x_mean = global_mean(jnp.mean(x, axis=0, keepdims=True), axis_name)
+    sse, sst = diagnostics.fvu_sums(x, x_hat, x_mean)
+    if "shared" in params:
+        fired = diagnostics.fired(z)[None]  # [1, h]
+    else:
+        fired = jnp.stack([diagnostics.fired(z[:n_u]), diagnostics.fired(z[n_u:])])  # [2, h]
+    if axis_name is not None:
+        fired = jax.lax.psum(fired.astype(jnp.int32), axis_name) > 0
+    aux = {
+        "loss": loss, "emb": emb, "pred": pred, "kl": kl, "l1": l1,
+        "l0": global_mean(diagnostics.l0(z), axis_name),
+        "sse": global_sum(sse, axis_name), "sst": global_sum(sst, axis_name),
+        "fired": fired,
+    }
+    return loss, aux
+
+
+def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: ScoreFn, u_hat_levels: jax.Array,
+                   temperature: float, axis_name: Optional[str]) -> jax.Array:
+    """`sum_l listwise_kl(U I^T, U_hat_l I_hat_l^T)` over every item (Matryoshka: the levels asked for)."""
+    if batch.all_items is None:
+        raise ConfigError("the listwise prediction loss needs every item's embedding (SAEBatch.all_items)")
+    items = batch.all_items
+    out = module.apply({"params": side_params(params, "item")}, items)
+    i_hat_levels = out.x_hat_levels[-u_hat_levels.shape[0]:]
+    head = jax.lax.stop_gradient(batch.head)
+    target = cross_scores(score_fn, head, batch.user_x, items)
+    per_level = [listwise_kl(target, cross_scores(score_fn, head, u_hat, i_hat), temperature, axis_name)
+                 for u_hat, i_hat in zip(u_hat_levels, i_hat_levels)]
+    return sum(per_level[1:], per_level[0])
+
+
+def _apply_gradients(tx: optax.GradientTransformation, state: SAEState, grads: Any) -> SAEState:
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
+
+
+def make_hand_row_step(config: SAETrainConfig, d: int, axis_name: Optional[str] = None
+                       ) -> Callable[[SAEState, jax.Array], Tuple[SAEState, Dict[str, jax.Array]]]:
+    """`(state, rows) -> (state, metrics)`: one Adam step with the hand-derived gradient of
+    `jaxsae.training.sae._tied_mf_grad` on `input_table` rows (B users then B items; under `pmap` with
+    `axis_name`, one device's share, with global-batch values and gradients); the fast path of
+    `make_sae_epoch` for one shared tied SAE under the MF Gram loss."""
+    module = build_sae(config, d)
+    tx = _optimizer(config)
+
+    def step(state: SAEState, rows: jax.Array) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        (_, metrics), grads = tied_mf_rows_value_and_grad(state.params, rows, state.weights,
+                                                          activation=module.activation, k=module.k,
+                                                          axis_name=axis_name, kl_log_eps=config.kl_log_eps)
+        return _apply_gradients(tx, state, grads), metrics
+
+    return step
+
+
+def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
+                    axis_name: Optional[str] = None) -> Callable[[SAEState, SAEBatch], Tuple[SAEState, Dict[str, jax.Array]]]:
+    """One Adam step `(state, batch) -> (state, metrics)` (pure; jit, vmap or pmap it).
+
+    With `axis_name`, run it under `pmap(axis_name=...)` on per-device shards: every loss term is the
+    global-batch value and the gradients are `lax.pmean`-ed, so the update equals the one-device
+    update for the same global batch.
+    """
+    module = build_sae(config, d)
+    user_module = side_module(module, config, "user")
+    user_module = None if user_module is module else user_module
+    tx = _optimizer(config)
+    pred_kind = config.pred_loss
+    minmax = config.input_scaling == "batch_minmax"
+
+    def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
+        if batch.all_items is not None and batch.all_items.shape[0] > config.listwise_items:
+            # a large catalogue: this step's listwise loss scores a random subset (same on every device)
+            key = jax.random.fold_in(jax.random.PRNGKey(0x7157), state.step)
+            pick = jax.random.choice(key, batch.all_items.shape[0], (config.listwise_items,), replace=False)
+            batch = batch.replace(all_items=batch.all_items[pick])
+        if minmax:  # the reference MF SAE: each side's batch scaled per column to [0, 1] (training only)
+            batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
+                                  item_x=minmax_columns(batch.item_x, axis_name))
+
+        def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+            return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
+                                 pred_all_levels=config.pred_levels == "all",
+                                 temperature=config.listwise_temperature, user_module=user_module,
+                                 kl_log_eps=config.kl_log_eps)
+
+        (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        if axis_name is not None:
+            grads = jax.lax.pmean(grads, axis_name)
+        return _apply_gradients(tx, state, grads), metrics
+
+    return step
