@@ -37,7 +37,7 @@ def measure_config(two_tower: Any, data: Any, config: Any, seeds: List[int]) -> 
 
 def main(argv: Optional[List[str]] = None) -> str:
     from data_prep.dataset import InteractionData
-    from jaxsae.training.checkpoint import checkpoint_meta
+    from jaxsae.checkpoint import checkpoint_meta
     from jaxsae.sae.config import SAETrainConfig
     from jaxsae.training.rec import load_recommender
 

@@ -35,7 +35,7 @@ def to_two_tower(tables: IdTables, score: str = "dot") -> TwoTower:
 
 def save_imported(rec_dir: "str | Path", tables: IdTables, score: str) -> Dict[str, Any]:
     """Write the aligned tables and `checkpoint.json`; returns the metadata."""
-    from jaxsae.training.checkpoint import SCHEMA_VERSION, META_FILE
+    from jaxsae.checkpoint import SCHEMA_VERSION, META_FILE
     from jaxsae.jsonio import write_json
 
     rec_dir = Path(rec_dir)

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsae.training.checkpoint import META_FILE, checkpoint_meta
+from jaxsae.checkpoint import META_FILE, checkpoint_meta
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
 from jaxsae.sae import balance as B

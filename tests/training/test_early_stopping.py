@@ -5,7 +5,7 @@ import pytest
 
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
-from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.metrics import ranking
 from jaxsae.training import rec as rec_files
 from jaxsae.training import rec as rec_step

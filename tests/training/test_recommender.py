@@ -8,7 +8,7 @@ import pytest
 
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
-from jaxsae.training.checkpoint import checkpoint_meta
+from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
 from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
 from jaxsae.training import parallel

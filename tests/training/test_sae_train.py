@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsae.training.checkpoint import checkpoint_meta
+from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
@@ -224,7 +224,7 @@ def test_load_sae_reads_checkpoints_with_per_leaf_adam_moments(tmp_path):
     """Checkpoints written before Adam ran on the flattened parameters still load (parameters only)."""
     import optax
 
-    from jaxsae.training.checkpoint import save_checkpoint
+    from jaxsae.checkpoint import save_checkpoint
 
     tt = _mf()
     cfg = _cfg()

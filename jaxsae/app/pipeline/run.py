@@ -212,7 +212,7 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
 def _interrupted(run_dir: Path, name: str) -> bool:
     """True when `RUN/<name>` has a training checkpoint to continue: in its work directory (killed or failed
     under lineage) or, for a legacy run, in the unfinished directory itself."""
-    from jaxsae.training.checkpoint import checkpoint_meta
+    from jaxsae.checkpoint import checkpoint_meta
 
     work = lineage.work_dir(run_dir, name)
 

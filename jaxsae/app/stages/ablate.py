@@ -35,7 +35,7 @@ def run(run_dir: "str | Path", config: AblationConfig, *, resume: bool = False,
     from data_prep.dataset import InteractionData
     from jaxsae.app import lineage
     from jaxsae.selection.ablation import ablate, plot
-    from jaxsae.training.checkpoint import checkpoint_meta
+    from jaxsae.checkpoint import checkpoint_meta
     from jaxsae.app.io import save_stage_config
     from jaxsae.jsonio import write_json
     from jaxsae.sae.config import SAETrainConfig, from_preset

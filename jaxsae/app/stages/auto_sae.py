@@ -72,9 +72,9 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
                log: Callable[[str], None] = print, out_dir: "str | Path | None" = None) -> Tuple[Any, Dict[str, Any]]:
     """`train-sae --sae auto`: sweep (or reuse a matching RUN/sweep), then write the chosen SAE to RUN/sae
     (or to `out_dir`, the stage's work folder that `jaxsae.app.lineage` swaps in whole)."""
-    from jaxsae.training.checkpoint import save_checkpoint
+    from jaxsae.checkpoint import save_checkpoint
     from jaxsae.training.sae import final_metrics, train_sae
-    from jaxsae.training.checkpoint import clear_outputs
+    from jaxsae.checkpoint import clear_outputs
     from jaxsae.training.sae import CHECKPOINT_KIND
 
     run_dir = Path(run_dir)

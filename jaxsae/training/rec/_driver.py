@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import CheckpointError, TrainingDivergedError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.training.parallel import local_devices, replicate, unreplicate
@@ -36,7 +36,7 @@ from jaxsae.training.parallel import local_devices, replicate, unreplicate
 from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
                                         RESUME_IGNORED, VAL_METRICS, RecConfig)
 from jaxsae.training.rec._epochs import dispatch_epoch, epoch_batches, epoch_key, epoch_loss, negative_probs
-from jaxsae.training.checkpoint import clear_outputs
+from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
 
@@ -136,7 +136,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     Early stopping fits on `data` minus a seeded validation slice of training positives
     (`validation_split`; never the hidden test split) and scores the slice after every epoch with the
     chunked full-ranking evaluator (`val_<metric>` in the history). With `out_dir`, every epoch is
-    checkpointed there (`jaxsae.training.checkpoint`; with the best params so far under early stopping);
+    checkpointed there (`jaxsae.checkpoint`; with the best params so far under early stopping);
     `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
     keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
     Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).

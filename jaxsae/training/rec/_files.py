@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 
-from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.errors import CheckpointError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.training.rec._config import RecConfig

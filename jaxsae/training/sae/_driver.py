@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.jsonio import read_json, write_json
 from jaxsae.recommenders.base import TwoTower
@@ -27,7 +27,7 @@ from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.trained import TrainedSAE
 from jaxsae.training.sae._batches import _chunks, batch_indices, heldout_split
 from jaxsae.training.sae._epoch import METRIC_KEYS, EpochRunner, make_sae_epoch
-from jaxsae.training.checkpoint import clear_outputs
+from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.sae._files import CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, init_state, loss_weights,
                                       make_hand_row_step, make_train_step, pred_spec, prepare_inputs, sae_objective,

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsae.training.checkpoint import checkpoint_meta, restore_checkpoint
+from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.balance import sae_input_space, stored_factor
 from jaxsae.sae.config import SAETrainConfig
