@@ -1,4 +1,4 @@
-# Set-up contract: `make demo` and `make test` work on a fresh machine (SPEC §1).
+# Set-up contract: `make demo` and `make test` work on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

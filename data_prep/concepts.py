@@ -1,4 +1,4 @@
-"""Item concepts (SPEC §2, §3.1): source concepts as a multi-hot matrix, plus derived decades and
+"""Item concepts: source concepts as a multi-hot matrix, plus derived decades and
 popularity buckets.
 
 - source concepts: the loader's per-item name lists (genres or tags), columns in the loader's

@@ -1,7 +1,7 @@
 """The two data values of jaxsae: raw interactions from a loader, and the prepared `InteractionData`.
 
 Loaders (`data_prep.movielens`, `data_prep.lastfm`, ...) return a `RawDataset`; `data_prep.preprocess`
-binarizes, filters, re-indexes and splits it into an `InteractionData` (SPEC §2), which is what every
+binarizes, filters, re-indexes and splits it into an `InteractionData`, which is what every
 later stage reads from `RUN/data/` (`data.npz` + `meta.json`).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ class InteractionData:
         raise UnknownNameError(f"unknown concept {name!r}{hint} (known: {len(self.concept_names)} concepts)")
 
     def summary(self) -> Dict[str, Any]:
-        """The `RUN/data/summary.json` content (SPEC §8)."""
+        """The `RUN/data/summary.json` content."""
         return {
             "dataset": self.dataset,
             "n_users": self.n_users,

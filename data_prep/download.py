@@ -1,4 +1,4 @@
-"""`--download`: fetch an official dataset archive into a cache, verify its sha256, extract it (SPEC §3).
+"""`--download`: fetch an official dataset archive into a cache, verify its sha256, extract it.
 
 The cache is `--cache-dir`, else `$JAXSAE_CACHE`, else `~/.cache/jaxsae`. Layout:
 `CACHE/archives/<archive file>` (the zip as downloaded) and `CACHE/<dataset>/` (extracted, with a

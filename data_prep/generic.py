@@ -1,4 +1,4 @@
-"""Bring-your-own data (SPEC §3.3): csv or parquet interactions with an optional item table.
+"""Bring-your-own data: csv or parquet interactions with an optional item table.
 
 Interactions: columns `user,item[,rating|weight][,timestamp]` named in a header row (names are
 case-insensitive; `user_id`/`userId`, `item_id`/`itemId`, `ts` are accepted too). Without a rating or

@@ -1,4 +1,4 @@
-"""Last.fm loaders (SPEC §3.2): HetRec 2011 `lastfm-hetrec-2k`, and the MSD/Last.fm layout `lastfm-msd`.
+"""Last.fm loaders: HetRec 2011 `lastfm-hetrec-2k`, and the MSD/Last.fm layout `lastfm-msd`.
 
 Items are artists; the interaction value is the play count (`value_kind="weight"`).
 

@@ -1,4 +1,4 @@
-"""MovieLens loaders (SPEC §3.1): ml-1m, ml-100k and the csv layout of ml-latest-small/ml-25m/ml-32m.
+"""MovieLens loaders: ml-1m, ml-100k and the csv layout of ml-latest-small/ml-25m/ml-32m.
 
 Each reads the files of the official GroupLens archive exactly as distributed:
 - ml-1m: `ratings.dat` (`UserID::MovieID::Rating::Timestamp`), `movies.dat` (`MovieID::Title (Year)::G1|G2`),

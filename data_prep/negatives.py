@@ -1,4 +1,4 @@
-"""Per-epoch negative sampling (SPEC §3.5): one negative per positive from items the user never touched.
+"""Per-epoch negative sampling: one negative per positive from items the user never touched.
 
 Weights over items: `"exp"` -> `exp(alpha * c_i / sum_j c_j)` (the paper's rule; alpha=1 is nearly
 uniform), `"power"` -> `c_i ** beta`, `"uniform"`. Sampling is vectorized rejection: draw candidates
@@ -7,7 +7,7 @@ A pure function of its key: the same key gives the same negatives.
 
 Which items are "the user's positives": the recommender trainer passes `all_positives_csr(data)`, the
 training positives *and* the hidden test positives, so a held-out positive is never taught as a
-negative (that would leak the test split into training as wrong labels; issue 11). The reference code
+negative (that would leak the test split into training as wrong labels). The reference code
 excludes them too (its negatives come from the complement of the full ratings matrix).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""From a loader's `RawDataset` to the prepared `InteractionData` (SPEC §2, §3.5).
+"""From a loader's `RawDataset` to the prepared `InteractionData`.
 
 `prepare` binarizes (a user-item pair is a positive when any of its rows passes `min_rating`),
 applies the filters, re-indexes users and items densely (ids in natural order: numerically when all
@@ -141,7 +141,7 @@ def apply_filters(
 
 
 def prepare(raw: RawDataset, options: PrepareOptions = PrepareOptions()) -> InteractionData:
-    """Binarize, filter, re-index, split and attach concepts: `RawDataset -> InteractionData` (SPEC §3.5).
+    """Binarize, filter, re-index, split and attach concepts: `RawDataset -> InteractionData`.
 
     `popularity` is the train count per item; `concepts` = source concepts (vocabulary order) +
     decades from `year` + popularity buckets (computed on train counts); `n_interactions` = raw rows.

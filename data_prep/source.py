@@ -1,4 +1,4 @@
-"""`SourceOptions`: which dataset `jaxsae prepare` reads and how its loader is called (SPEC §2, §8; issue 13).
+"""`SourceOptions`: which dataset `jaxsae prepare` reads and how its loader is called.
 
 The options of the source, apart from how the rows are turned into training data (`PrepareOptions`):
 validated at construction against `data_prep.registry` (an unknown dataset, an option its loader does

@@ -1,4 +1,4 @@
-"""Per-user hidden split (SPEC §3.5): `n_test` hidden positives and `n_test` hidden negatives per user.
+"""Per-user hidden split: `n_test` hidden positives and `n_test` hidden negatives per user.
 
 Rule for who is evaluated: a user is evaluated iff they have at least `n_test + 1` positives (so at
 least one positive stays in training) and at least `n_test` items they never interacted with. Every

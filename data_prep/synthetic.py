@@ -1,4 +1,4 @@
-"""Seeded synthetic interactions with planted ground truth (SPEC §3.4), the embedded default dataset.
+"""Seeded synthetic interactions with planted ground truth, the embedded default dataset.
 
 Items carry 1-3 of G named genres (their concepts), a Zipf popularity `pi_i ~ rank_i ** -s` (ranks
 shuffled over items) and a release year (its decade). Each user likes a few genres with Dirichlet

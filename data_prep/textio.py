@@ -168,7 +168,7 @@ def _validate_columns(path: Path, df: pd.DataFrame, columns: Sequence[Tuple[str,
             # strings such as "1.0" coerce to integers; only plain digit strings are ids
             txt = col.astype(str).str.strip()
             ok &= txt.str.fullmatch(r"[+-]?\d+").to_numpy()
-            # ids beyond int64 would wrap (two users merged): refuse them (issue 13); long texts checked exactly
+            # ids beyond int64 would wrap (two users merged): refuse them; long texts checked exactly
             long = np.flatnonzero(ok & (txt.str.len() >= 19).to_numpy())
             for k in long:
                 if not -INT64_MAX - 1 <= int(txt.iloc[k]) <= INT64_MAX:
@@ -181,7 +181,7 @@ def _validate_columns(path: Path, df: pd.DataFrame, columns: Sequence[Tuple[str,
         elif kind == "float":
             if pd.api.types.is_numeric_dtype(col.dtype) and not col.isna().any():
                 values = col.to_numpy(dtype=np.float64)
-                if not np.isfinite(values).all():  # inf / -inf parsed as numbers (issue 13)
+                if not np.isfinite(values).all():  # inf / -inf parsed as numbers
                     k = int(np.flatnonzero(~np.isfinite(values))[0])
                     raise DataFormatError(path, first_line + k, f"a finite number for {name}", repr(str(col.iloc[k])))
                 df[df.columns[j]] = values

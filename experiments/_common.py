@@ -10,7 +10,7 @@ from jaxsae.app.report import RunData, load_run
 from jaxsae.app.report.content import Table
 from jaxsae.app.report.markdown import render_table
 
-# The paper's ML-1M ablation (SPEC §6.4, from its notebook data), by w_pred 0, 1, 2, 5, 10.
+# The paper's ML-1M ablation (from its notebook data), by w_pred 0, 1, 2, 5, 10.
 PAPER_W_PRED = (0, 1, 2, 5, 10)
 PAPER_ABLATION = {
     "ncf": {"rbo@30": (.448, .55, .579, .664, .748), "kendall_tau@30": (.09, .24, .32, .448, .597),

@@ -1,4 +1,4 @@
-"""Ablation of the prediction-aware loss (SPEC §6.4): RBO, Kendall tau, MS and purity per w_pred for each
+"""Ablation of the prediction-aware loss: RBO, Kendall tau, MS and purity per w_pred for each
 run, beside the paper's ML-1M numbers; `--figure` draws the curves with the paper's dashed.
 
     python -m experiments.ablation_curves runs/ml100k-mf [--figure ablation.png] [--out ablation.md]

@@ -1,4 +1,4 @@
-"""Side balancing on outside factors (issue 12): implicit ALS and BPR on ML-100k's training split, a TopK SAE
+"""Side balancing on outside factors: implicit ALS and BPR on ML-100k's training split, a TopK SAE
 (h=64, k=8, no row normalization, biases folded only where the model has them: none here) trained with and
 without `balance_sides`, over seeds. Prints one JSON row per run and a summary table.
 

@@ -1,4 +1,4 @@
-"""Size, build time and browser load time of `explorer.html` at scale (issue 14; BENCHMARKS.md, "Neuron explorer").
+"""Size, build time and browser load time of `explorer.html` at scale (BENCHMARKS.md, "Neuron explorer").
 
 Two modes:
 - `python experiments/explorer_scale.py RUN`: time the explorer of an existing run directory (after

@@ -1,4 +1,4 @@
-"""Matryoshka hierarchy (SPEC §6.3): per prefix group, the mean popularity percentile and the concept
+"""Matryoshka hierarchy: per prefix group, the mean popularity percentile and the concept
 breadth of its neurons' top items (paper: early neurons broad and mainstream, late neurons niche).
 
     python -m experiments.hierarchy runs/hetrec-matryoshka [--figure hierarchy.png] [--out hierarchy.md]

@@ -1,4 +1,4 @@
-"""Intervention results per run (SPEC §7): filtering (concept share before/after, RBO of the rest),
+"""Intervention results per run: filtering (concept share before/after, RBO of the rest),
 nudging (concept share per level) and promotion (share of users for whom the item enters the top-K).
 
     python -m experiments.interventions runs/ml100k-mf [--out interventions.md]

@@ -1,4 +1,4 @@
-"""Popularity and temporal neurons per run (SPEC §6.3): the neuron most correlated with item popularity
+"""Popularity and temporal neurons per run: the neuron most correlated with item popularity
 (Spearman, and the mean popularity percentile of its top-K items), the year neuron, and decade purity.
 
     python -m experiments.popularity_temporal runs/ml100k-mf [--out popularity.md]

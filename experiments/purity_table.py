@@ -1,5 +1,5 @@
 """The paper's purity table: per concept the best neuron's purity@K beside the random-direction null and
-the base rate, for each run, and the count of concepts at purity@10 >= 0.9 (SPEC §6.3).
+the base rate, for each run, and the count of concepts at purity@10 >= 0.9.
 
     python -m experiments.purity_table runs/ml100k-mf runs/hetrec-mf [--out purity.md]
 """

@@ -1,4 +1,4 @@
-"""Recommender defaults across datasets (issue 10): the early-stopping default (refit, and the best-epoch
+"""Recommender defaults across datasets: the early-stopping default (refit, and the best-epoch
 model without refit) against the former fixed 4-epoch default and most-popular, on the hidden split.
 
     jaxsae prepare ml-100k --out runs/ml100k      # ... one prepared run directory per dataset

@@ -1,4 +1,4 @@
-"""Orbax checkpoints with a schema version and the run's config (SPEC §10).
+"""Orbax checkpoints with a schema version and the run's config.
 
 `RUN/<stage>/checkpoints/<step>/` holds the state pytree (orbax); `RUN/<stage>/checkpoint.json` records
 the schema version, the kind of state ("recommender", "sae", ...) and the config it was trained with.

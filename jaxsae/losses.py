@@ -1,4 +1,4 @@
-"""The SAE training objective, term by term: pure functions of arrays (SPEC §5).
+"""The SAE training objective, term by term: pure functions of arrays.
 
     total = w_emb * emb + w_pred * pred + w_kl * kl + w_l1 * l1
 
@@ -97,14 +97,14 @@ def mf_pred_loss(u_hat: jax.Array, i_hat: jax.Array, u: jax.Array, i: jax.Array,
                  axis_name: Optional[str] = None) -> jax.Array:
     """MF prediction-aware loss `||U_hat I_hat^T - U I^T||_F^2 / (B_u B_i)` without the B_u x B_i matrix.
 
-    Exact identity (SPEC §9): `||U_hat I_hat^T - U I^T||_F^2 = <U_hat^T U_hat, I_hat^T I_hat>
+    Exact identity: `||U_hat I_hat^T - U I^T||_F^2 = <U_hat^T U_hat, I_hat^T I_hat>
     - 2 <U_hat^T U, I_hat^T I> + <U^T U, I^T I>`, with `<A, B> = sum(A * B)` over d x d matrices.
     It is evaluated regrouped: with `dU = U_hat - U`, `dI = I_hat - I`,
     `U_hat I_hat^T - U I^T = [dU | U] [I_hat | dI]^T = P Q^T`, so the loss is `<P^T P, Q^T Q>`
     (two 2d x 2d Grams, O(B d^2) instead of O(B^2 d)). Expanding `<P^T P, Q^T Q>` gives the three
     terms above; the regrouping keeps every term proportional to the residuals, so the value is
     exactly 0 for a perfect reconstruction instead of a float32 cancellation of large numbers.
-    Biases cancel in the difference (use bias-folded embeddings to cover them, SPEC §5).
+    Biases cancel in the difference (use bias-folded embeddings to cover them).
     """
     p = jnp.concatenate([u_hat - u, u], axis=-1)  # [B_u, 2d]
     q = jnp.concatenate([i_hat, i_hat - i], axis=-1)  # [B_i, 2d]
@@ -187,7 +187,7 @@ def listwise_kl(target_logits: jax.Array, logits: jax.Array, temperature: "float
     `target_logits` and `logits` are `[B_u, N]` scores of the same items from the original and the
     reconstructed embeddings. The temperature is scale-free: `t_u = temperature * std_j(s_uj)`, the
     spread of the user's original scores over the N items, so the loss weighs the top of each user's
-    list the same way whatever the recommender's logit scale (SPEC §11). It is 0 exactly when
+    list the same way whatever the recommender's logit scale. It is 0 exactly when
     `s_hat_u - s_u` is constant over items (a ranking-preserving shift, e.g. a user bias), and, unlike
     MSE over random pairs, concentrates its weight on the items that can reach a top-K list.
     """

@@ -83,7 +83,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       "return jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
       "return -jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
       ("tests/test_losses.py::test_kl_sparsity_hand_computed",)),
-    M("kl-sign-hand-gradient", "jaxsae/training/sae/_driver/_tied_mf_grad.py",
+    M("kl-sign-hand-gradient", "jaxsae/training/sae/_tied_mf_grad.py",
       "g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)",
       "g_rate = jnp.where(inside, rho / rho_hat - (1.0 - rho) / (1.0 - rho_hat), 0.0)",
       ("tests/training/test_tied_mf_grad.py",)),
@@ -102,7 +102,7 @@ MUTANTS: Tuple[Mutant, ...] = (
     M("year-spearman-sign", "jaxsae/analysis/concepts.py",
       "jnp.asarray(yr[m], jnp.float32)))", "jnp.asarray(-yr[m], jnp.float32)))",
       ("tests/analysis/test_analyze_arrays.py::test_analyze_arrays_finds_planted_neurons_and_writes_every_document",)),
-    # issue 13: one definition of every option (CLI flags and config keys reach the same field)
+    # one definition of every option (CLI flags and config keys reach the same field)
     M("cli-flags-pass-every-default", "jaxsae/app/cli/flags.py",
       "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=argparse.SUPPRESS,",
       "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=spec.default,",

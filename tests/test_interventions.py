@@ -1,4 +1,4 @@
-"""Interventions (SPEC §7): edits, the two modes, exactness of unedited entities, and the experiments."""
+"""Interventions: edits, the two modes, exactness of unedited entities, and the experiments."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,7 +178,7 @@ def test_resolve_item_by_id_title_prefix_and_close_matches():
         resolve_item(data, "Toy")
     with pytest.raises(UnknownNameError, match="close matches: 'Toy Story \\(1995\\)'"):
         resolve_item(data, "Toy Stroy (1995)")
-    # two items with one title: say so and ask for the id, never pick one silently (issue 13)
+    # two items with one title: say so and ask for the id, never pick one silently
     twins = make_data(1, 3, [0], [0], titles=["Heat (1995)", "Heat (1995)", "Ronin (1998)"])
     with pytest.raises(UnknownNameError, match="'heat \\(1995\\)' is ambiguous: 2 items carry it \\(ids 'i0', 'i1'\\)"):
         resolve_item(twins, "heat (1995)")

@@ -1,4 +1,4 @@
-"""`jaxsae.app.lineage`: stage.json, stale/unfinished/failed inputs, atomic swaps, legacy runs (SPEC §14)."""
+"""`jaxsae.app.lineage`: stage.json, stale/unfinished/failed inputs, atomic swaps, legacy runs."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The listwise prediction-aware loss (SPEC §11): NumPy agreement, zero at a perfect reconstruction,
+"""The listwise prediction-aware loss: NumPy agreement, zero at a perfect reconstruction,
 invariance to a per-user shift, and its use in SAE training (value and gradient reach the SAE)."""
 import jax
 import jax.numpy as jnp

@@ -152,7 +152,7 @@ def test_variants_defaults_and_disabled_stages() -> None:
 
 def test_helpers() -> None:
     assert options_to_argv({"a_b": 1, "c": True, "d": False, "e": None, "f": [1, 2]}) == ["--a-b=1", "--c", "--f=1,2"]
-    # negative numbers and lists stay values (issue 13: `--levels -0.5,-1` was read as an option)
+    # negative numbers and lists stay values (`--levels -0.5,-1` was read as an option)
     assert options_to_argv({"levels": [-0.5, -1], "w": -2}) == ["--levels=-0.5,-1", "--w=-2"]
     assert deep_merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": None, "e": 4}}) == {"a": {"c": 2, "e": 4}, "d": 3}
     assert pick_concepts([{"concept": "1990s", "family": "decade", "purity@10": 1.0}]) == ["1990s"]

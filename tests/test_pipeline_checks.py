@@ -1,4 +1,4 @@
-"""`jaxsae run` checks every stage's config before any stage runs, and reruns stale stages (issue 13)."""
+"""`jaxsae run` checks every stage's config before any stage runs, and reruns stale stages."""
 from __future__ import annotations
 
 import json
@@ -97,7 +97,7 @@ def test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field(command: str
 
 @pytest.mark.parametrize("stage", list(pl.STAGE_COMMANDS))
 def test_each_stage_has_one_definition_of_its_options(stage: str, capsys) -> None:
-    """The flags in a command's --help are exactly the option fields of its stage's config dataclasses (issue 13)."""
+    """The flags in a command's --help are exactly the option fields of its stage's config dataclasses."""
     import re
 
     from jaxsae.app.cli import main

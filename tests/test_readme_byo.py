@@ -1,4 +1,4 @@
-"""The README's "Bring your own model" walk-through runs as written (issue 12): export-split, an outside
+"""The README's "Bring your own model" walk-through runs as written: export-split, an outside
 model (implicit ALS), import-rec, `jaxsae run` on the imported model, and steering from Python."""
 from __future__ import annotations
 

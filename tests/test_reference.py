@@ -1,4 +1,4 @@
-"""The paper's reference code as named options (issue 11, SPEC §12, docs/REFERENCE.md), each against a
+"""The paper's reference code as named options (docs/REFERENCE.md), each against a
 hand-computed or NumPy port of the notebooks' formula; training negatives never a positive."""
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""`jaxsae run --dataset csv --interactions F --items F` (issue 10): one's own data through every stage
+"""`jaxsae run --dataset csv --interactions F --items F`: one's own data through every stage
 with the defaults, no config file."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jaxsae.app.steering`: the audience pool is explicit and checked (issue 12); the calls themselves run in
+"""`jaxsae.app.steering`: the audience pool is explicit and checked; the calls themselves run in
 the README walk-through (tests/test_readme_byo.py)."""
 import types
 

@@ -1,4 +1,4 @@
-"""Reading the neurons (SPEC §6.3, §6.4): purity, the random-direction null, popularity and temporal
+"""Reading the neurons: purity, the random-direction null, popularity and temporal
 neurons, the monosemanticity score, neuron cards, the Matryoshka hierarchy and the w_pred ablation.
 
 Array functions over item activations `A [n_items, h]`; `analyze` runs them all for a trained SAE.

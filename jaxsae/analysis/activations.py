@@ -15,7 +15,7 @@ from jaxsae.sae.normalization import normalize_rows
 
 
 def item_activations(sae: Any) -> np.ndarray:
-    """`A [n_items, h]`: every item's latents (SPEC §6.3)."""
+    """`A [n_items, h]`: every item's latents."""
     return np.asarray(sae.encode_items()[0], np.float32)
 
 

@@ -1,4 +1,4 @@
-"""Neuron cards (SPEC §6.3): one readable summary per neuron for `RUN/analysis/neurons.json`.
+"""Neuron cards: one readable summary per neuron for `RUN/analysis/neurons.json`.
 
 A card lists the neuron's top items (title, activation, concepts), its best concept with purity@10,
 its popularity correlation and how many items it fires on. A neuron is *labeled* with its best concept

@@ -1,4 +1,4 @@
-"""Concept purity of neurons, the random-direction null, popularity and temporal neurons (SPEC §6.3).
+"""Concept purity of neurons, the random-direction null, popularity and temporal neurons.
 
 Everything works on item activations `A [n_items, h]` (one column per neuron) and the multi-hot concept
 matrix `concepts [n_items, n_concepts]` of `InteractionData`.
@@ -22,7 +22,7 @@ import numpy as np
 from jaxsae.analysis.ranks import percentile_ranks, spearman
 
 DEFAULT_KS: Tuple[int, ...] = (5, 10, 20, 50)
-SELECT_K = 10  # best neuron per concept is chosen by purity@10 (SPEC §6.3)
+SELECT_K = 10  # best neuron per concept is chosen by purity@10
 
 
 def top_activations(a: jax.Array, k: int) -> Tuple[jax.Array, jax.Array, jax.Array]:
@@ -124,7 +124,7 @@ def random_direction_null(x: jax.Array, concepts: np.ndarray, n_directions: int,
     model has biases, after its row normalization). Direction j activates item i by `relu(x_i . r_j)`; the
     same top-K, purity and best-per-concept selection as for the SAE then gives what a neuron achieves
     without learning anything. Frequent concepts reach high purity this way, which is why every table
-    shows it (SPEC §6.3). Hits are summed as integers over seeds and divided once in float64, so a null
+    shows it. Hits are summed as integers over seeds and divided once in float64, so a null
     of exactly 0.9 compares equal to 0.9.
     """
     x = jnp.asarray(x, jnp.float32)

@@ -1,4 +1,4 @@
-"""Matryoshka hierarchy (SPEC §6.3): are early neurons broad and mainstream, late ones niche?
+"""Matryoshka hierarchy: are early neurons broad and mainstream, late ones niche?
 
 Prefixes `m_1 < ... < m_L = h` split the neurons into groups `[0, m_1), [m_1, m_2), ...`. For each
 neuron we look at its top-K active items and measure

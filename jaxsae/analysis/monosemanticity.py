@@ -1,4 +1,4 @@
-"""The monosemanticity score (MS) of SPEC §6.3: do a neuron's top items look alike to the recommender?
+"""The monosemanticity score (MS) of do a neuron's top items look alike to the recommender?
 
 For neuron n: scale its activations over items to [0, 1] (min-max), take its top-N items (N = 30),
 their scaled activations `a [N]`, `R = a a^T`, `S` = cosine similarity of the recommender's item

@@ -1,4 +1,4 @@
-"""The whole concept analysis of one trained SAE (SPEC §6.3): what `jaxsae analyze` writes.
+"""The whole concept analysis of one trained SAE: what `jaxsae analyze` writes.
 
 `analyze_arrays` combines the array functions of this package into the six JSON documents of
 `RUN/analysis/` (docs/ARCHITECTURE.md); `analyze` feeds it from a `TrainedSAE` and `InteractionData`.
@@ -34,7 +34,7 @@ class AnalysisConfig:
     min_support: int = 0  # only items with >= this many training interactions are ranked (--min-support)
     top_items: int = 10  # items listed on each neuron card
     popularity_k: int = 10  # top-K items whose mean popularity percentile is reported
-    ms_top_n: int = TOP_N  # top items per neuron in the monosemanticity score (SPEC: 30)
+    ms_top_n: int = TOP_N  # top items per neuron in the monosemanticity score (the definition: 30)
     hierarchy_k: int = 10  # top-K items per neuron in the Matryoshka hierarchy
     label_threshold: float = LABEL_THRESHOLD  # purity@10 from which a neuron is labeled with its concept
 
@@ -107,7 +107,7 @@ def analyze(sae: Any, data: Any, config: AnalysisConfig = AnalysisConfig()) -> D
 def family_counts(concepts: Sequence[Dict[str, Any]], threshold: float = 0.9, margin: float = 0.2) -> Sequence[str]:
     """One line per concept family (genre, tag, decade, popularity): how many of its concepts reach
     purity@10 >= `threshold`, how many random-direction nulls do, and how many beat their null by
-    `margin` (SPEC §11's 'clear' concepts). Purities are exact fractions (`purity_at_k`), so the
+    `margin` (the 'clear' concepts). Purities are exact fractions (`purity_at_k`), so the
     threshold comparison is exact; the margin allows 1e-9 for the subtraction (1.0 - 0.8 < 0.2 in floats)."""
     lines = []
     families = []

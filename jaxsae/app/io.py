@@ -1,4 +1,4 @@
-"""Run-directory helpers: atomic JSON, resolved configs with seed and library versions (SPEC §8)."""
+"""Run-directory helpers: atomic JSON, resolved configs with seed and library versions."""
 from __future__ import annotations
 
 import os

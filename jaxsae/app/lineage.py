@@ -1,4 +1,4 @@
-"""Stage lineage and atomic stage outputs: `RUN/<dir>/stage.json` (SPEC §14).
+"""Stage lineage and atomic stage outputs: `RUN/<dir>/stage.json`.
 
 Every stage of a run writes one directory (`data`, `rec`, `sae`, `analysis`, `interventions`, `ablation`,
 `report`, and new ones such as `sweep`) and records in its `stage.json` what it was made from:

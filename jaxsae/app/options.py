@@ -1,4 +1,4 @@
-"""Config dataclasses as the one definition of a stage's options (SPEC §8, §14; issue 13).
+"""Config dataclasses as the one definition of a stage's options.
 
 Every field of a frozen config dataclass (`SAETrainConfig`, `RecConfig`, `PrepareOptions`, ...) is an
 option: its name is the config-file key and, with dashes, the CLI flag; its type, default and help come

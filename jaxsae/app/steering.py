@@ -1,4 +1,4 @@
-"""Steering from Python in one call (SPEC §7, issue 12): filter, nudge or promote from a trained run.
+"""Steering from Python in one call: filter, nudge or promote from a trained run.
 
     from jaxsae.app import steering
     s = steering.open_run("runs/ml100k-mf")                  # data + SAE + recommender of a run
@@ -81,7 +81,7 @@ def audience_users(s: Steering, audience: Audience) -> np.ndarray:
 def filter(s: Steering, concept: str, audience: Audience, neurons: Optional[Sequence[int]] = None,
            audience_size: int = 100, k: int = 20, levels: Sequence[float] = iv.FILTER_LEVELS, **options: Any
            ) -> Dict[str, Any]:
-    """Lower `concept` for the `audience_size` users of `audience` who see the most of it (SPEC §7).
+    """Lower `concept` for the `audience_size` users of `audience` who see the most of it.
     Default: the weighted user-side filter; `neurons` filters through those; `options` go to
     `interventions.filter_experiment` (`method`, `side`, `op`, `n_neurons`, `target`, `exclude_train`)."""
     out = iv.filter_experiment(s.steerer, s.data, concept, audience_users(s, audience), neurons,

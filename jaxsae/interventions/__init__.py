@@ -1,4 +1,4 @@
-"""Steering the recommender through SAE neurons (SPEC §7): the steering math apart from its experiments.
+"""Steering the recommender through SAE neurons: the steering math apart from its experiments.
 
 `jaxsae.interventions.steer` holds the math (latent edits, steered rows, `Steerer`'s jitted score
 functions); `filter`, `nudge` and `promote` the experiments behind `jaxsae intervene`, which return the

@@ -1,4 +1,4 @@
-"""What the steering experiments share (SPEC §7): item names, audiences, top-K lists, level scales, samples, file stems."""
+"""What the steering experiments share: item names, audiences, top-K lists, level scales, samples, file stems."""
 from __future__ import annotations
 
 import difflib
@@ -11,7 +11,7 @@ import numpy as np
 from jaxsae.errors import UnknownNameError
 from jaxsae.interventions.steer import Steerer
 
-N_SAMPLES = 5  # users whose before/after lists each experiment keeps (`samples`, for the explorer; issue 14)
+N_SAMPLES = 5  # users whose before/after lists each experiment keeps (`samples`, for the explorer)
 
 
 # ---- names ---------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def resolve_item(data: Any, name: str) -> int:
     exact = [i for i, t in enumerate(titles) if t.lower() == low]
     if len(exact) == 1:
         return exact[0]
-    if len(exact) > 1:  # two items share the title: say so rather than pick one (issue 13)
+    if len(exact) > 1:  # two items share the title: say so rather than pick one
         shown = ", ".join(f"{ids[i]!r}" for i in exact[:8])
         raise UnknownNameError(f"item title {name!r} is ambiguous: {len(exact)} items carry it (ids {shown}); "
                                f"pass the item id instead")
@@ -109,7 +109,7 @@ def sample_lists(data: Any, users: np.ndarray, before: np.ndarray, after: np.nda
 
 
 def concept_neuron(item_latents: np.ndarray, concepts: np.ndarray, concept: int, k: int = 10) -> int:
-    """The neuron that carries a concept: the best neuron by item purity@K (SPEC §6.3)."""
+    """The neuron that carries a concept: the best neuron by item purity@K."""
     from jaxsae.analysis.concepts import best_neurons, purity_at_k
 
     p = purity_at_k(item_latents, np.asarray(concepts, bool)[:, concept : concept + 1], (k,))

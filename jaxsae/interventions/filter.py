@@ -1,4 +1,4 @@
-"""The filter experiment (SPEC §7): remove a concept from its biggest fans' recommendations through SAE neurons.
+"""The filter experiment: remove a concept from its biggest fans' recommendations through SAE neurons.
 
 Filtering defaults to a per-user weighted edit of the concept's neurons (`filter_weights`), reported at the
 mildest level that removes 80% of the concept (`headline_index`); the paper's one-neuron user edit and an
@@ -18,7 +18,7 @@ from jaxsae.interventions.steer import Steerer, latent_edit
 
 FILTER_LEVELS = tuple(-0.25 * i + 0.0 for i in range(13))  # 0 .. -3 (+ 0.0: no -0.0)
 FILTER_METHODS = ("weighted", "neuron")
-FILTER_TARGET = 0.2  # headline: the mildest level leaving at most this fraction of the concept (SPEC §11: >= 80% removed)
+FILTER_TARGET = 0.2  # headline: the mildest level leaving at most this fraction of the concept (>= 80% removed)
 FILTER_DEPTH, FILTER_DECAY, FILTER_RIDGE = 100, 0.95, 0.01  # `filter_weights` (measured on ML-100k)
 
 
@@ -60,7 +60,7 @@ def filter_separation(steerer: Steerer, users: np.ndarray, concept_mask: np.ndar
 def concept_candidates(item_latents: np.ndarray, concept_mask: np.ndarray, purity_k: int = 10
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """`(candidates, purity)`: the neurons whose item purity@`purity_k` for the concept beats its base rate
-    (they carry it more than chance, SPEC §6.3; all neurons when none does), and every neuron's purity."""
+    (they carry it more than chance; all neurons when none does), and every neuron's purity."""
     from jaxsae.analysis.concepts import purity_at_k
 
     cmask = np.asarray(concept_mask, bool)
@@ -74,7 +74,7 @@ def filter_neurons(steerer: Steerer, data: Any, concept: str, users: np.ndarray,
                    ) -> Tuple[List[int], Dict[str, Any]]:
     """The neurons a concept is filtered through by default, best first, and how they were chosen.
 
-    Candidates: the neurons whose item purity@`purity_k` for the concept beats its base rate (SPEC §6.3:
+    Candidates: the neurons whose item purity@`purity_k` for the concept beats its base rate (as purity is read:
     they carry the concept more than chance; all neurons when none does). Ranked by
     `filter_separation` on `users` (the audience): what lowering the neuron does to their rankings,
     not how pure its item activations are, the same way `item_neuron` picks a promotion neuron by
@@ -184,7 +184,7 @@ def headline_index(per_level: Sequence[Dict[str, Any]], share_before: float, tar
 
 def _most_specific(neurons: Sequence[int], selection: Optional[Dict[str, Any]], scales: np.ndarray) -> int:
     """Index (into `neurons`) of the weighted filter's reported neuron: the one most specific to the concept,
-    i.e. with the highest item purity@10 for it, ties to the larger mean weight (issue 12: the largest
+    i.e. with the highest item purity@10 for it, ties to the larger mean weight (the largest
     weight alone was often the popularity neuron, which is in every list but means no concept)."""
     purity = dict(zip((selection or {}).get("candidates", []), (selection or {}).get("purity", [])))
     keys = [(float(purity.get(int(n), 0.0)), float(scales[j])) for j, n in enumerate(neurons)]
@@ -197,7 +197,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
                       n_neurons: int = 1, method: Optional[str] = None, side: str = "user",
                       target: float = FILTER_TARGET, absolute: bool = False, n_samples: int = N_SAMPLES
                       ) -> Dict[str, Any]:
-    """Filtering (SPEC §7): lower a concept through SAE neurons for the users who see the most of it.
+    """Filtering: lower a concept through SAE neurons for the users who see the most of it.
 
     Audience: the `audience_size` users of `users` with the highest share of the concept in their
     baseline top-K. Methods (`method`; default "weighted" on the user side when no neuron is given,

@@ -1,4 +1,4 @@
-"""The nudge experiment (SPEC §7): raise a concept neuron of the users who see the least of the concept."""
+"""The nudge experiment: raise a concept neuron of the users who see the least of the concept."""
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence
@@ -16,7 +16,7 @@ def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[
                      audience_size: int = 100, k: int = 30, levels: Sequence[float] = NUDGE_LEVELS,
                      op: str = "add", exclude_train: bool = True, absolute: bool = False,
                      n_samples: int = N_SAMPLES) -> Dict[str, Any]:
-    """Nudging (SPEC §7): raise a concept neuron of the users who see the least of the concept.
+    """Nudging: raise a concept neuron of the users who see the least of the concept.
 
     Audience: the `audience_size` users of `users` with the lowest share of the concept in their
     baseline top-K. At each level the neuron is `op`-ed with `level * scale` (scale 1 with `absolute`); reported: the concept's

@@ -1,4 +1,4 @@
-"""The promote experiment (SPEC §7): lift one item into users' top-K through the neuron that raises it most."""
+"""The promote experiment: lift one item into users' top-K through the neuron that raises it most."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
@@ -29,7 +29,7 @@ def promote_experiment(steerer: Steerer, data: Any, item: str, users: Sequence[i
                        levels: Sequence[float] = PROMOTE_LEVELS, op: str = "add", seed: int = 0,
                        exclude_train: bool = True, absolute: bool = False, n_samples: int = N_SAMPLES
                        ) -> Dict[str, Any]:
-    """Promotion (SPEC §7): raise one neuron of one item, for users who did not rank it in their top-K.
+    """Promotion: raise one neuron of one item, for users who did not rank it in their top-K.
 
     The item is named by original id or title (`resolve_item`); its neuron defaults to `item_neuron`
     (the active latent that lifts its score most for the audience). Audience: up to `audience_size` users of `users` (seeded random choice) for whom the item is

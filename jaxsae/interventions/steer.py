@@ -1,4 +1,4 @@
-"""The steering math (SPEC §7): latent edits, steered rows and the jitted steered-score functions of `Steerer`.
+"""The steering math: latent edits, steered rows and the jitted steered-score functions of `Steerer`.
 
 An *edit* changes one latent of chosen users or items: `set` it to a value, `add` a value, or `scale`
 it. The edited latents are decoded with that entity's own row-normalization statistics and the result

@@ -1,4 +1,4 @@
-"""Evaluation metrics: ranking quality (SPEC §6.1) and SAE fidelity (SPEC §6.2)."""
+"""Evaluation metrics: ranking quality and SAE fidelity."""
 from jaxsae.metrics.ranking import (  # noqa: F401
     evaluate_most_popular,
     evaluate_ranking,

@@ -1,4 +1,4 @@
-"""Fidelity of an SAE: do reconstructed embeddings rank items like the originals? (SPEC §6.2)
+"""Fidelity of an SAE: do reconstructed embeddings rank items like the originals?
 
 Compare, per user, the top-K list `a` of the original recommender with the top-K list `b` of the
 recommender rebuilt from SAE reconstructions (lists of item ids, best first, no duplicates):
@@ -171,9 +171,9 @@ def paper_fidelity(two_tower: Any, recon_two_tower: Any, data: Any, users: Seque
 
 def fidelity_report(two_tower: Any, recon_two_tower: Any, data: Any, users: Sequence[int], k: int = 30,
                     exclude_train: bool = True, ks: Sequence[int] = (10, 20)) -> Dict[str, Any]:
-    """SPEC §6.2 on `users`: `rbo@K`, `rbo_trunc@K`, `kendall_tau@K`, `overlap@K` (means over users) between
+    """Fidelity on `users`: `rbo@K`, `rbo_trunc@K`, `kendall_tau@K`, `overlap@K` (means over users) between
     the top-K lists of `two_tower` and `recon_two_tower`; `rbo_paper`, `kendall_tau_paper`: the reference
-    code's figures (`paper_fidelity`, SPEC §12); the ranking metrics (§6.1) of the reconstruction, and
+    code's figures (`paper_fidelity`); the ranking metrics of the reconstruction, and
     `"original"`: the same ranking metrics of `two_tower` on the same users."""
     from jaxsae.metrics.ranking import evaluate_two_tower
 

@@ -1,4 +1,4 @@
-"""Did an outside model see the hidden split? A scale-free check (SPEC §13, issue 12).
+"""Did an outside model see the hidden split? A scale-free check.
 
 A model fits the positives it was trained on better than positives it never saw. For each evaluated
 user we measure, for every positive, the share of the user's *other* items (neither training nor hidden

@@ -1,4 +1,4 @@
-"""Recommendation quality by full ranking (SPEC §6.1): one definition per metric.
+"""Recommendation quality by full ranking: one definition per metric.
 
 For an evaluated user with hidden positives H (the held-out `test_pos` row; `-1` entries are padding)
 the *candidates* are all items, minus the user's training positives when `exclude_train` (hidden items

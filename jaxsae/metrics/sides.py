@@ -1,5 +1,5 @@
 """Fidelity and FVU of an SAE per side (users, items), so one mixed number cannot hide a badly rebuilt
-side (issue 12: ALS items were rebuilt far worse than users before side balancing)."""
+side (ALS items were rebuilt far worse than users before side balancing)."""
 from __future__ import annotations
 
 from typing import Any, Dict

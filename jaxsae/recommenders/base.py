@@ -1,4 +1,4 @@
-"""The two-tower interface every recommender exposes to the SAE (SPEC §4).
+"""The two-tower interface every recommender exposes to the SAE.
 
 A `TwoTower` is a frozen recommender seen through its embeddings: user and item tables, per-id
 biases, and a pure `score_fn(head, user_emb, item_emb) -> logits` on paired rows (plus an optional
@@ -115,9 +115,9 @@ class TwoTower:
         return bias + self.cross(u, i)
 
     def fold_biases(self) -> "TwoTower":
-        """MF only: embeddings `[p_u, 1, b_u]` and `[q_i, b_i, 1]` whose dot is the logit minus `b` (SPEC §5).
+        """MF only: embeddings `[p_u, 1, b_u]` and `[q_i, b_i, 1]` whose dot is the logit minus `b`.
 
-        Only the biases the model has are folded (issue 12): without item biases the `[1 | b_i]` pair is
+        Only the biases the model has are folded: without item biases the `[1 | b_i]` pair is
         left out, without user biases the `[b_u | 1]` pair, so a bias-free model gets no constant columns."""
         if self.cross_fn is not dot_cross:
             from jaxsae.errors import ConfigError

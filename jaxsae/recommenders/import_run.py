@@ -1,4 +1,4 @@
-"""An outside model as `RUN/rec/` (SPEC §13, issue 12): written by `jaxsae import-rec`, read back by
+"""An outside model as `RUN/rec/`: written by `jaxsae import-rec`, read back by
 `jaxsae.training.rec._driver.load_recommender` like a trained recommender.
 
 `RUN/rec/imported.npz` holds the tables in `RUN/data`'s row order (`user_emb`, `item_emb`, the biases the

@@ -1,4 +1,4 @@
-"""Embeddings trained elsewhere as an MF scorer (SPEC §4).
+"""Embeddings trained elsewhere as an MF scorer.
 
 Accepted layouts:
 - one `.npz` with `user_emb [n_u, d]`, `item_emb [n_i, d]` and optional `user_bias [n_u]`,
@@ -101,7 +101,7 @@ def load_two_tower(paths: Union[PathLike, Sequence[PathLike]], user_bias: Option
 
     Rows are taken by position. A `.npz` that carries `user_ids`/`item_ids` is aligned by id to `data`
     (an `InteractionData`, as `jaxsae import-rec` does) and refused without it, so a table in another
-    order is never read silently (issue 12).
+    order is never read silently.
     """
     if isinstance(paths, (str, os.PathLike)):
         path = Path(paths)

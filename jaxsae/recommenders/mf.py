@@ -1,4 +1,4 @@
-"""Biased matrix factorization (SPEC §4): `logit(u, i) = b + b_u + b_i + p_u . q_i`, probability = sigmoid.
+"""Biased matrix factorization: `logit(u, i) = b + b_u + b_i + p_u . q_i`, probability = sigmoid.
 
 The paper's ML-1M recommender (d=20). Parameters are plain tables so the two-tower view is exact:
 `to_two_tower(params)` hands the SAE the user/item tables, the biases and the dot-product scorer.

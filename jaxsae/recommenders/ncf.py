@@ -1,4 +1,4 @@
-"""Neural collaborative filtering (SPEC §4): `concat(p_u, q_i) -> MLP [64, 32, 16] ReLU -> 1`, sigmoid.
+"""Neural collaborative filtering: `concat(p_u, q_i) -> MLP [64, 32, 16] ReLU -> 1`, sigmoid.
 
 Embeddings ~ N(0, 0.1^2); MLP kernels LeCun-normal, biases zero. The MLP params ("head") are a plain
 dict `{"dense_0": {"kernel", "bias"}, ...}` so that `ncf_score(head, u, i)` is a pure function the

@@ -1,4 +1,4 @@
-"""Outside embedding tables with ids, aligned by id to a prepared dataset (SPEC §13, issue 12).
+"""Outside embedding tables with ids, aligned by id to a prepared dataset.
 
 Accepted forms (`read_id_tables`):
 - one `.npz` with `user_ids [n_u]`, `item_ids [n_i]`, `user_emb [n_u, d]`, `item_emb [n_i, d]` and

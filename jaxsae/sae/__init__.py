@@ -1,4 +1,4 @@
-"""Sparse autoencoders over recommender embeddings (SPEC §5): architectures, registry, trained SAEs."""
+"""Sparse autoencoders over recommender embeddings: architectures, registry, trained SAEs."""
 from jaxsae.sae.activations import relu, topk
 from jaxsae.sae.config import PRESETS, SAETrainConfig, from_preset
 from jaxsae.sae.matryoshka import MatryoshkaSAE

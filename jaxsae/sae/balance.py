@@ -1,4 +1,4 @@
-"""Score-preserving side balancing of the SAE's inputs (SPEC §11, issue 12).
+"""Score-preserving side balancing of the SAE's inputs.
 
 A dot-product recommender's logit `b + b_u + b_i + p_u . q_i` is unchanged when every user factor is
 multiplied by `c` and every item factor divided by `c`. Outside models often put the scale on one side

@@ -1,7 +1,6 @@
-"""`SAETrainConfig`: everything that defines an SAE training run, validated before any work (SPEC §5).
+"""`SAETrainConfig`: everything that defines an SAE training run, validated before any work.
 
-Defaults are the paper's ML-1M MF loss weights with a step budget that converges (SPEC §5
-"Training budget"); the paper settings are named constructors (`SAETrainConfig.ml1m_mf()`, ...,
+Defaults are the paper's ML-1M MF loss weights with a step budget that converges; the paper settings are named constructors (`SAETrainConfig.ml1m_mf()`, ...,
 or `from_preset(name)`), each with `paper_schedule=True` for the paper's literal epoch count.
 """
 from __future__ import annotations
@@ -41,7 +40,7 @@ class SAETrainConfig:
     w_kl: float = 0.01  # weight of the KL sparsity penalty (users + items)
     w_l1: float = 0.0  # weight of the L1 penalty mean|z| (users + items)
     rho: float = 0.05  # KL target mean activation, in (0, 1)
-    pred_loss: str = "mse"  # "mse" on logits (MF: the exact Gram form over the batch cross product), "bce" of sigmoids (paired rows, NCF), "mse_prob" on sigmoids (reference Last.fm NCF), or "listwise": KL of each user's softmax over all items (SPEC §11)
+    pred_loss: str = "mse"  # "mse" on logits (MF: the exact Gram form over the batch cross product), "bce" of sigmoids (paired rows, NCF), "mse_prob" on sigmoids (reference Last.fm NCF), or "listwise": KL of each user's softmax over all items
     pred_levels: str = "full"  # Matryoshka: prediction loss on the "full" reconstruction (the paper's reference) or summed over "all" levels
     steps: int = 5000  # optimizer steps (ignored when `epochs` is set)
     epochs: Optional[int] = None  # paper-style budget: epochs over the training users' batches
@@ -51,16 +50,16 @@ class SAETrainConfig:
     devices: int = 1  # data-parallel devices (pmap); 0 = all local devices
     fold_biases: bool = False  # MF only: SAE sees [p_u, 1, b_u] and [q_i, b_i, 1] (covers the biases)
     shared: bool = True  # one SAE for users and items (a neuron means the same in both); False: two
-    heldout_fraction: float = 0.2  # share of users never trained on, used for fidelity (SPEC §6.2)
+    heldout_fraction: float = 0.2  # share of users never trained on, used for fidelity
     log_every: int = 250  # steps per logging window (history row, dead-fraction window)
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
-    # ---- issue 10: fidelity-aware objective
+    # ---- fidelity-aware objective
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
     listwise_items: int = 4096  # "listwise": items scored per step; a larger catalogue is scored on a fresh random subset of this many each step
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
-    # ---- issue 12: bring your own recommender
+    # ---- bring your own recommender
     balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
-    # ---- issue 11: the paper's reference code, each difference a named option (docs/REFERENCE.md) ----
+    # ---- the paper's reference code, each difference a named option (docs/REFERENCE.md) ----
     input_scaling: str = "none"  # "batch_minmax": every training batch min-max scaled per column to [0, 1] before the SAE (reference MF SAE); evaluation reads raw embeddings
     pre_bias: bool = True  # False: no b_pre, z = act(x W + b_lat), x_hat = z W^T (reference NCF SAE)
     latent_bias_init: str = "zeros"  # "torch_linear": b_lat ~ U(-1/sqrt(d), 1/sqrt(d)), PyTorch's nn.Linear default (reference NCF SAE)
@@ -177,7 +176,7 @@ class SAETrainConfig:
             d["prefixes"] = tuple(d["prefixes"])
         return cls(**d)
 
-    # ---- paper settings (SPEC §5) ------------------------------------------------------------
+    # ---- paper settings ------------------------------------------------------------
     @classmethod
     def ml1m_mf(cls, paper_schedule: bool = False, **overrides: Any) -> "SAETrainConfig":
         """ML-1M MF: 20 -> 22 ReLU, w_emb 0.1, w_pred 1, w_kl 0.01, rho 0.05 (paper: 18 epochs)."""

@@ -1,4 +1,4 @@
-"""Matryoshka SAE (Bussmann et al. 2025; the paper's Last.FM model): nested prefixes of latents (SPEC §5).
+"""Matryoshka SAE (Bussmann et al. 2025; the paper's Last.FM model): nested prefixes of latents.
 
 With prefixes `m_1 < ... < m_L = h`, level l reconstructs from the first `m_l` latents only
 (`z[:, m_l:] = 0`), so early latents must explain the input on their own (broad, mainstream

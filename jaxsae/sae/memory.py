@@ -1,4 +1,4 @@
-"""A lower bound of an SAE run's memory, checked before anything is allocated (issue 13).
+"""A lower bound of an SAE run's memory, checked before anything is allocated.
 
 `--latents 100000000` used to run until the OOM killer; `check_fits` refuses such a run with one line.
 The estimate counts only the arrays that must exist (float32 parameters with their gradient and two Adam

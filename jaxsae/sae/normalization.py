@@ -1,4 +1,4 @@
-"""Per-row input normalization of the SAE, kept so that it can be undone after decoding (SPEC §5).
+"""Per-row input normalization of the SAE, kept so that it can be undone after decoding.
 
 `x -> (x - mean) / (std + eps)` row by row, mean and std over the d features of each row. The std
 divides by `d - ddof`: jaxsae's default `ddof=0` is the population std; the paper's reference SAE

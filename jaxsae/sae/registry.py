@@ -1,4 +1,4 @@
-"""SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY` (SPEC §5).
+"""SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY`.
 
 A builder takes `(d, h, **options)` and returns a flax module with `encode`, `decode` and
 `__call__ -> SAEOutput`. Options every builder accepts: `k`, `prefixes`, `normalize`, `tied`;
@@ -24,7 +24,7 @@ def build_tied(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = N
 
 def build_topk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
                normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
-    """TopK SAE: exactly k latents kept per row (best measured purity, SPEC §5)."""
+    """TopK SAE: exactly k latents kept per row (best measured purity)."""
     del prefixes
     return TiedSAE(d=d, h=h, activation="topk", k=k, normalize=normalize, tied=tied, **reference)
 

@@ -1,11 +1,11 @@
-"""The paper's tied sparse autoencoder, with ReLU or TopK latents and an optional untied decoder (SPEC §5).
+"""The paper's tied sparse autoencoder, with ReLU or TopK latents and an optional untied decoder.
 
     x_n   = (x - mean) / (std + eps)            per row, optional; undone after decoding
     z     = act((x_n - b_pre) W + b_lat)        W [d, h], act = ReLU (paper) or TopK(k)
     x_hat = z W^T + b_pre                       tied decoder (paper)
     x_hat = z D + b_pre,  D_j = V_j / ||V_j||   untied decoder with unit-norm latent directions
 
-Reference options (issue 11, docs/REFERENCE.md): `pre_bias=False` drops `b_pre` (the reference NCF SAE:
+Reference options (docs/REFERENCE.md): `pre_bias=False` drops `b_pre` (the reference NCF SAE:
 `z = relu(x W + b_lat)`, `x_hat = z W^T`), `latent_bias_init="torch_linear"` draws `b_lat` like PyTorch's
 `nn.Linear` bias, U(-1/sqrt(d), 1/sqrt(d)), and `ddof=1` is torch's std in the row normalization.
 

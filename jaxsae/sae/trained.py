@@ -1,4 +1,4 @@
-"""`TrainedSAE`: a trained SAE together with the recommender input space it reads (SPEC §5-§7).
+"""`TrainedSAE`: a trained SAE together with the recommender input space it reads.
 
 This is what analysis and interventions code against: activations of items and users, decoding
 edited latents with each entity's own row statistics, and the recommender rebuilt from
@@ -43,7 +43,7 @@ class TrainedSAE:
     config: "SAETrainConfig"  # how it was trained
     input_two_tower: TwoTower  # the SAE's input space (bias-folded when config.fold_biases)
     heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
-    # issue 12: side balancing (jaxsae.sae.balance); input_two_tower is already the balanced space
+    # side balancing (jaxsae.sae.balance); input_two_tower is already the balanced space
     balance_factor: float = 1.0  # c: SAE user rows = c * recommender user factors, item rows = factors / c
     factor_dim: Optional[int] = None  # d of the recommender's own factors (the columns before folded biases)
 

@@ -1,11 +1,11 @@
-"""The prediction-aware ablation (SPEC §6.4): retrain the SAE for several `w_pred` (and seeds) and compare.
+"""The prediction-aware ablation: retrain the SAE for several `w_pred` (and seeds) and compare.
 
 All runs train together in one compiled program (`jaxsae.training.sae._grid`): the loss weights are arrays
 inside the SAE state (`jaxsae.training.sae._driver`), so the states of every (w_pred, seed) pair are stacked and
 the scanned epoch is `jax.vmap`-ed over them. Every run sees the same batches (the base config's seed orders them) and
 the same held-out users; a seed changes only the initialization. Each run is then measured like a
 trained SAE: fidelity of the reconstructed recommender on the held-out users (RBO@K, Kendall tau@K,
-SPEC §6.2), the monosemanticity score, concept purity, FVU and L0.
+the held-out users), the monosemanticity score, concept purity, FVU and L0.
 
 `best_purity@10` is the mean, over the genre/tag concepts, of the best neuron's purity@10, and
 `n_concepts_pure@10` the number of those concepts with a neuron at purity@10 >= 0.9.
@@ -44,7 +44,7 @@ class AblationConfig:
     pred_weights: Tuple[float, ...] = PAPER_PRED_WEIGHTS  # w_pred values to train (paper: 0, 1, 2, 5, 10)
     seeds: Tuple[int, ...] = (0,)  # initialization seeds per weight; rows report the mean over seeds
     steps: Optional[int] = None  # optimizer steps per run (None: the SAE config's budget)
-    k: int = 30  # top-K of the fidelity lists (SPEC §6.2)
+    k: int = 30  # top-K of the fidelity lists
     sae_preset: Optional[str] = None  # ablate this paper SAE setting (jaxsae.sae.config.PRESETS) instead of RUN/sae's
 
     def __post_init__(self) -> None:

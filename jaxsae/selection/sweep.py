@@ -1,11 +1,11 @@
-"""Honest, automatic SAE model selection (`jaxsae sweep`, `train-sae --sae auto`; SPEC §11).
+"""Honest, automatic SAE model selection (`jaxsae sweep`, `train-sae --sae auto`).
 
 A grid of SAE settings (axes over any `SAETrainConfig` fields, times several init seeds) is trained in
 as few compiled programs as `jaxsae.training.sae._grid` allows, then scored on data the reported figures
 never use:
 
 - Users. The seeded held-out users of the base config (`heldout_fraction`, `seed`: the users on which
-  `RUN/sae/metrics.json` reports fidelity, SPEC §6.2) are neither trained on nor scored on. From the
+  `RUN/sae/metrics.json` reports fidelity) are neither trained on nor scored on. From the
   remaining SAE training users a seeded `validation_fraction` is carved out as *validation users*; the
   sweep's SAEs train on the rest, and fidelity (`rbo@30`, `kendall_tau@30`, top-30 lists over all items
   excluding training positives) is measured on the validation users only.
@@ -20,7 +20,7 @@ input space) by >= 0.2; `rbo@30`, `kendall_tau@30` on validation users; `popular
 |Spearman| of a neuron's item activations with item popularity; `l0`, `fvu`. A setting's figures are
 means over its seeds (`per_seed` keeps each).
 
-Selection rule (scale-free; `choose`). The targets are SPEC §11's: mean validation rbo@30 >= 0.8,
+Selection rule (scale-free; `choose`). The targets: mean validation rbo@30 >= 0.8,
 kendall_tau@30 >= 0.5 and >= 3 clear concepts. Let
 `attain = min(1, clear/3) * min(1, rbo/0.8) * min(1, max(kendall, 0)/0.5)`, the share of the targets
 reached (1 = all met). Settings are ranked by, in order: (1) attain, (2) mean clear concepts,

@@ -1,4 +1,4 @@
-"""`SweepConfig` and the built-in grids: what a sweep trains and how it chooses (SPEC §11; `jaxsae.selection.sweep`).
+"""`SweepConfig` and the built-in grids: what a sweep trains and how it chooses (`jaxsae.selection.sweep`).
 
 A grid is axes over any `SAETrainConfig` fields (cross products, unioned) on a base config, times several
 init seeds; the config also holds the validation split and the selection rule's thresholds.
@@ -17,7 +17,7 @@ from jaxsae.sae.config import PRED_LOSSES, SAETrainConfig
 # fields a grid may not vary: they would move users between the splits or only change logging
 FIXED_FIELDS = ("seed", "heldout_fraction", "devices", "log_every", "checkpoint_every")
 FINALS = ("reuse", "retrain")
-# The sweep's base: the setting family that measured best on ML-100k (SPEC §11 prototype): one shared
+# The sweep's base: the setting family that measured best on ML-100k (prototype): one shared
 # tied TopK SAE on bias-folded MF inputs without row normalization, embedding + prediction loss only.
 SWEEP_BASE: Dict[str, Any] = {"sae": "topk", "latents": 64, "k": 8, "fold_biases": True, "normalize": False,
                               "w_emb": 0.1, "w_pred": 1.0, "w_kl": 0.0, "w_l1": 0.0, "steps": 3000}
@@ -33,7 +33,7 @@ def named_grid(name: str) -> Dict[str, Any]:
     "large". The default is TopK k in {8, 12, 16, 24, 32} at h = 64 under the exact MSE prediction loss, 2
     seeds: on the 2-core CPU the whole grid costs about one listwise training (the MSE steps take the
     hand-gradient fast path), and on ML-100k the listwise loss and h = 128 never beat the best MSE setting
-    on validation (README, issue 10 table); `large` adds them."""
+    on validation (docs/RESULTS.md); `large` adds them."""
     if name == "default":
         return {"axes": {"k": [8, 12, 16, 24, 32], "latents": [64], "pred_loss": ["mse"]}, "seeds": [0, 1]}
     if name == "large":
@@ -76,7 +76,7 @@ class SweepConfig:
     null_seeds: int = 10  # seeds of the random-direction null purity
     purity: float = 0.9  # a concept is clear at purity@10 >= this ...
     margin: float = 0.2  # ... beating its null purity@10 by >= this
-    rbo_min: float = 0.8  # targets of the selection rule (SPEC §11): validation rbo@30 >= this ...
+    rbo_min: float = 0.8  # targets of the selection rule: validation rbo@30 >= this ...
     kendall_min: float = 0.5  # ... validation kendall_tau@30 >= this ...
     min_concepts: int = 3  # ... and at least this many clear concepts
     k: int = 30  # top-K of the fidelity lists

@@ -1,4 +1,4 @@
-"""Data parallelism over local devices with `jax.pmap` (SPEC §4, §5).
+"""Data parallelism over local devices with `jax.pmap`.
 
 A global batch of B rows is split into `n_devices` shards of B / n_devices rows (leading axis), the
 train step runs under `pmap(axis_name="devices")` and averages gradients with `lax.pmean`, so for the

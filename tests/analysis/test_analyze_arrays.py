@@ -38,7 +38,7 @@ def planted_years(n_items: int = 120) -> np.ndarray:
 
 
 def np_ms(a: np.ndarray, emb: np.ndarray, top_n: int = 30) -> np.ndarray:
-    """MS per neuron (SPEC §6.3) in NumPy loops: min-max scale, top-N, R = a a^T and cosines off the diagonal."""
+    """MS per neuron in NumPy loops: min-max scale, top-N, R = a a^T and cosines off the diagonal."""
     out = []
     for j in range(a.shape[1]):
         col = a[:, j].astype(np.float64)

@@ -1,4 +1,4 @@
-"""The monosemanticity score against a NumPy transcription of SPEC §6.3."""
+"""The monosemanticity score against a NumPy transcription of its definition."""
 import numpy as np
 
 from jaxsae.analysis.monosemanticity import monosemanticity, monosemanticity_per_neuron

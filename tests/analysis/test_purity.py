@@ -1,4 +1,4 @@
-"""Purity@K, best neuron per concept, base rates and the random-direction null (SPEC §6.3)."""
+"""Purity@K, best neuron per concept, base rates and the random-direction null."""
 import numpy as np
 
 from jaxsae.analysis.concepts import (

@@ -1,4 +1,4 @@
-"""The neuron explorer (SPEC §15) rendered by a real headless Chromium: grid, latent page, search, steering.
+"""The neuron explorer rendered by a real headless Chromium: grid, latent page, search, steering.
 
 The tiny real run (tests/cli/h5_tiny_run.py: synthetic tiny -> MF -> TopK SAE) is copied, analyzed,
 steered and reported through the command line; each view is opened as a `file://` URL with its hash

@@ -1,4 +1,4 @@
-"""`import-rec` writes RUN/rec through the lineage: the SAE of the previous recommender becomes stale (issue 13)."""
+"""`import-rec` writes RUN/rec through the lineage: the SAE of the previous recommender becomes stale."""
 from __future__ import annotations
 
 from pathlib import Path

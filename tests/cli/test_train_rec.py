@@ -1,4 +1,4 @@
-"""`jaxsae train-rec` (SPEC §8): run directory outputs, resume, one-line errors."""
+"""`jaxsae train-rec`: run directory outputs, resume, one-line errors."""
 import json
 
 import pytest

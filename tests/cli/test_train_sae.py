@@ -20,7 +20,7 @@ def _args(*argv):
 def test_options_become_the_config():
     from jaxsae.selection.sweep import SweepConfig
 
-    auto = config_from_args(_args())  # no architecture asked for: the validation-based choice (issue 10)
+    auto = config_from_args(_args())  # no architecture asked for: the validation-based choice
     assert isinstance(auto, SweepConfig) and auto.base.sae == "topk"
     assert config_from_args(_args("--steps", "300")).base.steps == 300  # other options set the sweep's base
     c = config_from_args(_args("--sae", "tied"))

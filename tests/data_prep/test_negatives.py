@@ -1,4 +1,4 @@
-"""Training negatives (SPEC §3.5): weights as specified, never a positive, distribution, determinism."""
+"""Training negatives: weights as specified, never a positive, distribution, determinism."""
 import jax
 import numpy as np
 import pytest

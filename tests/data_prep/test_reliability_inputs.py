@@ -1,4 +1,4 @@
-"""Inputs that used to pass silently (issue 13): inf ratings, ids beyond int64, corrupt prepared files, leaked temp dirs."""
+"""Inputs that used to pass silently: inf ratings, ids beyond int64, corrupt prepared files, leaked temp dirs."""
 from __future__ import annotations
 
 from pathlib import Path

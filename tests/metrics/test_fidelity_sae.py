@@ -1,4 +1,4 @@
-"""Fidelity of a trained SAE (SPEC §6.2) against a NumPy computation: both sides reconstructed, training
+"""Fidelity of a trained SAE against a NumPy computation: both sides reconstructed, training
 positives out of the top-K lists, RBO/overlap by an independent implementation."""
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Ranking metrics (SPEC §6.1) against hand-computed values, ties, exclusion, chunking."""
+"""Ranking metrics against hand-computed values, ties, exclusion, chunking."""
 import math
 
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Bring your own recommender (SPEC §13, issue 12): a real outside library (`implicit`, the `dev` extra)
+"""Bring your own recommender: a real outside library (`implicit`, the `dev` extra)
 trains ALS on `export-split`'s file; `import-rec` aligns its tables by id (the later stages on such a model:
 tests/test_readme_byo.py)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Importing embeddings trained elsewhere (SPEC §4): .npz, .npy pairs, csv pairs, and clear errors."""
+"""Importing embeddings trained elsewhere: .npz, .npy pairs, csv pairs, and clear errors."""
 import jax.numpy as jnp
 import numpy as np
 import pytest

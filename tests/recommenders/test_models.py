@@ -1,4 +1,4 @@
-"""MF and NCF modules and their two-tower views (SPEC §4)."""
+"""MF and NCF modules and their two-tower views."""
 import jax
 import jax.numpy as jnp
 import numpy as np

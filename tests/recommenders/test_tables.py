@@ -1,4 +1,4 @@
-"""Outside tables with ids (issue 12): the .npz / csv / npy forms, alignment by canonical id, clear errors."""
+"""Outside tables with ids: the .npz / csv / npy forms, alignment by canonical id, clear errors."""
 import numpy as np
 import pytest
 

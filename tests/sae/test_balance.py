@@ -1,4 +1,4 @@
-"""Score-preserving side balancing of the SAE inputs (SPEC §11, issue 12)."""
+"""Score-preserving side balancing of the SAE inputs."""
 import json
 
 import jax

@@ -1,4 +1,4 @@
-"""`jaxsae.sae.memory`: a run that cannot fit is refused before anything is allocated (issue 13)."""
+"""`jaxsae.sae.memory`: a run that cannot fit is refused before anything is allocated."""
 import pytest
 
 from jaxsae.errors import ConfigError

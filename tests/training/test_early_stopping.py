@@ -1,4 +1,4 @@
-"""Recommender early stopping (issue 10, SPEC §11): the validation slice and restoring the best epoch."""
+"""Recommender early stopping: the validation slice and restoring the best epoch."""
 import jax
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Recommender training (SPEC §4, §10): paper SGD step, quality, pmap, resume, divergence, loading."""
+"""Recommender training: paper SGD step, quality, pmap, resume, divergence, loading."""
 import dataclasses
 
 import jax
@@ -169,7 +169,7 @@ def test_resume_with_another_config_is_refused(data, tmp_path):
     train_recommender(data, RecConfig(epochs=1, batch_size=512), out_dir=tmp_path, log=quiet)
     with pytest.raises(CheckpointError, match="another config.*l2"):
         train_recommender(data, RecConfig(epochs=2, batch_size=512, l2=0.5), out_dir=tmp_path, resume=True, log=quiet)
-    # a lower lr is what a divergence advises: resuming with it is allowed (issue 13)
+    # a lower lr is what a divergence advises: resuming with it is allowed
     out = train_recommender(data, RecConfig(epochs=2, batch_size=512, lr=0.01), out_dir=tmp_path, resume=True, log=quiet)
     assert [h["epoch"] for h in out.history] == [1, 2]
 

@@ -1,4 +1,4 @@
-"""Real MovieLens (JAXSAE_DATA_DIR): MF and NCF clearly beat the most-popular ranking (SPEC §4, §6.1)."""
+"""Real MovieLens (JAXSAE_DATA_DIR): MF and NCF clearly beat the most-popular ranking."""
 import pytest
 
 from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower

@@ -138,7 +138,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         T.train_sae(poisoned, None, cfg.replace(steps=12), out_dir=tmp_path, resume=True, log=lambda _: None)
     assert checkpoint_meta(tmp_path)["step"] == 6
     T.load_sae(tmp_path, two_tower=_mf())  # still loadable
-    # the advised fix, a lower lr, resumes from that checkpoint (issue 13: it used to be refused as a mismatch)
+    # the advised fix, a lower lr, resumes from that checkpoint (it used to be refused as a mismatch)
     lines = []
     T.train_sae(_mf(), None, cfg.replace(steps=12, lr=cfg.lr / 10), out_dir=tmp_path, resume=True, log=lines.append)
     assert "resuming from step 6" in lines[0] and checkpoint_meta(tmp_path)["config"]["lr"] == cfg.lr / 10

@@ -1,1 +1,1 @@
-"""Throughput benchmarks behind `jaxsae bench` (SPEC §9)."""
+"""Throughput benchmarks behind `jaxsae bench`."""

@@ -1,6 +1,6 @@
 """Run the PyTorch peer baseline (`shared/baselines/run.sh`) with the same sizes, in the same run.
 
-SPEC §9 compares jaxsae against a PyTorch re-implementation of the paper's training loops side by side
+The benchmarks compare jaxsae against a PyTorch re-implementation of the paper's training loops side by side
 on one machine. `jaxsae bench ... --baseline DIR` calls `DIR/run.sh` for each matching mode and
 implementation and adds `torch_<impl>_steps_per_s` and `speedup_vs_<impl>` to the JAX rows.
 """

@@ -1,4 +1,4 @@
-"""`jaxsae bench eval`: full-ranking evaluation throughput and memory (SPEC §6.1, §9).
+"""`jaxsae bench eval`: full-ranking evaluation throughput and memory.
 
 One row per model (`--model mf|ncf`, default mf): `workload, users, items, chunk_size, compile_s,
 users_per_s, peak_rss_mb`, on the ML-1M-size synthetic data of `jaxsae.app.bench.rec` with a recommender of

@@ -1,4 +1,4 @@
-"""`jaxsae bench rec`: recommender training throughput (SPEC §9) on synthetic data built here.
+"""`jaxsae bench rec`: recommender training throughput on synthetic data built here.
 
 Per model one row `workload, users, items, dim, batch_size, compile_s, epoch_s, pairs_per_s, steps_per_s`
 (plus `host_prep_s`, the untimed negative sampling and shuffling). Workloads:
@@ -8,10 +8,10 @@ Per model one row `workload, users, items, dim, batch_size, compile_s, epoch_s, 
 - `ncf-train`: NCF with Adam at `--batch-size`;
 - `mf-time-to-quality` (`--model quality`): trains the paper schedule (10 epochs at `--batch-size`) and the
   default MF schedule, evaluating HR@10 after every epoch (untimed), and reports the paper schedule's final
-  HR@10 and train time and the time the default needs to reach that HR@10 (SPEC §9; compile and host
+  HR@10 and train time and the time the default needs to reach that HR@10 (compile and host
   preparation included). Compare with the baseline's `--mode mf-train --impl reference` time for 10 epochs.
 As in the baseline, an epoch is all positives plus one negative each; sampling and batch preparation are
-not timed, one warm-up epoch (which compiles) runs first. `time_to_quality` measures the SPEC §9 target:
+not timed, one warm-up epoch (which compiles) runs first. `time_to_quality` measures the speed target:
 wall time until a schedule reaches a given HR@10.
 """
 from __future__ import annotations

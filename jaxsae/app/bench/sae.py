@@ -1,4 +1,4 @@
-"""`jaxsae bench sae`: SAE training throughput at ML-1M size (SPEC §9).
+"""`jaxsae bench sae`: SAE training throughput at ML-1M size.
 
 Workloads (random tables built here, so no data is needed): `mf-sae` (tied ReLU SAE, MF scorer,
 Gram-form prediction loss, the paper's ML-1M MF weights), `ncf-sae` (tied ReLU SAE through a frozen

@@ -1,4 +1,4 @@
-"""The `jaxsae` command: a thin dispatcher over one module per subcommand (SPEC §8).
+"""The `jaxsae` command: a thin dispatcher over one module per subcommand.
 
 Each `jaxsae/app/cli/<module>.py` defines `register(subparsers)`, which adds its parser and sets
 `func(args) -> int`; a stage's flags are generated from its config dataclasses (`jaxsae.app.cli.flags`) and

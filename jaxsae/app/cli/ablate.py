@@ -1,4 +1,4 @@
-"""`jaxsae ablate RUN [--pred-weights 0,1,2,5,10] [--steps N] [--seeds 0,1] [--sae-preset NAME]` (SPEC §6.4, §8).
+"""`jaxsae ablate RUN [--pred-weights 0,1,2,5,10] [--steps N] [--seeds 0,1] [--sae-preset NAME]`.
 
 The flags are the fields of `AblationConfig` (`jaxsae.app.stages.ablate`, the stage's one definition); writes
 `RUN/ablation/` (`ablation.json`: per w_pred `rbo@30`, `kendall_tau@30`, `rbo_paper`, `kendall_tau_paper`,

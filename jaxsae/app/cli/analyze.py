@@ -1,4 +1,4 @@
-"""`jaxsae analyze RUN [--k 5,10,20,50] [--null-seeds 5] [--min-support N] ...` (SPEC §6.3, §8).
+"""`jaxsae analyze RUN [--k 5,10,20,50] [--null-seeds 5] [--min-support N] ...`.
 
 The flags are the fields of `AnalysisConfig` (`jaxsae.app.stages.analyze`, the stage's one definition);
 writes `RUN/analysis/`.

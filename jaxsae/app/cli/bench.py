@@ -1,4 +1,4 @@
-"""`jaxsae bench sae|rec|eval [--json]`: throughput figures (SPEC §9), one JSON line per workload.
+"""`jaxsae bench sae|rec|eval [--json]`: throughput figures, one JSON line per workload.
 
 Each workload lives in `jaxsae.app.bench.<name>` with `run(args) -> list[dict]`; sizes default to ML-1M
 (6,040 users x 3,706 items, d=20).
@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("bench", help="throughput benchmarks (SPEC §9)")
+    p = sub.add_parser("bench", help="throughput benchmarks")
     p.add_argument("target", choices=["sae", "rec", "eval"], help="what to measure")
     p.add_argument("--json", action="store_true", help="print one JSON line per workload (else a table)")
     p.add_argument("--model", default=None, help="sae: mf|ncf|matryoshka (default all); rec: mf|ncf (default mf)")

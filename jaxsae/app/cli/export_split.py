@@ -1,4 +1,4 @@
-"""`jaxsae export-split RUN --out DIR`: the training split with original ids (SPEC §13, issue 12).
+"""`jaxsae export-split RUN --out DIR`: the training split with original ids.
 
 Writes `DIR/train.csv` (`user,item`, one training positive per row, the dataset's original ids), so a
 model trained outside jaxsae sees exactly what `jaxsae train-rec` trains on and never the hidden split.

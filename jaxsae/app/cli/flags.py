@@ -1,4 +1,4 @@
-"""Command-line flags generated from config dataclasses (`jaxsae.app.options`; issue 13).
+"""Command-line flags generated from config dataclasses (`jaxsae.app.options`).
 
 `add_options(parser, classes)` adds one flag per option field (`--w-pred`, `--fold-biases/--no-fold-biases`,
 aliases and switches such as `--untied`), typed, checked and documented by the field itself; an option

@@ -1,5 +1,5 @@
 """`jaxsae import-rec RUN --tables FILE [FILE] [--score dot|cosine] [--by-position]`: an outside model as
-`RUN/rec/` (SPEC §13, issue 12). The flags are the fields of `ImportRecOptions` (`jaxsae.app.stages.import_rec`)."""
+`RUN/rec/`. The flags are the fields of `ImportRecOptions` (`jaxsae.app.stages.import_rec`)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""`jaxsae intervene RUN --filter CONCEPT | --nudge CONCEPT | --promote ITEM [options]` (SPEC §7, §8).
+"""`jaxsae intervene RUN --filter CONCEPT | --nudge CONCEPT | --promote ITEM [options]`.
 
 The flags are the fields of `InterveneTarget` and `InterveneOptions` (`jaxsae.app.stages.intervene`, the stage's
 one definition). Writes `RUN/interventions/{filter,nudge,promote}-<name>.json` (keys in

@@ -1,4 +1,4 @@
-"""`jaxsae prepare DATASET --out RUN`: read a dataset and write `RUN/data/` (SPEC §2, §3, §8).
+"""`jaxsae prepare DATASET --out RUN`: read a dataset and write `RUN/data/`.
 
 The flags are the fields of `SourceOptions` and `PrepareOptions` (`jaxsae.app.stages.prepare`, the stage's one
 definition); everything is validated before any file is read, and bad input fails with one line naming

@@ -1,5 +1,5 @@
-"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON (SPEC §8), and the
-neuron explorer RUN/report/explorer.html (SPEC §15). The flags are the fields of `ReportOptions`
+"""`jaxsae report RUN`: RUN/report/index.html and report.md from the run's JSON, and the
+neuron explorer RUN/report/explorer.html. The flags are the fields of `ReportOptions`
 (`jaxsae.app.stages.report`)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jaxsae run [CONFIG | --dataset NAME] [--out RUN]`: the whole pipeline (SPEC §8; `jaxsae.app.pipeline`).
+"""`jaxsae run [CONFIG | --dataset NAME] [--out RUN]`: the whole pipeline (`jaxsae.app.pipeline`).
 
 Without CONFIG every stage runs with its defaults on `--dataset` (any `jaxsae prepare` name; `csv` /
 `parquet` with `--interactions F [--items F] [--concept-family tag|genre]` for one's own data)."""
@@ -24,7 +24,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--variant", default=None, help="apply one of the config's variants (e.g. 'paper' schedule)")
     p.add_argument("--data-dir", default=None, help="passed to `jaxsae prepare --data-dir`")
     p.add_argument("--download", action="store_true", help="passed to `jaxsae prepare --download`")
-    # issue 10: one's own data end to end without a config
+    # one's own data end to end without a config
     p.add_argument("--interactions", default=None, help="csv/parquet: the interactions file (user,item[,rating])")
     p.add_argument("--items", default=None, help="csv/parquet: the optional item table (item,title,concepts[,year])")
     p.add_argument("--concept-family", default=None, choices=("genre", "tag"),

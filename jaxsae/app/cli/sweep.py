@@ -1,4 +1,4 @@
-"""`jaxsae sweep RUN [--grid default|large|FILE] [--axis FIELD=V1,V2 ...] [--FIELD VALUE ...]` (SPEC §11).
+"""`jaxsae sweep RUN [--grid default|large|FILE] [--axis FIELD=V1,V2 ...] [--FIELD VALUE ...]`.
 
 Trains a grid of SAEs on RUN's recommender in few compiled programs, scores every setting on
 validation users (never the held-out users of `RUN/sae/metrics.json`) and writes

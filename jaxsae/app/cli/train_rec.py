@@ -1,4 +1,4 @@
-"""`jaxsae train-rec RUN [--model mf|ncf] [options]`: train a recommender on `RUN/data` (SPEC §4, §8).
+"""`jaxsae train-rec RUN [--model mf|ncf] [options]`: train a recommender on `RUN/data`.
 
 The flags are the fields of `TrainRecOptions` and `RecConfig` (`jaxsae.app.stages.train_rec`, the stage's one
 definition). Writes `RUN/rec/` (checkpoint, `config.json`, `stage.json`, then `metrics.json`).

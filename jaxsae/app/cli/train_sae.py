@@ -1,4 +1,4 @@
-"""`jaxsae train-sae RUN [--sae tied|topk|matryoshka|auto] [options]`: train the SAE of a run (SPEC §5, §8).
+"""`jaxsae train-sae RUN [--sae tied|topk|matryoshka|auto] [options]`: train the SAE of a run.
 
 The flags are the fields of `TrainSAEOptions`, `SAETrainConfig` and, for `--sae auto` (the default without
 `--sae`/`--preset`), the sweep's (`jaxsae.app.stages.train_sae`, the stage's one definition). Reads `RUN/data/`

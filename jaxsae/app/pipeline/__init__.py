@@ -1,4 +1,4 @@
-"""`jaxsae run`: every stage of a run in order, rerunning what is missing, unfinished, failed or stale (SPEC §8, §14).
+"""`jaxsae run`: every stage of a run in order, rerunning what is missing, unfinished, failed or stale.
 
 A pipeline config is JSON: the dataset, then per stage a dict of that stage's options
 (`{"dataset": "synthetic", "prepare": {"size": "demo"}, "train_rec": {"model": "mf"}, ...}`), and

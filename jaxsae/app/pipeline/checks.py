@@ -1,4 +1,4 @@
-"""A stage's options -> its validated config dataclass, for every stage before any runs (SPEC §14; `jaxsae.app.pipeline`)."""
+"""A stage's options -> its validated config dataclass, for every stage before any runs (`jaxsae.app.pipeline`)."""
 from __future__ import annotations
 
 from pathlib import Path

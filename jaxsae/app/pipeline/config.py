@@ -1,4 +1,4 @@
-"""The pipeline config: a JSON document naming the dataset and each stage's options (SPEC §8; `jaxsae.app.pipeline`)."""
+"""The pipeline config: a JSON document naming the dataset and each stage's options (`jaxsae.app.pipeline`)."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +12,7 @@ from jaxsae.errors import ConfigError
 from jaxsae.app.stages.auto import AUTO
 
 # shipped configs (`jaxsae run NAME` finds experiments/configs/NAME.json)
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "experiments" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "experiments" / "configs"
 
 # pipeline stage -> `jaxsae` command, in run order
 STAGE_COMMANDS: Dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Running the stages in order, skipping complete ones and rerunning stale ones (SPEC §8, §14; `jaxsae.app.pipeline`)."""
+"""Running the stages in order, skipping complete ones and rerunning stale ones (`jaxsae.app.pipeline`)."""
 from __future__ import annotations
 
 import dataclasses

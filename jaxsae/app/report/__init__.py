@@ -1,10 +1,10 @@
-"""`jaxsae report RUN`: a readable page of a run's results (SPEC §8).
+"""`jaxsae report RUN`: a readable page of a run's results.
 
 `build_report(run_dir)` reads the JSON files every stage wrote (`collect.load_run`), builds the
 sections once (`sections.build_sections`, drawing PNG figures with matplotlib when installed) and
 renders them to `RUN/report/index.html` (self-contained: inline CSS, figures referenced relatively)
 and `RUN/report/report.md`; `RUN/report/explorer.html` is the browsable neuron explorer
-(`jaxsae.app.report.explorer`, SPEC §15). Stages that did not run are reported as such, never as a crash.
+(`jaxsae.app.report.explorer`). Stages that did not run are reported as such, never as a crash.
 """
 from __future__ import annotations
 

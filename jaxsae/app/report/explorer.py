@@ -1,4 +1,4 @@
-"""`RUN/report/explorer.html`: a browsable, self-contained neuron explorer (SPEC §15, issue 14).
+"""`RUN/report/explorer.html`: a browsable, self-contained neuron explorer.
 
 `explorer_data` (`jaxsae.app.report.explorer_data`, where the document layout is described) gathers what the
 page shows into one compact JSON document; `render_explorer` embeds it in the HTML/CSS/JS template of

@@ -1,4 +1,4 @@
-"""The explorer's data (SPEC §15, issue 14): `explorer_data` gathers a run into one compact JSON document.
+"""The explorer's data: `explorer_data` gathers a run into one compact JSON document.
 
 `explorer_data` gathers what the page shows into one compact JSON document (column arrays, rounded
 floats, top-N lists, sparse activations); `render_explorer` embeds it in the HTML/CSS/JS template of
@@ -49,7 +49,7 @@ class ExplorerConfig:
     purest: int = 5  # concepts listed per latent (by purity@10)
     bins: int = 24  # activation histogram bins per latent
     digits: int = 3  # significant digits of embedded activations and purities
-    label_threshold: float = 0.7  # purity@10 from which a latent is labeled with its best concept (SPEC §6.3)
+    label_threshold: float = 0.7  # purity@10 from which a latent is labeled with its best concept
 
     def __post_init__(self) -> None:
         from jaxsae.errors import ConfigError

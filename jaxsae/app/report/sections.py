@@ -15,7 +15,7 @@ from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.content import Card, Figure, Paragraph, Section, Table, fmt, table
 
 RANKING_KEYS = ("hit@10", "ndcg@10", "mrr@10", "recall@10", "hit@20", "ndcg@20", "mrr@20", "recall@20", "mpr")
-PURE = 0.9  # purity@10 at or above which a concept counts as recovered (SPEC §6.3, the paper's bar)
+PURE = 0.9  # purity@10 at or above which a concept counts as recovered (the paper's bar)
 MAX_CARD_ITEMS = 8
 
 
@@ -61,7 +61,7 @@ def overview_section(run: RunData) -> Section:
 
 
 def data_section(run: RunData) -> Section:
-    """Dataset summary (SPEC §2) and the concepts with their item counts."""
+    """Dataset summary and the concepts with their item counts."""
     if run.summary is None:
         return _missing("data", "Dataset", "jaxsae prepare DATASET --out RUN")
     sm = run.summary
@@ -78,7 +78,7 @@ def data_section(run: RunData) -> Section:
 
 
 def rec_section(run: RunData, figs: FigureContext) -> Section:
-    """Recommender ranking metrics (SPEC §6.1) beside the most-popular baseline, and its loss history."""
+    """Recommender ranking metrics beside the most-popular baseline, and its loss history."""
     if run.rec is None:
         return _missing("rec", "Recommender", "jaxsae train-rec RUN --model mf")
     r = run.rec
@@ -97,7 +97,7 @@ def rec_section(run: RunData, figs: FigureContext) -> Section:
 
 
 def sae_section(run: RunData, figs: FigureContext) -> Section:
-    """SAE training metrics, fidelity of reconstructions (SPEC §6.2) and the loss history."""
+    """SAE training metrics, fidelity of reconstructions and the loss history."""
     if run.sae is None:
         return _missing("sae", "Sparse autoencoder", "jaxsae train-sae RUN --sae topk")
     m = run.sae
@@ -133,7 +133,7 @@ def purity_rows(concepts: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def purity_table(concepts: Sequence[Dict[str, Any]], caption: str = "") -> Table:
-    """The paper's purity table with the random-direction null and the base rate beside it (SPEC §6.3)."""
+    """The paper's purity table with the random-direction null and the base rate beside it."""
     header = ("concept", "family", "neuron", "p@5", "p@10", "p@20", "p@50", "null p@10", "base rate", "items")
     rows = [(c.get("concept"), c.get("family"), c.get("neuron"), c.get("purity@5"), c.get("purity@10"),
              c.get("purity@20"), c.get("purity@50"), c.get("null_purity@10"), c.get("base_rate"), c.get("n_items"))
@@ -244,7 +244,7 @@ def _levels(rec: Dict[str, Any], key: str) -> "tuple[list, list]":
 
 
 def interventions_section(run: RunData, figs: FigureContext) -> Section:
-    """Filtering, nudging and promotion (SPEC §7): a table per kind and a curve per experiment."""
+    """Filtering, nudging and promotion: a table per kind and a curve per experiment."""
     if not run.interventions:
         return _missing("interventions", "Interventions", "jaxsae intervene RUN --filter CONCEPT")
     s = Section("interventions", "Interventions")
@@ -292,7 +292,7 @@ ABLATION_KEYS = ("w_pred", "rbo@30", "kendall_tau@30", "ms", "best_purity@10", "
 
 
 def ablation_table(rows: Sequence[Dict[str, Any]], caption: str = "") -> Table:
-    """Fidelity and interpretability per prediction-loss weight (SPEC §6.4)."""
+    """Fidelity and interpretability per prediction-loss weight."""
     rows = sorted([r for r in rows if isinstance(r, dict)], key=lambda r: _num(r.get("w_pred")) or 0.0)
     return table(ABLATION_KEYS, [[r.get(k) for k in ABLATION_KEYS] for r in rows], caption)
 

@@ -1,4 +1,4 @@
-"""The pipeline's stages as typed library functions (SPEC §8, §14; layer: above analysis/interventions,
+"""The pipeline's stages as typed library functions (layer: above analysis/interventions,
 below the CLI and the pipeline).
 
 One module per stage (`prepare`, `train_rec`, `train_sae`, `analyze`, `intervene`, `ablate`, `report`),

@@ -1,4 +1,4 @@
-"""The `ablate` stage: retrain the run's SAE once per `w_pred` and seed and compare them (SPEC §6.4).
+"""The `ablate` stage: retrain the run's SAE once per `w_pred` and seed and compare them.
 
 Options: the `AblationConfig` fields. The SAE config ablated is `RUN/sae`'s (when that SAE is usable), a
 paper setting with `sae_preset`, or the defaults; all runs train in one vmapped program. Writes

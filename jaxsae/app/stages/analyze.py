@@ -1,4 +1,4 @@
-"""The `analyze` stage: concept purity beside its null, popularity/temporal neurons, MS and neuron cards (SPEC §6.3).
+"""The `analyze` stage: concept purity beside its null, popularity/temporal neurons, MS and neuron cards.
 
 Options: the `AnalysisConfig` fields. `run` reads `RUN/data` and the SAE of `RUN/sae` (with its recommender)
 and writes `RUN/analysis/` (`concepts.json`, `neurons.json`, `popularity.json`, `temporal.json`, `ms.json`,

@@ -1,5 +1,5 @@
 """Automatic choices of `jaxsae run`: which concepts to filter and nudge, which item to promote, and which
-intervention results already exist (SPEC §7, §8). Split from `jaxsae.app.pipeline`, which re-exports them."""
+intervention results already exist. Split from `jaxsae.app.pipeline`, which re-exports them."""
 from __future__ import annotations
 
 import json
@@ -56,7 +56,7 @@ def pick_concepts(concepts: Sequence[Mapping[str, Any]], n: int = 2) -> List[str
 def pick_niche_item(popularity: Sequence[int], item_ids: Sequence[str], quantile: float = 0.2) -> str:
     """An item to promote: the one at the `quantile` of popularity among items with any training positive.
 
-    A niche but not unknown item, so promoting it is a real change of the lists (SPEC §7).
+    A niche but not unknown item, so promoting it is a real change of the lists.
     """
     import numpy as np
 

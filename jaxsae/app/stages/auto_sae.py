@@ -1,4 +1,4 @@
-"""The sweep on a run directory: `RUN/sweep/` and the automatic SAE of `train-sae --sae auto` (SPEC §11).
+"""The sweep on a run directory: `RUN/sweep/` and the automatic SAE of `train-sae --sae auto`.
 
 `run_sweep` trains and scores a grid (`jaxsae.selection.sweep`) on `RUN/data` and `RUN/rec` and writes
 `RUN/sweep/sweep.json`, `pareto.png` and `config.json` (built aside in `RUN/sweep.tmp`, then swapped

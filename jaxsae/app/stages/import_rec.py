@@ -1,4 +1,4 @@
-"""The `import_rec` stage: an outside model's user/item tables as `RUN/rec/` (SPEC §13, issue 12).
+"""The `import_rec` stage: an outside model's user/item tables as `RUN/rec/`.
 
 Options: the `ImportRecOptions` fields. `run` reads the tables (`jaxsae.recommenders.tables`), aligns their
 rows by id to `RUN/data`, and writes `RUN/rec/` (`imported.npz` + `checkpoint.json`, `config.json`, last

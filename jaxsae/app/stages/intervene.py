@@ -1,4 +1,4 @@
-"""The `intervene` stage: one filter, nudge or promote experiment through an SAE neuron (SPEC §7, §14).
+"""The `intervene` stage: one filter, nudge or promote experiment through an SAE neuron.
 
 Options: `InterveneTarget` (what to steer) and the `InterveneOptions` fields (how, for whom); `build` makes
 the validated `InterveneOptions` before any file is read, `check_data` the checks that need `RUN/data`

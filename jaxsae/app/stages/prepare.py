@@ -1,4 +1,4 @@
-"""The `prepare` stage: read a dataset and write `RUN/data/` (SPEC §2, §3, §8).
+"""The `prepare` stage: read a dataset and write `RUN/data/`.
 
 `build(options)` makes the validated `PrepareConfig` (the source, `data_prep.source.SourceOptions`, and
 how rows become training data, `data_prep.preprocess.PrepareOptions`) from one mapping of option names,
@@ -122,7 +122,7 @@ def run(run_dir: "str | Path", config: PrepareConfig, *, resume: bool = False,
     out = Path(run_dir)
     source, options = config.source, config.options
     loader_options = source.loader_options(options.seed)
-    check_writable_run(out)  # before the work: --out a file, OUT/data a file, unwritable (issue 13)
+    check_writable_run(out)  # before the work: --out a file, OUT/data a file, unwritable
     data_dir = resolve_data_dir(source, log)
     t0 = time.perf_counter()
     log(f"reading {source.dataset}" + (f" from {data_dir}" if data_dir else ""))

@@ -1,4 +1,4 @@
-"""The `report` stage: `RUN/report/index.html`, `report.md` and the neuron explorer from the run's JSON (SPEC §8, §15).
+"""The `report` stage: `RUN/report/index.html`, `report.md` and the neuron explorer from the run's JSON.
 
 Options: the `ReportOptions` fields. Written aside and swapped in whole; the report records which results
 it was made from and shows only a consistent chain (a stale, unfinished or failed section is left out with

@@ -1,8 +1,8 @@
-"""The `train_rec` stage: train an MF or NCF recommender on `RUN/data` and write `RUN/rec/` (SPEC §4, §8).
+"""The `train_rec` stage: train an MF or NCF recommender on `RUN/data` and write `RUN/rec/`.
 
 Options: `TrainRecOptions` (the preset and the evaluation protocol) and every `RecConfig` field, given
 explicitly over the preset. `run` writes the checkpoint, `config.json` and, last, `metrics.json`
-(full-ranking metrics on the hidden test positives beside the most-popular baseline's, SPEC §6.1),
+(full-ranking metrics on the hidden test positives beside the most-popular baseline's),
 aside in `RUN/.rec.work` and swapped in whole: a failed or killed run keeps the previous `RUN/rec`.
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
             "exclude_train": exclude,
             "history": trained.history,
             "most_popular": popular,
-            # issue 10: the schedule and the settings behind this model
+            # the schedule and the settings behind this model
             "schedule": "early_stopping" if trained.validation is not None else "fixed",
             "max_epochs": rec.epochs,
             "best_epoch": trained.best_epoch,

@@ -1,4 +1,4 @@
-"""The `train_sae` stage: train the SAE of a run through its frozen recommender and write `RUN/sae/` (SPEC §5, §11).
+"""The `train_sae` stage: train the SAE of a run through its frozen recommender and write `RUN/sae/`.
 
 Options: `TrainSAEOptions` (architecture or `auto`, a paper preset), every `SAETrainConfig` field, and for
 `sae="auto"` the sweep's (`SweepConfig` fields and `SweepGrid`). `build` gives an `SAETrainConfig`, or a
@@ -36,7 +36,7 @@ class TrainSAEOptions:
     """Architecture; auto (the default without sae and preset): sweep a grid on validation users and train the
     setting it picks (`jaxsae sweep`; the other SAE options given set the sweep's base)."""
     preset: Union[str, None] = None
-    """Start from a paper setting (SPEC §5); options given explicitly override it (default: none)."""
+    """Start from a paper setting; options given explicitly override it (default: none)."""
     paper_schedule: bool = False
     """With preset: the paper's epoch count."""
 
@@ -95,7 +95,7 @@ def build(options: Mapping[str, Any]) -> Union[SAETrainConfig, SweepConfig]:
     stage_fields, sae_fields, sweep_fields, grid_fields = split_options(options, *OPTIONS)
     opts = TrainSAEOptions(**stage_fields)
     sae = opts.sae if opts.sae is not None or opts.preset is not None else "auto"
-    if sae == "auto":  # no architecture asked for: the validation-based choice (issue 10, SPEC §11)
+    if sae == "auto":  # no architecture asked for: the validation-based choice
         if opts.preset is not None or opts.paper_schedule:
             raise ConfigError("--sae auto sweeps its own grid: drop --preset / --paper-schedule")
         return _sweep(SweepGrid(**grid_fields), sweep_fields, sae_fields)
@@ -110,7 +110,7 @@ def build(options: Mapping[str, Any]) -> Union[SAETrainConfig, SweepConfig]:
         raise ConfigError("--paper-schedule needs --preset")
     else:
         config = SAETrainConfig(**sae_fields)
-    # An error, not a warning (issue 13): a silently ignored --k trains another SAE than the one asked for,
+    # An error, not a warning: a silently ignored --k trains another SAE than the one asked for,
     # and a warning scrolls away in a pipeline log; the fix (drop --k or pick --sae topk) is one edit.
     if "k" in sae_fields and "topk" not in config.sae:
         raise ConfigError(f"--k applies to TopK SAEs only; the {config.sae!r} SAE has no k (drop --k or use --sae topk)")

@@ -1,4 +1,4 @@
-"""`RecConfig`: everything that defines a recommender training run, validated at construction (SPEC §4).
+"""`RecConfig`: everything that defines a recommender training run, validated at construction.
 
 Fields left None take the model's defaults (`MODEL_DEFAULTS`), so a saved config is always fully resolved.
 """
@@ -18,7 +18,7 @@ MODELS = ("mf", "ncf")
 OPTIMIZERS = ("adam", "sgd", "adagrad")
 REDUCTIONS = ("mean", "sum")
 # Config keys a resumed run may change without changing the result (beyond float summation order).
-# `lr` too (issue 13): resuming after a divergence with a lower lr (optimizer states do not depend on it).
+# `lr` too: resuming after a divergence with a lower lr (optimizer states do not depend on it).
 RESUME_IGNORED = ("epochs", "eval_every", "eval_chunk_size", "devices", "max_scan_steps", "lr")
 # Project defaults per model (fields left None in `RecConfig`). MF: Adagrad on summed row losses with the
 # paper's L2 and 2 negatives per positive reaches the paper schedule's 10-epoch HR@10 after 3 epochs
@@ -98,7 +98,7 @@ class RecConfig:
     """Users per chunk in evaluation."""
     max_scan_steps: int = 16384
     """Longest `lax.scan` per device call; longer epochs are split (bounds device memory per call)."""
-    # ---- issue 10: early stopping on a validation slice carved from training positives ----
+    # ---- early stopping on a validation slice carved from training positives ----
     patience: Optional[int] = None
     """Stop after this many epochs without a better validation score and restore the best epoch's params
     (default MF/NCF 5; 0: the fixed schedule of `epochs` epochs on all training positives, as the paper)."""

@@ -1,4 +1,4 @@
-"""Training MF / NCF recommenders (SPEC §4): the driver `train_recommender` / `train_phase` and early stopping.
+"""Training MF / NCF recommenders: the driver `train_recommender` / `train_phase` and early stopping.
 
 The pure step and epoch scan are `jaxsae.training.rec._step` (the objective is documented there), the
 host-side negatives and batches `jaxsae.training.rec._epochs`, checkpoints and `load_recommender`
@@ -8,7 +8,7 @@ importable from here.
 The MF optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
 reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
 
-Default schedule (issue 10, SPEC §11): early stopping. A seeded validation slice of training positives
+Default schedule: early stopping. A seeded validation slice of training positives
 (`jaxsae.training.rec._validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
 every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
 all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.

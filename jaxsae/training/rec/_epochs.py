@@ -1,4 +1,4 @@
-"""The recommender's host-side epochs (SPEC §4): per-epoch negatives and shuffled batches, and their dispatch.
+"""The recommender's host-side epochs: per-epoch negatives and shuffled batches, and their dispatch.
 
 One epoch: on the host, sample `negatives` negatives per training positive
 (`data_prep.negatives.sample_negatives`, weights by `negative_scheme`), shuffle all pairs and cut them

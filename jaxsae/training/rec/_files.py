@@ -1,4 +1,4 @@
-"""The recommender's files (SPEC §8): the checkpointed state, clearing a stale run, and loading a saved recommender."""
+"""The recommender's files: the checkpointed state, clearing a stale run, and loading a saved recommender."""
 from __future__ import annotations
 
 import shutil

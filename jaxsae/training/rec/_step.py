@@ -1,4 +1,4 @@
-"""The recommender's pure training step (SPEC §4): module, optimizer, loss, the dense/sparse jitted steps, the epoch scan.
+"""The recommender's pure training step: module, optimizer, loss, the dense/sparse jitted steps, the epoch scan.
 
 Objective per step, with row weights w:
 

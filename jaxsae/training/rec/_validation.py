@@ -1,4 +1,4 @@
-"""A seeded validation slice carved from training positives, for early stopping (SPEC §11, issue 10).
+"""A seeded validation slice carved from training positives, for early stopping.
 
 Per user with at least `min_train` training positives, `per_user` of them (chosen with `seed`) are held
 out of the matrix the recommender is fitted on; they become the "hidden" positives of a validation view

@@ -1,4 +1,4 @@
-"""The SAE's data streams (SPEC §5): the seeded held-out users and deterministic, resumable batch indices."""
+"""The SAE's data streams: the seeded held-out users and deterministic, resumable batch indices."""
 from __future__ import annotations
 
 from typing import List, Tuple

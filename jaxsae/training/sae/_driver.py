@@ -1,4 +1,4 @@
-"""SAE training through the frozen recommender (SPEC §5, §8): the driver `train_sae`, its setup and final metrics.
+"""SAE training through the frozen recommender: the driver `train_sae`, its setup and final metrics.
 
 `train_sae` is the driver: seeded held-out users, deterministic batch streams (a resumed run sees the same
 batches), logging windows, orbax checkpoints, divergence checks and the final fidelity report. Its pieces
@@ -71,7 +71,7 @@ def _setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
 
 def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "str | Path | None" = None,
               resume: bool = False, log: Callable[[str], None] = print) -> Tuple[TrainedSAE, Dict[str, Any]]:
-    """Train an SAE on the embeddings of a frozen recommender; return it with its metrics (SPEC §5, §8).
+    """Train an SAE on the embeddings of a frozen recommender; return it with its metrics.
 
     `data` (an `InteractionData` of the same users and items, or None) provides the training
     positives excluded from the fidelity top-K lists and the held-out positives of the ranking
@@ -88,7 +88,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
     from jaxsae.sae.memory import check_fits
 
     check_fits(d, config.latents, config.batch_size, config.tied, config.shared,
-               n_eval_rows=len(heldout) + input_tt.n_items)  # refuse before allocating (issue 13)
+               n_eval_rows=len(heldout) + input_tt.n_items)  # refuse before allocating
     runner = EpochRunner(config, input_tt, d)
     state = init_state(jax.random.PRNGKey(config.seed), config, d)
     history: List[Dict[str, Any]] = []
@@ -154,7 +154,7 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
 def final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total: int, start: int,
                    train_s: float, last: Dict[str, Any]) -> Dict[str, Any]:
     """metrics.json: last window's loss terms; L0, dead fraction and FVU over held-out users and all
-    items; fidelity (SPEC §6.2) of the reconstructed recommender on the held-out users."""
+    items; fidelity of the reconstructed recommender on the held-out users."""
     from jaxsae.metrics.fidelity import fidelity_report
 
     tt = trained.input_two_tower

@@ -1,4 +1,4 @@
-"""The SAE's epoch (SPEC §5): a `lax.scan` of the train step over index batches, and its compiled runner.
+"""The SAE's epoch: a `lax.scan` of the train step over index batches, and its compiled runner.
 
 The pieces compose so that an ablation can `jax.vmap` whole runs over loss weights and seeds:
 

@@ -1,4 +1,4 @@
-"""The SAE's files (SPEC §8): its checkpoint kind and resumable keys, clearing a stale run, and `load_sae`."""
+"""The SAE's files: its checkpoint kind and resumable keys, clearing a stale run, and `load_sae`."""
 from __future__ import annotations
 
 import shutil
@@ -19,7 +19,7 @@ from jaxsae.training.sae._step import build_sae, init_state
 
 CHECKPOINT_KIND = "sae"
 # Config fields a resumed run may change without invalidating the checkpoint.
-# `lr` too (issue 13): after a divergence the advised fix is a lower lr, resumed from the last good checkpoint
+# `lr` too: after a divergence the advised fix is a lower lr, resumed from the last good checkpoint
 # (Adam's state does not depend on lr); the result then differs from an uninterrupted run, as asked.
 RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices", "lr")
 

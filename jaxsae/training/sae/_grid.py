@@ -1,4 +1,4 @@
-"""Train a grid of SAEs in as few compiled programs as possible (SPEC §6.4, §11).
+"""Train a grid of SAEs in as few compiled programs as possible.
 
 Runs are grouped by the program they need: `program_key` is the config with every field that lives in
 the state or the data normalised away (loss weights and rho are arrays in `SAEState.weights`; seed,

@@ -1,4 +1,4 @@
-"""Which rows each SAE step sees: the batch plans of `SAETrainConfig.schedule` and `.pairs` (SPEC §5, §12).
+"""Which rows each SAE step sees: the batch plans of `SAETrainConfig.schedule` and `.pairs`.
 
 A `BatchPlan` turns the config, the training users and (for `pairs="positives"`) the data into
 `(users [S, B], items [S, B])` index batches for any window of steps, a pure function of the seed, so a

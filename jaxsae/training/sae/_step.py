@@ -1,4 +1,4 @@
-"""The SAE's pure training step (SPEC §5): state and batch pytrees, the objective, the jitted Adam step(s).
+"""The SAE's pure training step: state and batch pytrees, the objective, the jitted Adam step(s).
 
     state = init_state(key, config, d)                   # SAEState: step, params, opt_state, weights
     step  = make_train_step(config, d, score_fn, gram)   # (state, SAEBatch) -> (state, metrics)

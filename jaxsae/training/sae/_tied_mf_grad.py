@@ -1,4 +1,4 @@
-"""Hand-derived loss and gradient of the shared tied SAE under the MF Gram prediction loss (SPEC §5, §9).
+"""Hand-derived loss and gradient of the shared tied SAE under the MF Gram prediction loss.
 
 The MF-SAE step is tiny (a few MFLOP), so on CPU its speed is set by how many kernels XLA launches,
 not by arithmetic. Autodiff of `sae_objective` gives a correct but kernel-heavy backward pass; this
