@@ -145,6 +145,9 @@ def option_specs(cls: type) -> Tuple[OptionSpec, ...]:
     for f in dataclasses.fields(cls):
         if f.name in hidden or not f.init:
             continue
+        if isinstance(hints[f.name], type) and dataclasses.is_dataclass(hints[f.name]):
+            out.extend(option_specs(hints[f.name]))  # a group of options (SAETrainConfig.arch, ...): its fields, flat
+            continue
         kind, optional = _kind(hints[f.name])
         if kind is None:
             continue
@@ -163,13 +166,24 @@ def option_specs(cls: type) -> Tuple[OptionSpec, ...]:
     return tuple(out)
 
 
+def named_switches(cls: type) -> Dict[str, Tuple[str, Any]]:
+    """The `OPTION_SWITCHES` of `cls` and of its option groups: name -> (field, value)."""
+    out: Dict[str, Tuple[str, Any]] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if isinstance(hints.get(f.name), type) and dataclasses.is_dataclass(hints[f.name]):
+            out.update(named_switches(hints[f.name]))
+    out.update(getattr(cls, "OPTION_SWITCHES", {}))
+    return out
+
+
 def switches(cls: type) -> Dict[str, Tuple[str, Any]]:
-    """Flag-like aliases of `cls`: name -> (field, value) (`OPTION_SWITCHES`, and `no_<field>` per bool)."""
+    """Flag-like aliases of `cls`: name -> (field, value) (`named_switches`, and `no_<field>` per bool)."""
     out: Dict[str, Tuple[str, Any]] = {}
     for spec in option_specs(cls):
         if spec.kind == "bool":
             out[f"no_{spec.name}"] = (spec.field, False)
-    out.update(getattr(cls, "OPTION_SWITCHES", {}))
+    out.update(named_switches(cls))
     return out
 
 

@@ -143,10 +143,8 @@ class _Scorer:
     def __call__(self, trained: Any) -> Dict[str, Any]:
         from jaxsae.analysis.concepts import best_neurons, popularity_analysis, purity_at_k, restrict_items
         from jaxsae.metrics.fidelity import kendall_tau_union, rbo
-        from jaxsae.training.sae import program_config
-
         cfg = self.config
-        core = _score_core(program_config(trained.config), trained.dim, cfg.k)
+        core = _score_core(trained.config.static_part(), trained.dim, cfg.k)
         zi, a, b, l0, fvu = core(trained.params, trained.input_two_tower, jnp.asarray(self.validation),
                                  self.train_mask)
         zi, a, b = np.asarray(zi, np.float32), np.asarray(a), np.asarray(b)

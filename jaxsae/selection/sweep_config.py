@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.config import PRED_LOSSES, SAETrainConfig
+from jaxsae.sae.config import FIELDS as SAE_FIELDS, PRED_LOSSES, SAETrainConfig
 
 # fields a grid may not vary: they would move users between the splits or only change logging
 FIXED_FIELDS = ("seed", "heldout_fraction", "devices", "log_every", "checkpoint_every")
@@ -94,7 +94,7 @@ class SweepConfig:
             raise ConfigError("null_seeds, k and min_concepts must be >= 1")
         if self.final not in FINALS:
             raise ConfigError(f"final must be one of {', '.join(FINALS)}, got {self.final!r}")
-        fields = {f.name for f in dataclasses.fields(SAETrainConfig)}
+        fields = set(SAE_FIELDS)
         for cross in self.axes:
             for name, values in cross:
                 if name not in fields:

@@ -36,7 +36,7 @@ def run_copy(tmp_path_factory, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_a_failed_retrain_keeps_the_good_sae(run_copy: Path, capsys, monkeypatch) -> None:
-    import jaxsae.training.sae._driver as T
+    import jaxsae.training.sae as T  # the name the stage calls
     from jaxsae.errors import TrainingDivergedError
 
     before = (run_copy / "sae" / "metrics.json").read_bytes()

@@ -8,6 +8,7 @@ from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.metrics import ranking
 from jaxsae.training import rec as rec_files
+from jaxsae.training.rec._files import _state as _checkpoint_state  # white-box: the checkpointed pytree
 from jaxsae.training import rec as rec_step
 from jaxsae.training.rec import RecConfig, load_recommender_state, train_recommender
 from jaxsae.training.rec import carve_validation
@@ -116,7 +117,7 @@ def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
         train_recommender(data, cfg, out_dir=tmp_path / "b", log=kill_after_epoch_3)
     assert checkpoint_meta(tmp_path / "b")["step"] == 3
     module, params, _, _ = load_recommender_state(tmp_path / "b")
-    target = rec_files._state(params, rec_step.init_opt_state(cfg, rec_step.make_optimizer(cfg), params), 0,
+    target = _checkpoint_state(params, rec_step.init_opt_state(cfg, rec_step.make_optimizer(cfg), params), 0,
                         jax.random.PRNGKey(0), params)
     state, step, _ = restore_checkpoint(tmp_path / "b", target, rec_files.CHECKPOINT_KIND)
     assert step == 3

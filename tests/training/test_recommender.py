@@ -184,7 +184,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, mo
             w[0, 0] = np.nan
         return u, i, y, w
 
-    monkeypatch.setattr(rec, "epoch_batches", poisoned)
+    monkeypatch.setattr("jaxsae.training.rec._driver.epoch_batches", poisoned)
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 2.*last good checkpoint \\(epoch 1\\)"):
         train_recommender(data, RecConfig(epochs=3, batch_size=512, patience=0), out_dir=tmp_path, log=quiet)
     assert checkpoint_meta(tmp_path)["step"] == 1

@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Set
 
 from jaxsae.errors import ConfigError
-from jaxsae.app.options import OptionSpec, coerce, default_text, option_specs
+from jaxsae.app.options import OptionSpec, coerce, default_text, named_switches, option_specs
 
 # namespace attributes that are not options of a stage
 NOT_OPTIONS = ("func", "command", "debug")
@@ -81,7 +81,7 @@ def add_options(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", cla
             else:
                 target.add_argument(*flags, dest=spec.name, type=_type(spec), default=argparse.SUPPRESS,
                                     metavar=_metavar(spec), help=help_text(spec))
-        for name, (field, value) in getattr(cls, "OPTION_SWITCHES", {}).items():
+        for name, (field, value) in named_switches(cls).items():
             if name in added:
                 continue
             added.add(name)

@@ -98,14 +98,6 @@ def make_sae_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score
     return epoch
 
 
-def program_config(config: SAETrainConfig) -> SAETrainConfig:
-    """The config with every field that does not change the compiled epoch set to a fixed value
-    (weights live in the state; schedule, seed and inputs are data), so runs share one program."""
-    return config.replace(w_emb=1.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, rho=0.5, steps=1, epochs=None, seed=0,
-                          batch_size=1, devices=1, fold_biases=False, balance_sides=False, heldout_fraction=0.0,
-                          log_every=1, checkpoint_every=1, schedule="stream", pairs="random")
-
-
 METRIC_KEYS = (*TERMS, "l0", "fvu", "dead_fraction", "finite", "first_bad")
 
 
@@ -149,7 +141,7 @@ class EpochRunner:
         self.n = n_dev
         if n_dev > 1 and config.batch_size % n_dev:
             raise ConfigError(f"batch_size {config.batch_size} is not divisible by {n_dev} devices")
-        program = program_config(config)
+        program = config.static_part()
         self._fn = _compiled_epoch(program, d, score_fn, gram, tuple(self.devices))
         self._prepare = lambda tt: prepare_inputs(program, tt, gram) if n_dev == 1 else SAEInputs(two_tower=tt)
         self._tt, self._inputs = two_tower, self._prepare(two_tower)

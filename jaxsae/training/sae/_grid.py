@@ -42,9 +42,7 @@ class GridRun:
 
 def program_key(config: SAETrainConfig, total_steps: int) -> Tuple[Any, ...]:
     """What one compiled program is shared by: runs with equal keys train together under vmap."""
-    from jaxsae.training.sae._epoch import program_config
-
-    return (program_config(config), config.fold_biases, config.batch_size, int(total_steps))
+    return (config.static_part(), config.fold_biases, config.batch_size, int(total_steps))
 
 
 def _stack(trees: Sequence[Any]) -> Any:
