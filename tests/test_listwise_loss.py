@@ -8,7 +8,7 @@ import pytest
 from jaxsae.losses import cross_scores, listwise_kl
 from jaxsae.recommenders.base import TwoTower, dot_score
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.training.sae import SAEBatch, build_sae, init_state, loss_weights, sae_objective
+from jaxsae.training.sae import SAEBatch, build_sae, init_state, loss_weights, sae_loss, train_step
 
 
 def _np_listwise(s: np.ndarray, s_hat: np.ndarray, t: float) -> float:
@@ -59,16 +59,15 @@ def test_sae_objective_with_listwise_scores_users_against_every_reconstructed_it
                          listwise_temperature=0.5)
     module = build_sae(cfg, d)
     state = init_state(jax.random.PRNGKey(0), cfg, d)
-    batch = SAEBatch(user_x=users, item_x=items[:5], head={}, all_items=items)
-    loss, aux = sae_objective(module, state.params, batch, loss_weights(cfg), dot_score, False, "listwise",
-                              temperature=0.5)
+    batch = SAEBatch(user_x=users, item_x=items[:5], all_items=items)
+    mf = TwoTower.create(users, items)
+    loss, aux = sae_loss(state.params, batch, mf, cfg, loss_weights(cfg))
     p = state.params["shared"]
     def recon(x):
         return np.asarray(module.apply({"params": p}, x).x_hat)
     expected = _np_listwise(np.asarray(users) @ np.asarray(items).T, recon(users) @ recon(items).T, 0.5)
     np.testing.assert_allclose(float(aux["pred"]), expected, rtol=1e-4)
-    grads = jax.grad(lambda q: sae_objective(module, q, batch, loss_weights(cfg), dot_score, False, "listwise",
-                                             temperature=0.5)[0])(state.params)
+    grads = jax.grad(lambda q: sae_loss(q, batch, mf, cfg)[0])(state.params)
     assert float(jnp.abs(grads["shared"]["W"]).sum()) > 0
 
 
@@ -103,9 +102,8 @@ def test_k_user_encodes_users_with_more_latents_than_items():
     assert int(np.max(np.sum(np.asarray(zu) > 0, axis=1))) > 2 and np.all(np.sum(np.asarray(zu) > 0, axis=1) <= 6)
     assert np.all(np.sum(np.asarray(zi) > 0, axis=1) <= 2)
     # the training objective sees the same per-side codes
-    batch = SAEBatch(user_x=tt.user_emb, item_x=tt.item_emb[:7], head={})
-    _, aux = sae_objective(module, state.params, batch, loss_weights(cfg), dot_score, True, "mse",
-                           user_module=module.clone(k=6))
+    batch = SAEBatch(user_x=tt.user_emb, item_x=tt.item_emb[:7])
+    _, aux = sae_loss(state.params, batch, tt, cfg)
     expect_l0 = (np.sum(np.asarray(zu) > 0) + np.sum(np.asarray(zi[:7]) > 0)) / 14
     np.testing.assert_allclose(float(aux["l0"]), expect_l0, rtol=1e-5)
     with pytest.raises(Exception):
@@ -113,20 +111,21 @@ def test_k_user_encodes_users_with_more_latents_than_items():
 
 
 def test_listwise_on_a_large_catalogue_scores_a_random_subset_each_step():
-    from jaxsae.training.sae import make_train_step
-
     rng = np.random.default_rng(5)
     d, n_items = 4, 40
     items = jnp.asarray(rng.normal(size=(n_items, d)), jnp.float32)
     users = jnp.asarray(rng.normal(size=(6, d)), jnp.float32)
     full = SAETrainConfig(sae="topk", latents=8, k=3, normalize=False, pred_loss="listwise", w_kl=0.0)
     sub = full.replace(listwise_items=10)
-    batch = SAEBatch(user_x=users, item_x=items[:6], head={}, all_items=items)
+    batch = SAEBatch(user_x=users, item_x=items[:6], all_items=items)
     state = init_state(jax.random.PRNGKey(0), full, d)
-    _, m_full = make_train_step(full, d, dot_score, False)(state, batch)
-    _, m_sub = make_train_step(sub, d, dot_score, False)(state, batch)
-    _, m_sub2 = make_train_step(sub, d, dot_score, False)(state.replace(step=state.step + 1), batch)
+    mf = TwoTower.create(users, items)
+    _, m_full = train_step(state, batch, mf, full)
+    _, m_sub = train_step(state, batch, mf, sub)
+    _, m_sub2 = train_step(state.replace(step=state.step + 1), batch, mf, sub)
+    _, m_other = train_step(state.replace(key=jax.random.PRNGKey(9)), batch, mf, sub)
     assert np.isfinite(float(m_sub["pred"])) and float(m_sub["pred"]) != pytest.approx(float(m_full["pred"]))
     assert float(m_sub["pred"]) != pytest.approx(float(m_sub2["pred"]))  # a fresh subset each step
+    assert float(m_sub["pred"]) != pytest.approx(float(m_other["pred"]))  # drawn from the state's own key
     with pytest.raises(Exception):
         SAETrainConfig(listwise_items=1)

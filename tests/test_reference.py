@@ -84,10 +84,11 @@ def test_batch_minmax_step_equals_step_on_scaled_inputs():
 
     assert not supports_hand_gradient(ref, True) and supports_hand_gradient(plain, True)
     state = T.init_state(jax.random.PRNGKey(0), ref, 5)
-    s1, m1 = jax.jit(T.make_train_step(ref, 5))(state, T.SAEBatch(user_x=jnp.asarray(u), item_x=jnp.asarray(i),
-                                                                    head={}))
-    s2, m2 = jax.jit(T.make_train_step(plain, 5))(state, T.SAEBatch(user_x=jnp.asarray(np_normalize_matrix(u)),
-                                                                     item_x=jnp.asarray(np_normalize_matrix(i)), head={}))
+    step = jax.jit(T.train_step, static_argnames="config")
+    mf = TwoTower.create(u, i)
+    s1, m1 = step(state, T.SAEBatch(user_x=jnp.asarray(u), item_x=jnp.asarray(i)), mf, config=ref)
+    s2, m2 = step(state, T.SAEBatch(user_x=jnp.asarray(np_normalize_matrix(u)),
+                                    item_x=jnp.asarray(np_normalize_matrix(i))), mf, config=plain)
     assert float(m1["pred"]) == pytest.approx(float(m2["pred"]), rel=1e-6)
     for name in ("W", "b_pre", "b_lat"):
         np.testing.assert_allclose(s1.params["shared"][name], s2.params["shared"][name], rtol=1e-6, atol=1e-7)
@@ -120,10 +121,9 @@ def test_kl_with_log_epsilons_matches_reference_and_hand_gradient():
     state = T.init_state(jax.random.PRNGKey(2), cfg, d)
     rng = np.random.default_rng(1)
     u, i = (jnp.asarray(rng.normal(size=(6, d)), jnp.float32) for _ in range(2))
-    module = T.build_sae(cfg, d)
-    batch = T.SAEBatch(user_x=u, item_x=i, head=None)
-    (la, aa), ga = jax.jit(jax.value_and_grad(lambda p: T.sae_objective(module, p, batch, state.weights, dot_score,
-                                                                        True, kl_log_eps=1e-6), has_aux=True))(state.params)
+    batch = T.SAEBatch(user_x=u, item_x=i)
+    (la, aa), ga = jax.jit(jax.value_and_grad(lambda p: T.sae_loss(p, batch, TwoTower.create(u, i), cfg, state.weights),
+                                              has_aux=True))(state.params)
     (lh, ah), gh = jax.jit(lambda p: tied_mf_value_and_grad(p, u, i, state.weights, "relu", 0, True, ddof=1,
                                                             kl_log_eps=1e-6))(state.params)
     assert float(ah["kl"]) == pytest.approx(float(aa["kl"]), rel=1e-5)

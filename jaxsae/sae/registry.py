@@ -1,8 +1,12 @@
-"""SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY`.
+"""SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY`, or, from outside code,
+one call of `register_sae`.
 
-A builder takes `(d, h, **options)` and returns a flax module with `encode`, `decode` and
-`__call__ -> SAEOutput`. Options every builder accepts: `k`, `prefixes`, `normalize`, `tied`;
-each uses the ones it needs and validates them (`ConfigError` before any work).
+A builder takes `(d, h, **options)` and returns a flax module with `encode(x) -> (z, stats)`,
+`decode(z, stats) -> x_hat`, `decoder_matrix() -> [h, d]` and `__call__(x) -> SAEOutput` (`TiedSAE` shows the
+contract; subclassing it is the easy way). Options every builder accepts: `k`, `prefixes`, `normalize`, `tied`
+(and the reference switches `ddof`, `pre_bias`, `latent_bias_init`); each uses the ones it needs and validates them
+(`ConfigError` before any work). A registered architecture trains with `train_sae`, is read by `analyze` and
+steered by the interventions like the built-in ones.
 """
 from __future__ import annotations
 
@@ -42,6 +46,18 @@ SAE_REGISTRY: Dict[str, Callable[..., nn.Module]] = {
     "topk": build_topk,
     "matryoshka": build_matryoshka,
 }
+
+
+def register_sae(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:
+    """Make `builder` available as `SAETrainConfig(sae=name)` (and `--sae name` for code that registers it before
+    the command line is read). Refuses to shadow an existing name unless `replace`."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"an SAE architecture needs a non-empty name, got {name!r}")
+    if not callable(builder):
+        raise ConfigError(f"the builder of SAE {name!r} must be callable (d, h, **options) -> flax module")
+    if name in SAE_REGISTRY and not replace:
+        raise ConfigError(f"SAE {name!r} is already registered; pass replace=True to replace it")
+    SAE_REGISTRY[name] = builder
 
 
 def make_sae(name: str, d: int, h: int, **options: Any) -> nn.Module:

@@ -18,11 +18,10 @@ import numpy as np
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.normalization import NormStats
 from jaxsae.sae.output import SAEOutput
+from jaxsae.sae.params import SIDES, side_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from jaxsae.sae.config import SAETrainConfig
-
-SIDES = ("user", "item")
 
 
 def side_module(module: nn.Module, config: Any, side: str) -> nn.Module:
@@ -39,7 +38,7 @@ class TrainedSAE:
     """SAE module + params + training config + the `TwoTower` whose embeddings it encodes."""
 
     module: nn.Module  # flax module (encode / decode / __call__)
-    params: Any  # {"shared": p} or {"user": p, "item": p}
+    params: Any  # the layout of jaxsae.sae.params: {"shared": p} or {"user": p, "item": p}
     config: "SAETrainConfig"  # how it was trained
     input_two_tower: TwoTower  # the SAE's input space (bias-folded when config.fold_biases)
     heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
@@ -59,9 +58,7 @@ class TrainedSAE:
 
     def side_params(self, side: str) -> Any:
         """Parameters of the SAE that encodes `side` ("user" or "item"; the same for a shared SAE)."""
-        if side not in SIDES:
-            raise ValueError(f"side must be 'user' or 'item', got {side!r}")
-        return self.params["shared"] if "shared" in self.params else self.params[side]
+        return side_params(self.params, side)
 
     def side_module(self, side: str) -> nn.Module:
         """The module that encodes `side`: a TopK SAE with `k_user` encodes users with that many latents."""

@@ -88,7 +88,8 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Callable[..., Any]:
 
     from jaxsae.metrics.ranking import top_k
     from jaxsae.sae import diagnostics
-    from jaxsae.training.sae import build_sae, side_params
+    from jaxsae.sae.params import side_params
+    from jaxsae.training.sae import build_sae
 
     module = build_sae(program, d)
 

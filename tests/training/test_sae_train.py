@@ -49,12 +49,10 @@ def test_gradients_reach_the_sae_through_the_recommender_which_never_changes():
     before = _leaves(tt)
     cfg = _cfg(w_emb=0.0, w_pred=1.0, w_kl=0.0, w_l1=0.0, pred_loss="bce")
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
-    module = T.build_sae(cfg, D)
-    batch = T.SAEBatch(user_x=tt.user_emb[:8], item_x=tt.item_emb[:8], head=tt.head)
+    batch = T.SAEBatch(user_x=tt.user_emb[:8], item_x=tt.item_emb[:8])
 
     def objective(params, head):
-        b = batch.replace(head=head)
-        return T.sae_objective(module, params, b, state.weights, ncf_score, False, "bce")[0]
+        return T.sae_loss(params, batch, tt.replace(head=head), cfg, state.weights)[0]
 
     g_params, g_head = jax.jit(jax.grad(objective, argnums=(0, 1)))(state.params, tt.head)
     assert float(jnp.abs(g_params["shared"]["W"]).max()) > 0  # the only signal is the recommender's output
@@ -203,9 +201,9 @@ def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels(a
     state = T.init_state(jax.random.PRNGKey(0), cfg, D)
     module = T.build_sae(cfg, D)
     u, i = tt.user_emb[:8], tt.item_emb[8:16]
-    batch = T.SAEBatch(user_x=u, item_x=i, head=tt.head)
-    total, aux = jax.jit(lambda p: T.sae_objective(module, p, batch, state.weights, None, True,
-                                                   pred_all_levels=all_levels))(state.params)
+    batch = T.SAEBatch(user_x=u, item_x=i)
+    cfg = cfg.replace(pred_levels="all" if all_levels else "full")
+    total, aux = jax.jit(lambda p: T.sae_loss(p, batch, tt, cfg, state.weights))(state.params)
     ou = module.apply({"params": state.params["shared"]}, u)
     oi = module.apply({"params": state.params["shared"]}, i)
     assert ou.x_hat_levels.shape == (3, 8, D)

@@ -20,10 +20,9 @@ def _batch(seed=0, scale=1.0):
 
 
 def _autodiff(cfg, state, u, i):
-    module = T.build_sae(cfg, D)
-    batch = T.SAEBatch(user_x=u, item_x=i, head=None)
-    return jax.value_and_grad(
-        lambda p: T.sae_objective(module, p, batch, state.weights, dot_score, True), has_aux=True)(state.params)
+    batch = T.SAEBatch(user_x=u, item_x=i)
+    mf = TwoTower.create(u, i)  # an MF scorer: the Gram form of the prediction loss
+    return jax.value_and_grad(lambda p: T.sae_loss(p, batch, mf, cfg, state.weights), has_aux=True)(state.params)
 
 
 @pytest.mark.parametrize("kw", [
@@ -100,7 +99,7 @@ def test_pmap_shards_give_the_global_batch_value_and_gradient():
 
 
 def test_scanned_epoch_matches_autodiff_steps():
-    """`make_sae_epoch` (hand path, prepared row table) == a Python loop of autodiff `make_train_step`."""
+    """`make_sae_epoch` (hand path, prepared row table) == a Python loop of autodiff `train_step`."""
     rng = np.random.default_rng(0)
     tt = TwoTower.create(rng.normal(size=(30, D)), rng.normal(size=(20, D)), user_bias=rng.normal(size=30),
                          item_bias=rng.normal(size=20), kind="mf")
@@ -111,10 +110,10 @@ def test_scanned_epoch_matches_autodiff_steps():
     epoch = jax.jit(T.make_sae_epoch(cfg, D))
     fast, m = epoch(state, T.prepare_inputs(cfg, tt, True), users, items)
     lazy, _ = epoch(state, tt, users, items)  # the row table built inside the program instead
-    step = jax.jit(T.make_train_step(cfg, D))
+    step = jax.jit(T.train_step, static_argnames="config")
     slow, losses = state, []
     for u, i in zip(users, items):
-        slow, ms = step(slow, T.SAEBatch(user_x=tt.user_emb[u], item_x=tt.item_emb[i], head=tt.head))
+        slow, ms = step(slow, T.SAEBatch.of(tt, u, i), tt, config=cfg)
         losses.append(float(ms["loss"]))
     for a, b, c in zip(jax.tree_util.tree_leaves(fast.params), jax.tree_util.tree_leaves(slow.params),
                        jax.tree_util.tree_leaves(lazy.params)):

@@ -1,7 +1,6 @@
 """The recommender's files: the checkpointed state, clearing a stale run, and loading a saved recommender."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 

@@ -2,9 +2,10 @@
 
 The functional pieces a researcher composes into their own loop, and the driver that composes them:
 
-    state = init_state(key, config, d)                     # SAEState: step, params, opt_state, weights
-    step  = make_train_step(config, d, score_fn, gram)     # (state, SAEBatch) -> (state, metrics), jit/vmap/pmap
-    epoch = make_sae_epoch(config, d, score_fn, gram)      # a lax.scan of `step` over index batches
+    state = init_state(key, config, d)                             # SAEState: step, params, opt_state, weights, key
+    loss, aux = sae_loss(params, batch, recommender, config)       # the prediction-aware objective
+    state, metrics = train_step(state, batch, recommender, config) # one Adam step: jit / vmap / pmap it
+    epoch = make_sae_epoch(config, d, score_fn, gram)              # a lax.scan of steps over index batches
     trained, metrics = train_sae(two_tower, data, config)  # seeded splits, checkpoints, fidelity report
 
 Private modules: `_step` (state, batch, objective, Adam step), `_tied_mf_grad` (the hand-derived gradient of the
@@ -19,8 +20,7 @@ from jaxsae.training.sae._files import CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
 from jaxsae.training.sae._grid import GridRun, program_key, train_grid
 from jaxsae.training.sae._schedules import BatchPlan, batch_plan, positive_pairs
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, init_state, loss_weights,
-                                       make_hand_row_step, make_train_step, pred_spec, prepare_inputs, sae_objective,
-                                       side_params)
+                                       make_hand_row_step, pred_spec, prepare_inputs, sae_loss, train_step)
 from jaxsae.training.sae._tied_mf_grad import (input_table, supports_hand_gradient, tied_mf_rows_value_and_grad,
                                                tied_mf_value_and_grad)
 
@@ -29,6 +29,6 @@ __all__ = [
     "training_setup", "METRIC_KEYS", "EpochRunner", "make_sae_epoch", "CHECKPOINT_KIND",
     "RESUMABLE_KEYS", "load_sae", "GridRun", "program_key", "train_grid", "BatchPlan", "batch_plan",
     "positive_pairs", "TERMS", "SAEBatch", "SAEInputs", "SAEState", "build_sae", "init_state", "loss_weights",
-    "make_hand_row_step", "make_train_step", "pred_spec", "prepare_inputs", "sae_objective", "side_params",
+    "make_hand_row_step", "pred_spec", "prepare_inputs", "sae_loss", "train_step",
     "input_table", "supports_hand_gradient", "tied_mf_rows_value_and_grad", "tied_mf_value_and_grad",
 ]

@@ -29,9 +29,7 @@ from jaxsae.training.sae._batches import _chunks, batch_indices, heldout_split
 from jaxsae.training.sae._epoch import METRIC_KEYS, EpochRunner, make_sae_epoch
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.sae._files import CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
-from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, init_state, loss_weights,
-                                      make_hand_row_step, make_train_step, pred_spec, prepare_inputs, sae_objective,
-                                      side_params, supports_hand_gradient)
+from jaxsae.training.sae._step import TERMS, build_sae, init_state
 
 
 

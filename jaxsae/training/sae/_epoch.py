@@ -3,7 +3,7 @@
 The pieces compose so that an ablation can `jax.vmap` whole runs over loss weights and seeds:
 
     state = init_state(key, config, d)                   # SAEState: step, params, opt_state, weights
-    step  = make_train_step(config, d, score_fn, gram)   # (state, SAEBatch) -> (state, metrics)
+    step  = train_step(state, batch, two_tower, config)  # (state, metrics)
     epoch = make_sae_epoch(config, d, score_fn, gram)     # (state, two_tower, user_idx[S, B], item_idx[S, B])
                                                          #   -> (state, window metrics), a lax.scan of `step`
 
@@ -25,9 +25,10 @@ from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_score
 from jaxsae.sae import diagnostics
 from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.params import n_saes
 from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, make_hand_row_step,
-                                      make_train_step, pred_spec, prepare_inputs)
+                                      pred_spec, prepare_inputs, train_step)
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient
 
 # Steps per iteration of the epoch's scan loop: fewer loop trips and cross-step fusion on CPU.
@@ -41,12 +42,11 @@ def make_sae_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score
     A `lax.scan` of the train step over pre-shuffled index batches (rows are gathered from the
     recommender's tables inside the scan). `inputs` is the frozen `TwoTower` or its `prepare_inputs`
     (which saves recomputing the row table of the hand-gradient path on every call). When
-    `supports_hand_gradient` holds, a step is `make_hand_row_step`, else autodiff of `sae_objective`. Window metrics: the mean of each loss term and of L0 over
+    `supports_hand_gradient` holds, a step is `make_hand_row_step`, else `train_step` (autodiff of `sae_loss`). Window metrics: the mean of each loss term and of L0 over
     the S steps, `fvu` = summed squared errors / summed variances, `dead_fraction` = share of latents
     that never fired in the window, and `finite` / `first_bad` (first step with a non-finite loss, or S).
     """
     hand = supports_hand_gradient(config, gram)
-    step = make_train_step(config, d, score_fn, gram, axis_name)
     row_step = make_hand_row_step(config, d, axis_name) if hand else None
     module = build_sae(config, d)
 
@@ -69,11 +69,9 @@ def make_sae_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score
                 return row_step(st, table[idx])
         else:
             xs = (user_idx, item_idx)
-            all_items = two_tower.item_emb if config.pred_loss == "listwise" else None
 
             def step_on(st: SAEState, idx: Tuple[jax.Array, jax.Array]) -> Tuple[SAEState, Dict[str, jax.Array]]:
-                return step(st, SAEBatch(user_x=two_tower.user_emb[idx[0]], item_x=two_tower.item_emb[idx[1]],
-                                         head=two_tower.head, all_items=all_items))
+                return train_step(st, SAEBatch.of(two_tower, idx[0], idx[1], config), two_tower, config, axis_name)
 
         def body(carry: Tuple[Any, ...], idx: Any) -> Tuple[Any, None]:
             st, fired, acc, first_bad, t = carry
@@ -83,7 +81,7 @@ def make_sae_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score
             first_bad = jnp.where((first_bad == n) & ~jnp.isfinite(m["loss"]), t, first_bad)
             return (st, fired, acc, first_bad, t + 1), None
 
-        n_sae = 1 if "shared" in state.params else 2
+        n_sae = n_saes(state.params)
         carry0 = (state, jnp.zeros((n_sae, config.latents), bool), jnp.zeros(len(summed), jnp.float32),
                   jnp.asarray(n, jnp.int32), jnp.zeros((), jnp.int32))
         (state, fired, acc, first_bad, _), _ = jax.lax.scan(body, carry0, xs, unroll=SCAN_UNROLL)

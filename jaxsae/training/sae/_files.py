@@ -1,13 +1,13 @@
-"""The SAE's files: its checkpoint kind and resumable keys, clearing a stale run, and `load_sae`."""
+"""The SAE's files: its checkpoint kind and resumable keys, and `load_sae` (which reads older layouts too)."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Any, Tuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.recommenders.base import TwoTower
@@ -15,7 +15,7 @@ from jaxsae.sae.balance import sae_input_space, stored_factor
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.trained import TrainedSAE
 from jaxsae.training.sae._batches import heldout_split
-from jaxsae.training.sae._step import build_sae, init_state
+from jaxsae.training.sae._step import SAEState, build_sae, init_state
 
 CHECKPOINT_KIND = "sae"
 # Config fields a resumed run may change without invalidating the checkpoint.
@@ -23,6 +23,23 @@ CHECKPOINT_KIND = "sae"
 # (Adam's state does not depend on lr); the result then differs from an uninterrupted run, as asked.
 RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices", "lr")
 
+
+@struct.dataclass
+class _KeylessState:
+    """The state as checkpoints wrote it before it carried its random stream (`SAEState.key`)."""
+
+    step: Any
+    params: Any
+    opt_state: Any
+    weights: Any
+
+
+def _layouts(target: SAEState, config: SAETrainConfig) -> Tuple[Any, ...]:
+    """The state layouts a checkpoint may hold, newest first: today's; without the random stream; and, older,
+    with per-leaf Adam moments (before Adam ran on the flattened parameters). The parameters are the same."""
+    keyless = _KeylessState(step=target.step, params=target.params, opt_state=target.opt_state, weights=target.weights)
+    per_leaf = keyless.replace(opt_state=optax.adam(config.lr).init(target.params))
+    return target, keyless, per_leaf
 
 
 def load_sae(sae_dir: "str | Path", two_tower: TwoTower) -> TrainedSAE:
@@ -45,17 +62,15 @@ def load_sae(sae_dir: "str | Path", two_tower: TwoTower) -> TrainedSAE:
         raise CheckpointError(f"{sae_dir}: SAE was trained on inputs of dimension {meta.get('d')} for "
                               f"{meta.get('n_items')} items, the recommender gives {d} for {input_tt.n_items}")
     target = init_state(jax.random.PRNGKey(config.seed), config, d)
-    try:
-        state, _, _ = restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)
-    except CheckpointError:
-        # Checkpoints written before Adam ran on the flattened parameters (optax.flatten) keep per-leaf
-        # moments; the parameters are the same, so read them with that layout.
-        legacy = target.replace(opt_state=optax.adam(config.lr).init(target.params))
+    state = None
+    for candidate in _layouts(target, config):
         try:
-            state, _, _ = restore_checkpoint(sae_dir, legacy, CHECKPOINT_KIND)
+            state, _, _ = restore_checkpoint(sae_dir, candidate, CHECKPOINT_KIND)
+            break
         except CheckpointError:
-            restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)  # raise the error about the current layout
-            raise
+            continue
+    if state is None:
+        restore_checkpoint(sae_dir, target, CHECKPOINT_KIND)  # raise the error about the current layout
     _, heldout = heldout_split(input_tt.n_users, config.heldout_fraction, config.seed)
     return TrainedSAE(module=build_sae(config, d), params=jax.tree_util.tree_map(jnp.asarray, state.params),
                       config=config, input_two_tower=input_tt, heldout_users=heldout, balance_factor=balance,

@@ -1,17 +1,20 @@
-"""The SAE's pure training step: state and batch pytrees, the objective, the jitted Adam step(s).
+"""The SAE's pure training core: state and batch pytrees, the prediction-aware objective, the Adam step.
 
-    state = init_state(key, config, d)                   # SAEState: step, params, opt_state, weights
-    step  = make_train_step(config, d, score_fn, gram)   # (state, SAEBatch) -> (state, metrics)
+    state = init_state(key, config, d)                          # SAEState: step, params, opt_state, weights, key
+    loss, aux = sae_loss(params, batch, recommender, config)    # the objective and its terms
+    state, metrics = train_step(state, batch, recommender, config)   # one Adam step; jit / vmap / pmap it
 
-The loss weights live in `state.weights` (an array pytree) and the frozen recommender's head enters the
-batch under `stop_gradient`, so a step can be `jax.vmap`-ed over weight settings or seeds;
-`make_hand_row_step` is the hand-derived-gradient fast path (`jaxsae.training.sae._tied_mf_grad`). The scan
-over steps is `jaxsae.training.sae._epoch`, the driver `jaxsae.training.sae._driver.train_sae`.
+`config` is static (an `SAETrainConfig`, hashable: `jax.jit(train_step, static_argnames="config")`); the frozen
+recommender is an argument (a `TwoTower` pytree, under `stop_gradient` in the loss); the loss weights live in
+`state.weights` (arrays), so a step can be vmapped over weight settings or seeds; randomness (the listwise loss's
+item subset on a large catalogue) comes from `state.key`, folded with the step. `make_hand_row_step` is the
+hand-derived-gradient fast path (`_tied_mf_grad`). The scan over steps is `_epoch`, the driver `_driver.train_sae`.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Tuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -19,16 +22,19 @@ from flax import struct
 import flax.linen as nn
 
 from jaxsae.errors import ConfigError
-from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, kl_sparsity, listwise_kl, minmax_columns,
-                           mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
-from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
+from jaxsae.losses import (LossWeights, cross_scores, embedding_loss, global_mean, global_sum, kl_sparsity,
+                           l1_sparsity, listwise_kl, mf_pred_loss, mf_pred_loss_stacked, minmax_columns,
+                           paired_pred_loss, total_loss)
+from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross
 from jaxsae.sae import diagnostics
 from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.params import init_sae_params, is_shared, side_params
 from jaxsae.sae.registry import make_sae
 from jaxsae.sae.trained import side_module
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 
 TERMS = ("loss", "emb", "pred", "kl", "l1")
+_STREAM = 0x7157  # folded into the init key: the state's random stream is apart from the parameters' init
 
 
 # ---------------------------------------------------------------------------- state and batch
@@ -37,19 +43,28 @@ class SAEState:
     """Everything that changes during SAE training (a pytree; stack it to vmap runs)."""
 
     step: jax.Array  # int32 [], optimizer steps taken
-    params: Any  # {"shared": p} or {"user": p, "item": p}
+    params: Any  # the layout of jaxsae.sae.params: {"shared": p} or {"user": p, "item": p}
     opt_state: Any  # Adam moments
     weights: LossWeights  # loss weights and rho (arrays, so they are arguments of the compiled step)
+    key: jax.Array  # the run's random stream; step s uses fold_in(key, s)
 
 
 @struct.dataclass
 class SAEBatch:
-    """One step's input: paired user and item rows of the SAE input space, and the frozen scorer head."""
+    """One step's input: paired user and item rows of the SAE input space."""
 
     user_x: jax.Array  # [B, d]
     item_x: jax.Array  # [B, d]
-    head: Any  # recommender head params (under stop_gradient in the loss)
     all_items: Optional[jax.Array] = None  # [N, d] every item's input row ("listwise" loss), else None
+
+    @classmethod
+    def of(cls, recommender: TwoTower, users: jax.Array, items: jax.Array, config: Optional[SAETrainConfig] = None
+           ) -> "SAEBatch":
+        """The rows of user ids `users [B]` and item ids `items [B]` of `recommender`'s tables (with every item's
+        row when `config` asks for the listwise loss)."""
+        listwise = config is not None and config.pred_loss == "listwise"
+        return cls(user_x=recommender.user_emb[users], item_x=recommender.item_emb[items],
+                   all_items=recommender.item_emb if listwise else None)
 
 
 @struct.dataclass
@@ -64,7 +79,7 @@ class SAEInputs:
 
 def build_sae(config: SAETrainConfig, d: int) -> nn.Module:
     """The SAE flax module of `config` for inputs of dimension d."""
-    reference = {}  # issue-11 options, passed only when not the default (modules stay equal otherwise)
+    reference = {}  # the reference switches, passed only when not the default (modules stay equal otherwise)
     if config.std_ddof:
         reference["ddof"] = config.std_ddof
     if not config.pre_bias:
@@ -85,21 +100,12 @@ def _optimizer(config: SAETrainConfig) -> optax.GradientTransformation:
 
 
 def init_state(key: jax.Array, config: SAETrainConfig, d: int) -> SAEState:
-    """Fresh parameters (one SAE, or one per side when `config.shared` is False), Adam state, weights."""
-    module = build_sae(config, d)
-    dummy = jnp.zeros((1, d), jnp.float32)
-    if config.shared:
-        params = {"shared": module.init(key, dummy)["params"]}
-    else:
-        ku, ki = jax.random.split(key)
-        params = {"user": module.init(ku, dummy)["params"], "item": module.init(ki, dummy)["params"]}
+    """Fresh parameters from `key` (one SAE, or one per side when `config.shared` is False), Adam state, the
+    loss weights, and the run's random stream (`key` folded with a fixed tag, apart from the init)."""
+    chex.assert_shape(key, (2,))
+    params = init_sae_params(build_sae(config, d), key, d, config.shared)
     return SAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=_optimizer(config).init(params),
-                    weights=loss_weights(config))
-
-
-def side_params(params: Any, side: str) -> Any:
-    """The parameters that encode `side` ("user" or "item"): the shared SAE's or that side's own."""
-    return params["shared"] if "shared" in params else params[side]
+                    weights=loss_weights(config), key=jax.random.fold_in(key, _STREAM))
 
 
 def pred_spec(two_tower: TwoTower, config: SAETrainConfig) -> Tuple[ScoreFn, bool]:
@@ -120,41 +126,65 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 
 
 # ---------------------------------------------------------------------------- objective and step
-def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
-                  gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
-                  pred_all_levels: bool = False, temperature: float = 1.0,
-                  user_module: Optional[nn.Module] = None, kl_log_eps: float = 0.0
-                  ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-    """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
+def sae_loss(params: Any, batch: SAEBatch, recommender: TwoTower, config: SAETrainConfig,
+             weights: Optional[LossWeights] = None, *, key: Optional[jax.Array] = None,
+             axis_name: Optional[str] = None) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+    """The prediction-aware training objective of one batch: `(loss, aux)`.
 
-    The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
-    reconstruction (the paper's reference) unless `pred_all_levels`, which sums it over the levels too.
-    `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
-    by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`. `user_module`
-    (same parameters, another k) encodes the users when it differs from `module` (`k_user`).
+        loss = w_emb * emb + w_pred * pred + w_kl * kl + w_l1 * l1           (formulas: `jaxsae.losses`)
+
+    - emb: `MSE(x_hat_u, u) + MSE(x_hat_i, i)`, summed over a Matryoshka SAE's levels;
+    - pred: the frozen `recommender`'s scores of the reconstructions against its scores of the originals
+      (`config.pred_loss`: MF Gram MSE over the batch cross product, paired-row MSE/BCE through any scorer, or
+      listwise KL over every item), its parameters under `stop_gradient`;
+    - kl: `KL(rho || rho_hat)` of users plus items; l1: `mean |z|` of users plus items.
+
+    `weights` defaults to the config's (`loss_weights`); `key` picks the listwise loss's random item subset on a
+    catalogue larger than `config.listwise_items`; with `axis_name` (under `pmap`) every term is the global-batch
+    value. `aux` holds each term, `l0`, the FVU sums `sse`/`sst` and the latents that `fired`.
     """
+    chex.assert_rank([batch.user_x, batch.item_x], 2)
+    chex.assert_equal_shape_suffix([batch.user_x, batch.item_x, recommender.user_emb], 1)
+    weights = loss_weights(config) if weights is None else weights
+    if batch.all_items is not None and batch.all_items.shape[0] > config.listwise_items:
+        if key is None:
+            raise ConfigError(f"the listwise loss scores a random subset of {config.listwise_items} of the "
+                              f"{batch.all_items.shape[0]} items per step: pass key=")
+        pick = jax.random.choice(key, batch.all_items.shape[0], (config.listwise_items,), replace=False)
+        batch = batch.replace(all_items=batch.all_items[pick])
+    if config.input_scaling == "batch_minmax":  # the reference MF SAE: each side's batch scaled per column to [0, 1]
+        batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
+                              item_x=minmax_columns(batch.item_x, axis_name))
+    module = build_sae(config, batch.user_x.shape[-1])
+    user_module = side_module(module, config, "user")
+    score_fn, gram = pred_spec(recommender, config)
+    return _objective(module, None if user_module is module else user_module, params, batch, recommender.head,
+                      weights, score_fn, gram, config, axis_name)
+
+
+def _objective(module: nn.Module, user_module: Optional[nn.Module], params: Any, batch: SAEBatch, head: Any,
+               weights: LossWeights, score_fn: ScoreFn, gram: bool, config: SAETrainConfig,
+               axis_name: Optional[str]) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+    """`sae_loss` once its pieces are resolved: one encoder pass over users and items stacked where the SAE
+    is shared, then each term through `jaxsae.losses`."""
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
-    n_u = u.shape[0]
-    if "shared" in params and user_module is None:  # one pass over users and items stacked (rows are independent)
-        out = module.apply({"params": params["shared"]}, x)
+    n_u, n_i = u.shape[0], i.shape[0]
+    if is_shared(params) and user_module is None:  # one pass over users and items stacked (rows are independent)
+        out = module.apply({"params": side_params(params, "user")}, x)
         z, levels = out.z, out.x_hat_levels
     else:
         out_u = (user_module or module).apply({"params": side_params(params, "user")}, u)
         out_i = module.apply({"params": side_params(params, "item")}, i)
         z = jnp.concatenate([out_u.z, out_i.z])
         levels = jnp.concatenate([out_u.x_hat_levels, out_i.x_hat_levels], axis=1)
-    n_i = i.shape[0]
     z_u, z_i = z[:n_u], z[n_u:]
-    lev_u, lev_i = levels[:, :n_u], levels[:, n_u:]
-    # Per-side means as one weighted sum over the stacked rows (fewer, fused kernels).
-    row_w = jnp.concatenate([jnp.full((n_u, 1), 1.0 / n_u, jnp.float32), jnp.full((n_i, 1), 1.0 / n_i, jnp.float32)])
-    d, h = x.shape[-1], z.shape[-1]
-    emb = global_mean(jnp.sum((levels - x[None]) ** 2 * row_w) / d, axis_name)
-    pred_lev = levels if pred_all_levels else levels[-1:]
+    h = z.shape[-1]
+    emb = embedding_loss(levels[:, :n_u], u, axis_name) + embedding_loss(levels[:, n_u:], i, axis_name)
+    pred_lev = levels if config.pred_levels == "all" else levels[-1:]
     lev_u, lev_i = pred_lev[:, :n_u], pred_lev[:, n_u:]
-    if pred_kind == "listwise":
-        pred = _listwise_pred(module, params, batch, score_fn, pred_lev[:, :n_u], temperature, axis_name)
+    if config.pred_loss == "listwise":
+        pred = _listwise_pred(module, params, batch, head, score_fn, lev_u, config.listwise_temperature, axis_name)
     elif gram and n_u == n_i:  # every level and side's Grams in one batched product
         pred = mf_pred_loss_stacked(pred_lev, x, axis_name)
     else:
@@ -163,24 +193,24 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
                 return mf_pred_loss(u_hat, i_hat, u, i, axis_name)
         else:
             def level_pred(u_hat: jax.Array, i_hat: jax.Array) -> jax.Array:
-                return paired_pred_loss(score_fn, batch.head, u_hat, i_hat, u, i, pred_kind, axis_name)
+                return paired_pred_loss(score_fn, head, u_hat, i_hat, u, i, config.pred_loss, axis_name)
         if pred_lev.shape[0] == 1:
             pred = level_pred(lev_u[0], lev_i[0])
         else:  # Matryoshka: summed over levels, batched into one program per term
             pred = jnp.sum(jax.vmap(level_pred)(lev_u, lev_i))
     if n_u == n_i:  # both sides' KL terms at once
-        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name, kl_log_eps)
+        kl = kl_sparsity(z.reshape(2, n_u, h).transpose(1, 0, 2), weights.rho, axis_name, config.kl_log_eps)
     else:
-        kl = (kl_sparsity(z_u, weights.rho, axis_name, kl_log_eps)
-              + kl_sparsity(z_i, weights.rho, axis_name, kl_log_eps))
-    l1 = global_mean(jnp.sum(jnp.abs(z) * row_w) / h, axis_name)
+        kl = (kl_sparsity(z_u, weights.rho, axis_name, config.kl_log_eps)
+              + kl_sparsity(z_i, weights.rho, axis_name, config.kl_log_eps))
+    l1 = l1_sparsity(z_u, axis_name) + l1_sparsity(z_i, axis_name)
     loss = total_loss(emb, pred, kl, l1, weights)
 
     z = jax.lax.stop_gradient(z)
     x_hat = jax.lax.stop_gradient(levels[-1])
     x_mean = global_mean(jnp.mean(x, axis=0, keepdims=True), axis_name)
     sse, sst = diagnostics.fvu_sums(x, x_hat, x_mean)
-    if "shared" in params:
+    if is_shared(params):
         fired = diagnostics.fired(z)[None]  # [1, h]
     else:
         fired = jnp.stack([diagnostics.fired(z[:n_u]), diagnostics.fired(z[n_u:])])  # [2, h]
@@ -195,7 +225,7 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     return loss, aux
 
 
-def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: ScoreFn, u_hat_levels: jax.Array,
+def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, head: Any, score_fn: ScoreFn, u_hat_levels: jax.Array,
                    temperature: float, axis_name: Optional[str]) -> jax.Array:
     """`sum_l listwise_kl(U I^T, U_hat_l I_hat_l^T)` over every item (Matryoshka: the levels asked for)."""
     if batch.all_items is None:
@@ -203,7 +233,7 @@ def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: Sc
     items = batch.all_items
     out = module.apply({"params": side_params(params, "item")}, items)
     i_hat_levels = out.x_hat_levels[-u_hat_levels.shape[0]:]
-    head = jax.lax.stop_gradient(batch.head)
+    head = jax.lax.stop_gradient(head)
     target = cross_scores(score_fn, head, batch.user_x, items)
     per_level = [listwise_kl(target, cross_scores(score_fn, head, u_hat, i_hat), temperature, axis_name)
                  for u_hat, i_hat in zip(u_hat_levels, i_hat_levels)]
@@ -233,40 +263,20 @@ def make_hand_row_step(config: SAETrainConfig, d: int, axis_name: Optional[str] 
     return step
 
 
-def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_score, gram: bool = True,
-                    axis_name: Optional[str] = None) -> Callable[[SAEState, SAEBatch], Tuple[SAEState, Dict[str, jax.Array]]]:
-    """One Adam step `(state, batch) -> (state, metrics)` (pure; jit, vmap or pmap it).
+def train_step(state: SAEState, batch: SAEBatch, recommender: TwoTower, config: SAETrainConfig,
+               axis_name: Optional[str] = None) -> Tuple[SAEState, Dict[str, jax.Array]]:
+    """One Adam step on `sae_loss`: `(state, metrics)` (pure; jit it with `static_argnames=("config",
+    "axis_name")`, vmap it over stacked states, or pmap it).
 
-    With `axis_name`, run it under `pmap(axis_name=...)` on per-device shards: every loss term is the
-    global-batch value and the gradients are `lax.pmean`-ed, so the update equals the one-device
-    update for the same global batch.
+    With `axis_name`, run it under `pmap(axis_name=...)` on per-device shards of the batch: every loss term is the
+    global-batch value and the gradients are `lax.pmean`-ed, so the update equals the one-device update for the
+    same global batch. The step's random key is `fold_in(state.key, state.step)`, the same on every device.
     """
-    module = build_sae(config, d)
-    user_module = side_module(module, config, "user")
-    user_module = None if user_module is module else user_module
-    tx = _optimizer(config)
-    pred_kind = config.pred_loss
-    minmax = config.input_scaling == "batch_minmax"
+    def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+        return sae_loss(params, batch, recommender, config, state.weights,
+                        key=jax.random.fold_in(state.key, state.step), axis_name=axis_name)
 
-    def step(state: SAEState, batch: SAEBatch) -> Tuple[SAEState, Dict[str, jax.Array]]:
-        if batch.all_items is not None and batch.all_items.shape[0] > config.listwise_items:
-            # a large catalogue: this step's listwise loss scores a random subset (same on every device)
-            key = jax.random.fold_in(jax.random.PRNGKey(0x7157), state.step)
-            pick = jax.random.choice(key, batch.all_items.shape[0], (config.listwise_items,), replace=False)
-            batch = batch.replace(all_items=batch.all_items[pick])
-        if minmax:  # the reference MF SAE: each side's batch scaled per column to [0, 1] (training only)
-            batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
-                                  item_x=minmax_columns(batch.item_x, axis_name))
-
-        def objective(params: Any) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-            return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
-                                 pred_all_levels=config.pred_levels == "all",
-                                 temperature=config.listwise_temperature, user_module=user_module,
-                                 kl_log_eps=config.kl_log_eps)
-
-        (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        if axis_name is not None:
-            grads = jax.lax.pmean(grads, axis_name)
-        return _apply_gradients(tx, state, grads), metrics
-
-    return step
+    (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    if axis_name is not None:
+        grads = jax.lax.pmean(grads, axis_name)
+    return _apply_gradients(_optimizer(config), state, grads), metrics

@@ -1,7 +1,7 @@
 """Hand-derived loss and gradient of the shared tied SAE under the MF Gram prediction loss.
 
 The MF-SAE step is tiny (a few MFLOP), so on CPU its speed is set by how many kernels XLA launches,
-not by arithmetic. Autodiff of `sae_objective` gives a correct but kernel-heavy backward pass; this
+not by arithmetic. Autodiff of `sae_loss` gives a correct but kernel-heavy backward pass; this
 module writes the same objective's gradient by hand and reuses the forward pass's Gram matrices:
 
     X = [U; I] [2B, d]   m, s = row mean, row std + eps   A = (X - m) / s - b_pre
@@ -23,7 +23,7 @@ module writes the same objective's gradient by hand and reuses the forward pass'
 statistics `m, s` depend on the input row only, so `input_table` computes them once per table and a
 step gathers `[X | (X - m)/s | m | s]` rows in one kernel. The column of ones in `R` makes the Gram
 product also return the column sums of X (for the FVU diagnostic). Value, gradient and diagnostics
-equal `sae_objective`'s (tests compare them with autodiff); the compiled step has far fewer kernels.
+equal `sae_loss`'s (tests compare them with autodiff); the compiled step has far fewer kernels.
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from jaxsae.losses import LossWeights
 from jaxsae.sae.activations import get_activation
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.normalization import NormStats, normalize_rows
+from jaxsae.sae.params import SHARED
 
 __all__ = ["supports_hand_gradient", "input_table", "tied_mf_value_and_grad", "tied_mf_rows_value_and_grad"]
 
@@ -73,7 +74,7 @@ def tied_mf_value_and_grad(params: Dict[str, Any], user_x: jax.Array, item_x: ja
     """`((loss, aux), grads)` of the shared tied SAE objective for B users and B items (see module doc).
 
     `params` is `{"shared": {"W": [d, h], "b_pre": [d], "b_lat": [h]}}` (the `TiedSAE` params); `aux` has
-    the keys of `sae_objective`'s: `loss emb pred kl l1 l0 sse sst fired`.
+    the keys of `sae_loss`'s: `loss emb pred kl l1 l0 sse sst fired`.
     """
     rows = input_table(jnp.concatenate([user_x, item_x]), normalize, eps, ddof)
     return tied_mf_rows_value_and_grad(params, rows, weights, activation, k, kl_log_eps=kl_log_eps)
@@ -90,7 +91,7 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     global-batch one, and the gradient is the `psum` of the devices' row contributions, i.e. the exact
     gradient of the global-batch objective on every device.
     """
-    p = params["shared"]
+    p = params[SHARED]
     w, b_pre, b_lat = p["W"], p["b_pre"], p["b_lat"]
     n_local, d = rows.shape[0], (rows.shape[1] - 2) // 2
     b_local, h = n_local // 2, w.shape[1]
@@ -146,7 +147,7 @@ def tied_mf_rows_value_and_grad(params: Dict[str, Any], rows: jax.Array, weights
     g_pre = jnp.where(active, ((g_y @ w).reshape(2, b_local, h) + g_sparse).reshape(n_local, h), 0.0)
     g_w = a.T @ g_pre + g_y.T @ z
     g_b_lat = jnp.sum(g_pre, axis=0)
-    grads = {"shared": {"W": g_w, "b_pre": jnp.sum(g_y, axis=0) - w @ g_b_lat, "b_lat": g_b_lat}}
+    grads = {SHARED: {"W": g_w, "b_pre": jnp.sum(g_y, axis=0) - w @ g_b_lat, "b_lat": g_b_lat}}
     grads = _global_sum(grads, axis_name)
 
     aux = {
