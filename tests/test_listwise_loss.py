@@ -50,7 +50,7 @@ def test_cross_scores_of_the_dot_scorer_is_the_matrix_product():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_sae_objective_with_listwise_scores_users_against_every_reconstructed_item():
+def test_sae_loss_with_listwise_scores_users_against_every_reconstructed_item():
     rng = np.random.default_rng(3)
     d, n_items = 4, 9
     users = jnp.asarray(rng.normal(size=(5, d)), jnp.float32)

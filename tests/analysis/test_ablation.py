@@ -10,7 +10,7 @@ from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.training.sae import train_sae
-from jaxsae.training.sae import side_params
+from jaxsae.sae.params import side_params
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from jaxsae.app import lineage
 from jaxsae.errors import ConfigError, JaxsaeError
 from jaxsae.app.pipeline.checks import Runner, build_stage, check_options, stage_argv, stage_module
+from jaxsae.training import rec as rec_training, sae as sae_training
 from jaxsae.app.pipeline.config import (DEPENDS, INTERVENTION_KINDS, RESUMABLE, STAGE_COMMANDS, STAGE_DIRS,
                                     PipelineConfig)
 from jaxsae.app.stages.auto import PipelineError, intervention_done, resolve_interventions
@@ -59,8 +60,8 @@ def prepared_data(run_dir: Path) -> Any:
         return None
 
 
-# config fields whose change does not make a finished stage's result another one
-RERUN_IGNORED = ("devices", "log_every", "checkpoint_every", "eval_every", "eval_chunk_size", "max_scan_steps")
+# config fields whose change does not make a finished stage's result another one: the trainers' bookkeeping
+RERUN_IGNORED = tuple(dict.fromkeys(rec_training.BOOKKEEPING + sae_training.BOOKKEEPING))
 
 
 def config_change(run_dir: Path, stage: str, validated: Any) -> str:

@@ -8,7 +8,7 @@ Private modules: `_config` (RecConfig and its defaults), `_step` (modules, optim
 epoch scan), `_epochs` (host-side epochs: negatives, batches, dispatch), `_validation` (the seeded validation
 slice), `_files` (checkpoints and loading), `_driver` (train_recommender, early stopping).
 """
-from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS, RESUME_IGNORED,
+from jaxsae.training.rec._config import (BOOKKEEPING, DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS, RESUME_IGNORED,
                                          VAL_METRICS, RecConfig)
 from jaxsae.training.rec._driver import (TrainedRecommender, best_of, early_stopping, should_stop, train_phase,
                                          train_recommender, validation_split)
@@ -21,7 +21,7 @@ from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_s
 from jaxsae.training.rec._validation import carve_validation
 
 __all__ = [
-    "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",
+    "BOOKKEEPING", "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",
     "RecConfig", "TrainedRecommender", "best_of", "early_stopping", "should_stop", "train_phase",
     "train_recommender", "validation_split", "dispatch_epoch", "epoch_batches", "epoch_key", "epoch_loss",
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",

@@ -17,9 +17,11 @@ from jaxsae.training.parallel import check_divisible
 MODELS = ("mf", "ncf")
 OPTIMIZERS = ("adam", "sgd", "adagrad")
 REDUCTIONS = ("mean", "sum")
-# Config keys a resumed run may change without changing the result (beyond float summation order).
-# `lr` too: resuming after a divergence with a lower lr (optimizer states do not depend on it).
-RESUME_IGNORED = ("epochs", "eval_every", "eval_chunk_size", "devices", "max_scan_steps", "lr")
+# Config keys that never change the trained model (beyond float summation order): how it is computed and logged.
+BOOKKEEPING = ("eval_every", "eval_chunk_size", "devices", "max_scan_steps")
+# Config keys a resumed run may change: the bookkeeping, the budget, and `lr` (resuming after a divergence with a
+# lower lr; optimizer states do not depend on it).
+RESUME_IGNORED = BOOKKEEPING + ("epochs", "lr")
 # Project defaults per model (fields left None in `RecConfig`). MF: Adagrad on summed row losses with the
 # paper's L2 and 2 negatives per positive reaches the paper schedule's 10-epoch HR@10 after 3 epochs
 # (ML-1M-size synthetic data) and ranks better on ML-100k / ml-latest-small. Negatives: uniform, which the

@@ -16,7 +16,7 @@ from jaxsae.training.sae._batches import batch_indices, heldout_split
 from jaxsae.training.sae._driver import (balanced_training_setup, batch_setup, final_metrics, train_sae,
                                          training_setup)
 from jaxsae.training.sae._epoch import METRIC_KEYS, EpochRunner, make_sae_epoch
-from jaxsae.training.sae._files import CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
+from jaxsae.training.sae._files import BOOKKEEPING, CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
 from jaxsae.training.sae._grid import GridRun, program_key, train_grid
 from jaxsae.training.sae._schedules import BatchPlan, batch_plan, positive_pairs
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, init_state, loss_weights,
@@ -26,7 +26,7 @@ from jaxsae.training.sae._tied_mf_grad import (input_table, supports_hand_gradie
 
 __all__ = [
     "batch_indices", "heldout_split", "balanced_training_setup", "batch_setup", "final_metrics", "train_sae",
-    "training_setup", "METRIC_KEYS", "EpochRunner", "make_sae_epoch", "CHECKPOINT_KIND",
+    "training_setup", "METRIC_KEYS", "EpochRunner", "make_sae_epoch", "BOOKKEEPING", "CHECKPOINT_KIND",
     "RESUMABLE_KEYS", "load_sae", "GridRun", "program_key", "train_grid", "BatchPlan", "batch_plan",
     "positive_pairs", "TERMS", "SAEBatch", "SAEInputs", "SAEState", "build_sae", "init_state", "loss_weights",
     "make_hand_row_step", "pred_spec", "prepare_inputs", "sae_loss", "train_step",

@@ -18,10 +18,12 @@ from jaxsae.training.sae._batches import heldout_split
 from jaxsae.training.sae._step import SAEState, build_sae, init_state
 
 CHECKPOINT_KIND = "sae"
-# Config fields a resumed run may change without invalidating the checkpoint.
-# `lr` too: after a divergence the advised fix is a lower lr, resumed from the last good checkpoint
-# (Adam's state does not depend on lr); the result then differs from an uninterrupted run, as asked.
-RESUMABLE_KEYS = ("steps", "epochs", "log_every", "checkpoint_every", "devices", "lr")
+# Config fields that never change the trained SAE (beyond float summation order): logging, checkpoints, devices.
+BOOKKEEPING = ("log_every", "checkpoint_every", "devices")
+# Config fields a resumed run may change without invalidating the checkpoint: the bookkeeping, the budget, and
+# `lr` (after a divergence the advised fix is a lower lr, resumed from the last good checkpoint; Adam's state does
+# not depend on lr; the result then differs from an uninterrupted run, as asked).
+RESUMABLE_KEYS = BOOKKEEPING + ("steps", "epochs", "lr")
 
 
 @struct.dataclass
