@@ -92,21 +92,51 @@ def _flags(spec, parser: argparse.ArgumentParser) -> str:
     return ", ".join(f"`{f}`" for f in flags) + suffix
 
 
+def _sections(cls: type) -> List[Tuple[Optional[str], Optional[type], list]]:
+    """`[(group field, group class, its option specs)]` of a config: first its own options `(None, None, specs)`,
+    then one entry per field that is itself a dataclass of options (`SAETrainConfig.arch`, ...), whose options
+    `option_specs` lists flat."""
+    import dataclasses
+    import typing
+
+    from jaxsae.app.options import option_specs
+
+    hints = typing.get_type_hints(cls)
+    groups = [(f.name, hints[f.name]) for f in dataclasses.fields(cls)
+              if isinstance(hints.get(f.name), type) and dataclasses.is_dataclass(hints[f.name])]
+    grouped = {s.name for _, sub in groups for s in option_specs(sub)}
+    own = [s for s in option_specs(cls) if s.name not in grouped]
+    return [(None, None, own)] + [(name, sub, list(option_specs(sub))) for name, sub in groups]
+
+
+def _summary(cls: type) -> str:
+    """The first sentence of a class docstring."""
+    doc = " ".join((cls.__doc__ or "").split())
+    return doc.split(". ")[0].rstrip(".") + "." if doc else ""
+
+
 def _option_tables(classes: Sequence[type], titles: Optional[Sequence[Optional[str]]],
                    parser: argparse.ArgumentParser) -> Tuple[List[str], Set[str]]:
-    """One table per class (a field two classes share belongs to the first, as on the command line)."""
-    from jaxsae.app.options import default_text, option_specs
+    """One table per class, or per option group of a grouped class (a field two classes share belongs to the
+    first, as on the command line)."""
+    from jaxsae.app.options import default_text, named_switches
 
     lines: List[str] = []
     added: Set[str] = set()
     for i, cls in enumerate(classes):
         title = (titles[i] if titles is not None and i < len(titles) else None) or cls.__name__
-        specs = [s for s in option_specs(cls) if s.name not in added]
-        switches = {n: fv for n, fv in getattr(cls, "OPTION_SWITCHES", {}).items() if n not in added}
-        if not specs and not switches:
-            continue
-        lines += ["", f"#### {_cell(title)}" + ("" if cls.__name__ in title else f" (`{cls.__name__}`)"), ""]
-        if specs:
+        heading = f"#### {_cell(title)}" + ("" if cls.__name__ in title else f" (`{cls.__name__}`)")
+        switches = {n: fv for n, fv in named_switches(cls).items() if n not in added}
+        for group, sub, group_specs in _sections(cls):
+            specs = [s for s in group_specs if s.name not in added]
+            if not specs:
+                continue
+            if heading:
+                lines += ["", heading]
+                heading = ""
+            if sub is not None:
+                lines += ["", f"`{group}` (`{sub.__name__}`): {_cell(_summary(sub))}"]
+            lines.append("")
             lines += ["| name | flag | type | default | help |", "|---|---|---|---|---|"]
             for s in specs:
                 added.add(s.name)
