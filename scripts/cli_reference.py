@@ -50,6 +50,15 @@ the command: `jaxsae --debug train-sae ...`) shows a traceback instead.
 """
 
 
+EXAMPLE_CONFIG = """
+{"dataset": "ml-100k",
+ "train_rec": {"model": "mf", "dim": 20},
+ "train_sae": {"sae": "topk", "latents": 64, "k": 8, "fold_biases": true, "no_normalize": true},
+ "intervene": [{"filter": "auto"}, {"promote": "auto"}],
+ "variants": {"paper": {"train_sae": {"epochs": 18, "steps": null}}}}
+"""
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return " ".join(str(text).split()).replace("|", "\\|")
@@ -197,6 +206,12 @@ def _pipeline_section() -> List[str]:
               + ". `dataset` is the `jaxsae prepare` dataset name; `name` the default run directory `runs/<name>`; "
                 "`variants` maps a variant name to a config merged over the rest (`jaxsae run CONFIG --variant "
                 "NAME`; a `null` value deletes a key).", "",
+              "An example (`jaxsae run example.json --out runs/example`):", "",
+              "```json", *EXAMPLE_CONFIG.strip("\n").split("\n"), "```", "",
+              "`jaxsae run CONFIG --variant paper` applies a variant; `--dry-run` builds every stage's config and "
+              "prints the stage commands without running them; `--force train_sae,analyze` reruns complete stages "
+              "(a stage whose config or inputs changed reruns by itself). `RUN/pipeline.json` records the config and "
+              "the stage timings.", "",
               "### Bundled configs", "",
               "`jaxsae run NAME` reads `experiments/configs/NAME.json` unless `NAME` is a file "
               "(a folder of that name does not hide it).", "",

@@ -45,3 +45,15 @@ def test_every_stage_option_has_its_row() -> None:
                 assert cells[4] == spec.help.replace("|", "\\|"), row
     assert "| `w_pred` | `--w-pred` | float | `1.0` |" in text.split("\n## jaxsae train-sae\n")[1]
     assert train_sae.OPTIONS[0].__name__ in text
+
+
+def test_example_config_is_valid() -> None:
+    """The page's example config builds every stage's config, as `jaxsae run --dry-run` would."""
+    import json
+
+    import jaxsae.app.pipeline as pl
+
+    cfg = pl.parse_config(json.loads(_script().EXAMPLE_CONFIG))
+    pl.check_options(cfg)
+    pl.check_options(pl.parse_config(json.loads(_script().EXAMPLE_CONFIG), "paper"))
+    assert cfg.stages["train_sae"]["k"] == 8
