@@ -41,8 +41,13 @@ def test_docs_cite_nothing_outside_the_repository() -> None:
 
 
 def test_readme_commands_name_real_scripts() -> None:
-    for module in re.findall(r"python -m (experiments\.\w+)", README):
-        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+    """Every `python -m experiments.X` and `python scripts/X.py` the README or docs/ show exists."""
+    texts = [README] + [p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))]
+    for text in texts:
+        for module in re.findall(r"python -m (experiments\.\w+)", text):
+            assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+        for script in re.findall(r"python (scripts/\w+\.py)", text):
+            assert (ROOT / script).exists(), script
 
 
 def test_python_example_runs_as_written(tmp_path: Path) -> None:
