@@ -1,5 +1,5 @@
 """Train an outside recommender with the `implicit` library on a `jaxsae export-split` file and save its
-tables with ids for `jaxsae import-rec` (README "Bring your own model").
+tables with ids for `jaxsae import-rec` (docs/BYO.md).
 
     python -m experiments.byo_implicit SPLIT/train.csv --out tables.npz [--model als|bpr] [--factors 20]
 

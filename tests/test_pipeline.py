@@ -182,6 +182,26 @@ def test_shipped_configs_parse() -> None:
     assert pl.synthetic_config("tiny").stages["prepare"]["size"] == "tiny"
 
 
+def test_bundled_config_name_beside_a_same_named_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`jaxsae run ml1m-mf` in a folder holding a run directory `ml1m-mf/` runs the bundled config (a folder is
+    never a config); a folder with no bundled config of its name is a one-line error saying it is a folder."""
+    from jaxsae.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ml1m-mf" / "data").mkdir(parents=True)
+    cfg = pl.load_config("ml1m-mf")
+    assert (cfg.name, cfg.dataset) == ("ml1m-mf", "ml-1m") and cfg.stages["train_sae"]["latents"] == 22
+    assert main(["run", "ml1m-mf", "--dry-run", "--out", "ml1m-mf"]) == 0
+    assert "jaxsae train-sae" in capsys.readouterr().out
+    (tmp_path / "myrun").mkdir()
+    with pytest.raises(ConfigError, match=r"myrun is a folder, not a pipeline config \(bundled configs: .*ml1m-mf"):
+        pl.load_config("myrun")
+    (tmp_path / "mine.json").write_text(json.dumps({"dataset": "synthetic"}))  # a file still wins
+    assert pl.load_config("mine.json").dataset == "synthetic"
+    assert main(["run", "myrun", "--dry-run"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 @pytest.mark.slow
 def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     """`jaxsae run` on the tiny synthetic preset: every stage's JSON, the report, then a no-op rerun."""

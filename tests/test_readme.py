@@ -25,9 +25,29 @@ def test_setup_commands_and_sections() -> None:
         assert f"`{name}`" in README and (ROOT / "experiments" / "configs" / f"{name}.json").exists()
 
 
+def test_readme_is_short_and_links_every_doc() -> None:
+    """A newcomer's five minutes: under 300 lines, and every page of docs/ reachable from it."""
+    assert len(README.splitlines()) < 300
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"](docs/{page.name})" in README, page.name
+
+
+def test_docs_cite_nothing_outside_the_repository() -> None:
+    """The project speaks for itself: no file of the docs cites a document the repository does not hold."""
+    outside = re.compile(r"\bSPEC\b|§|\bissue \d+|DESIGN\.md")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not outside.search(line), f"{path.name}:{n}: {line.strip()}"
+
+
 def test_readme_commands_name_real_scripts() -> None:
-    for module in re.findall(r"python -m (experiments\.\w+)", README):
-        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+    """Every `python -m experiments.X` and `python scripts/X.py` the README or docs/ show exists."""
+    texts = [README] + [p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))]
+    for text in texts:
+        for module in re.findall(r"python -m (experiments\.\w+)", text):
+            assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+        for script in re.findall(r"python (scripts/\w+\.py)", text):
+            assert (ROOT / script).exists(), script
 
 
 def test_python_example_runs_as_written(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The README's "Bring your own model" walk-through runs as written: export-split, an outside
+"""docs/BYO.md's walk-through ("Factors trained elsewhere") runs as written: export-split, an outside
 model (implicit ALS), import-rec, `jaxsae run` on the imported model, and steering from Python."""
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-TITLE = "## Bring your own model"
+BYO = (ROOT / "docs" / "BYO.md").read_text(encoding="utf-8")
+TITLE = "## Factors trained elsewhere"
 
 
 def section() -> str:
-    start = README.index(TITLE)
-    end = README.find("\n## ", start + len(TITLE))
-    return README[start:] if end < 0 else README[start:end]
+    start = BYO.index(TITLE)
+    end = BYO.find("\n## ", start + len(TITLE))
+    return BYO[start:] if end < 0 else BYO[start:end]
 
 
 def blocks(text: str, lang: str) -> list:

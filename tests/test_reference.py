@@ -171,7 +171,7 @@ def test_drop_last_schedule_ml1m_counts_and_cycled_items():
     cfg = SAETrainConfig.ml1m_mf(paper_schedule=True, schedule="drop_last")
     users = np.arange(4831, dtype=np.int32)  # ML-1M's 6,039 users less 20% held out
     plan = batch_plan(cfg, users, 3706)
-    assert (plan.per_epoch, plan.total) == (18, 324)  # the README's 432 counted partial batches
+    assert (plan.per_epoch, plan.total) == (18, 324)  # not 432 (18 x 24: every user, partial batches counted)
     u, it = plan.batches(0, 18)
     assert len(np.unique(u)) == 18 * 256  # one pass, no repeats, the 223 leftover users dropped
     np.testing.assert_array_equal(it[14:18], it[0:4])  # 14 full item batches, then cycled (itertools.cycle)

@@ -124,13 +124,27 @@ def parse_config(obj: Mapping[str, Any], variant: Optional[str] = None) -> Pipel
                           raw=dict(obj))
 
 
-def load_config(path: "str | Path", variant: Optional[str] = None) -> PipelineConfig:
-    """Read a JSON config file; a name without a path finds `experiments/configs/<name>.json`."""
+def resolve_config_path(path: "str | Path") -> Path:
+    """The config file `path` names: a file at that path, else, for a bare name (no folder, no suffix), the
+    bundled `experiments/configs/<name>.json`. A folder is never a config, so `jaxsae run ml1m-mf` beside a
+    run directory called `ml1m-mf` still runs the bundled config; a folder with no bundled config of its
+    name is a one-line error saying so."""
     p = Path(path)
-    if not p.exists() and p.suffix == "" and p.parent == Path("."):
-        p = CONFIG_DIR / f"{path}.json"
-    if not p.exists():
-        raise ConfigError(f"{path}: no such pipeline config")
+    if p.is_file():
+        return p
+    bundled = CONFIG_DIR / f"{path}.json"
+    if p.suffix == "" and p.parent == Path(".") and bundled.is_file():
+        return bundled
+    if p.is_dir():
+        raise ConfigError(f"{path} is a folder, not a pipeline config (bundled configs: "
+                          f"{', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.json')))})")
+    raise ConfigError(f"{path}: no such pipeline config")
+
+
+def load_config(path: "str | Path", variant: Optional[str] = None) -> PipelineConfig:
+    """Read a JSON config file; a bare name that is no file finds `experiments/configs/<name>.json`
+    (`resolve_config_path`)."""
+    p = resolve_config_path(path)
     try:
         obj = json.loads(p.read_text())
     except ValueError as e:

@@ -38,7 +38,7 @@ MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
 # the former fixed schedules (MF 4, NCF 20 epochs) are `RecConfig(patience=0, epochs=4)` / `(..., 20)`.
 # MF d=64 with L2 0.03 (was d=20, L2 0.01): chosen by validation ndcg@10 across ML-100k, ml-latest-small,
 # a sparse ml-latest-small (ratings >= 4.5), hetrec and the synthetic demo, and never worse on the test
-# split (README "Recommender defaults"); the former MF default is `RecConfig(dim=20, l2=0.01, patience=0,
+# split (docs/RESULTS.md, "Recommender defaults"); the former MF default is `RecConfig(dim=20, l2=0.01, patience=0,
 # epochs=4)`.
 VAL_METRICS = ("ndcg@10", "hit@10", "mrr@10", "recall@10")
 # Learning rate when the optimizer is not the model's default one.
