@@ -1,6 +1,8 @@
 """SAE training: frozen recommender, data parallelism, resume, divergence, held-out users, vmap over weights."""
 import json
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -218,16 +220,27 @@ def test_matryoshka_objective_sums_embedding_and_prediction_losses_over_levels(a
     assert float(total) == pytest.approx(0.1 * emb + 1.0 * pred + 0.5 * kl + 0.25 * l1, rel=1e-4)
 
 
-def test_load_sae_reads_checkpoints_with_per_leaf_adam_moments(tmp_path):
-    """Checkpoints written before Adam ran on the flattened parameters still load (parameters only)."""
+@pytest.mark.parametrize("per_leaf", [False, True])
+def test_load_sae_reads_checkpoints_of_earlier_layouts(tmp_path, per_leaf):
+    """Checkpoints written before the state carried its random stream (and, older, before Adam ran on the
+    flattened parameters) still load, parameters only."""
     import optax
+    from flax import struct
 
     from jaxsae.checkpoint import save_checkpoint
+
+    @struct.dataclass
+    class EarlierState:  # the state's fields before `key`
+        step: Any
+        params: Any
+        opt_state: Any
+        weights: Any
 
     tt = _mf()
     cfg = _cfg()
     state = T.init_state(jax.random.PRNGKey(3), cfg, D)
-    old = state.replace(opt_state=optax.adam(cfg.lr).init(state.params))
+    opt_state = optax.adam(cfg.lr).init(state.params) if per_leaf else state.opt_state
+    old = EarlierState(step=state.step, params=state.params, opt_state=opt_state, weights=state.weights)
     save_checkpoint(tmp_path, 5, old, T.CHECKPOINT_KIND, cfg.to_dict())
     sae = T.load_sae(tmp_path, two_tower=tt)
     assert _same(sae.params, state.params)
