@@ -54,7 +54,7 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
                     "top_items": [{"item": t, "title": f"Item {t} (1994)", "activation": 1.0 - 0.1 * t,
                                    "concepts": [GENRES[j % 4]]} for t in range(3)]} for j in range(h)]
         _w(run / "analysis/neurons.json", neurons)
-        # the shapes `jaxsae analyze` writes (tests/test_report.py checks them against analyze_arrays)
+        # the shapes `jaxsae analyze` writes (tests/app/report/test_report.py checks them against analyze_arrays)
         _w(run / "analysis/popularity.json", {
             "neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5, "k": 10,
             "positive": {"neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5},

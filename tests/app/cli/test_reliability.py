@@ -13,7 +13,7 @@ import pytest
 from jaxsae.app import lineage
 from jaxsae.app.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _one_line_error(capsys, rc: int) -> str:
