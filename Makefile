@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/jaxsae run --dataset synthetic --out $(DEMO_RUN)
 
 test: $(STAMP)
-	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q
+	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q --durations=15
 
 # Plant realistic bugs in the core one at a time (a temporary copy) and check that the tests catch each.
 mutate: $(STAMP)

@@ -13,7 +13,8 @@ the targeted tests already fail on the unmutated copy (then nothing would be mea
     python scripts/mutate.py            # every mutant (a baseline run of their tests first)
     python scripts/mutate.py --list     # names, files and tests
     python scripts/mutate.py --only topk-keeps-k-plus-1 --only ndcg-discount
-    python scripts/mutate.py --only fidelity-items-only --tests tests/cli/test_train_sae.py  # another test's bite
+    python scripts/mutate.py --match leak --match filter-   # every mutant whose name contains a word
+    python scripts/mutate.py --only fidelity-items-only --tests tests/app/stages/test_train_sae.py  # another test's bite
 """
 from __future__ import annotations
 
@@ -45,6 +46,13 @@ class Mutant:
 
 
 M = Mutant
+# the tests that guard the behaviours the held-out bugs slipped through
+OPTIONAL_STALE = "tests/app/pipeline/test_pipeline_checks.py::test_a_stage_made_while_an_optional_input_was_missing_reruns_once_it_appears"
+EARLY_TIE = "tests/training/rec/test_early_stopping.py::test_a_tied_best_score_keeps_the_earliest_epoch"
+SWEEP_HONEST = "tests/selection/test_sweep.py::test_choice_and_figures_never_depend_on_heldout_users"
+FILTER_REPORTED = "tests/interventions/test_interventions.py::test_weighted_filter_reports_the_purest_candidate_ties_to_the_larger_weight"
+LEAK_WARNS = "tests/app/stages/test_import_rec.py::test_import_rec_warns_when_the_model_saw_the_hidden_positives"
+EXPLORER_FIRE = "tests/app/report/test_explorer.py::test_latent_firing_fractions_come_from_the_item_activations"
 MUTANTS: Tuple[Mutant, ...] = (
     M("fidelity-items-only", "jaxsae/sae/trained.py",
       'replace(user_emb=self.decode(zu, su, side="user"),', 'replace(user_emb=self.input_two_tower.user_emb,',
@@ -64,7 +72,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       ("tests/metrics/test_ranking.py",)),
     M("rest-rbo-vs-itself", "jaxsae/interventions/filter.py",
       '"rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))', '"rest_rbo": _mean_rbo(rest_before, rest_before)',
-      ("tests/test_interventions.py::test_rest_rbo_of_a_known_partial_reordering",)),
+      ("tests/interventions/test_interventions.py::test_rest_rbo_of_a_known_partial_reordering",)),
     M("sparse-negatives-return-positives", "data_prep/negatives.py",
       "return pos_keys[idx] == k", "return pos_keys[idx - 1] == k",
       ("tests/data_prep/test_negatives.py",)),
@@ -76,17 +84,17 @@ MUTANTS: Tuple[Mutant, ...] = (
       ("tests/analysis/test_purity.py",)),
     M("recommender-stop-gradient-removed", "jaxsae/losses.py",
       "head = jax.lax.stop_gradient(head)", "head = head",
-      ("tests/test_losses.py::test_gradients_flow_through_the_frozen_scorer_but_not_into_it",
-       "tests/training/test_sae_train.py::"
+      ("tests/losses/test_losses.py::test_gradients_flow_through_the_frozen_scorer_but_not_into_it",
+       "tests/training/sae/test_sae_train.py::"
        "test_gradients_reach_the_sae_through_the_recommender_which_never_changes")),
     M("kl-sign-autodiff", "jaxsae/losses.py",
       "return jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
       "return -jnp.sum(rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat)))",
-      ("tests/test_losses.py::test_kl_sparsity_hand_computed",)),
+      ("tests/losses/test_losses.py::test_kl_sparsity_hand_computed",)),
     M("kl-sign-hand-gradient", "jaxsae/training/sae/_tied_mf_grad.py",
       "g_rate = jnp.where(inside, (1.0 - rho) / (1.0 - rho_hat) - rho / rho_hat, 0.0)",
       "g_rate = jnp.where(inside, rho / rho_hat - (1.0 - rho) / (1.0 - rho_hat), 0.0)",
-      ("tests/training/test_tied_mf_grad.py",)),
+      ("tests/training/sae/test_tied_mf_grad.py",)),
     M("test-item-leaks-into-train", "data_prep/split.py",
       "keep = ~hidden  # subsets", "keep = ~hidden | (rank == 0)  # subsets",
       ("tests/data_prep/test_split.py",)),
@@ -95,7 +103,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       ("tests/sae/test_modules.py",)),
     M("ablation-ignores-w-pred", "jaxsae/selection/ablation.py",
       "configs = [base.replace(w_pred=w, seed=s) for w, s in grid]", "configs = [base.replace(seed=s) for w, s in grid]",
-      ("tests/analysis/test_ablation.py::test_fidelity_rises_with_w_pred_on_a_planted_recommender",)),
+      ("tests/selection/test_ablation.py::test_fidelity_rises_with_w_pred_on_a_planted_recommender",)),
     M("ms-keeps-diagonal", "jaxsae/analysis/monosemanticity.py",
       "off = 1.0 - jnp.eye(n)", "off = jnp.ones((n, n))",
       ("tests/analysis/test_monosemanticity.py",)),
@@ -106,10 +114,80 @@ MUTANTS: Tuple[Mutant, ...] = (
     M("cli-flags-pass-every-default", "jaxsae/app/cli/flags.py",
       "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=argparse.SUPPRESS,",
       "target.add_argument(*flags, dest=spec.name, type=_type(spec), default=spec.default,",
-      ("tests/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
+      ("tests/app/pipeline/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
     M("switch-sets-the-wrong-value", "jaxsae/app/options.py",
       "                    per[i][field] = fixed", "                    per[i][field] = not fixed",
-      ("tests/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
+      ("tests/app/pipeline/test_pipeline_checks.py::test_a_config_key_and_a_cli_flag_reach_the_same_dataclass_field",)),
+    # a stage made while an optional input was missing goes stale once that input exists
+    M("optional-input-never-stale", "jaxsae/app/lineage.py",
+      'if cur.ok:\n                st = StageStatus(name, "stale", f"{d} was made before',
+      'if cur.ok and False:\n                st = StageStatus(name, "stale", f"{d} was made before',
+      (OPTIONAL_STALE,)),
+    M("optional-absent-not-recorded", "jaxsae/app/lineage.py",
+      "        out[name] = str(st.fingerprint) if st.ok else None",
+      "        if st.ok:\n            out[name] = str(st.fingerprint)",
+      (OPTIONAL_STALE,)),
+    # side balancing, item side
+    M("balance-items-enter-times-c", "jaxsae/sae/balance.py",
+      'scale = c if side == "user" else 1.0 / c', 'scale = c if side == "user" else c',
+      ("tests/sae/test_balance.py::test_balanced_input_space_keeps_every_logit",)),
+    M("balance-items-leave-over-c", "jaxsae/sae/balance.py",
+      'scale = 1.0 / c if side == "user" else c', 'scale = 1.0 / c if side == "user" else 1.0 / c',
+      ("tests/sae/test_balance.py::test_balanced_input_space_keeps_every_logit",)),
+    # early stopping: the earliest of tied best epochs
+    M("early-stop-best-of-latest-tie", "jaxsae/training/rec/_driver.py",
+      "if v is not None and v > best:", "if v is not None and v >= best:",
+      (EARLY_TIE,)),
+    M("early-stop-keeps-latest-tied-params", "jaxsae/training/rec/_driver.py",
+      "if prev_epoch is None or v[config.val_metric] > prev:", "if prev_epoch is None or v[config.val_metric] >= prev:",
+      (EARLY_TIE,)),
+    # the sweep never trains on the validation users it scores on
+    M("sweep-trains-on-validation", "jaxsae/selection/sweep.py",
+      "runs, info = train_grid(two_tower, configs, train, log=",
+      "runs, info = train_grid(two_tower, configs, np.sort(np.concatenate([train, validation])), log=",
+      (SWEEP_HONEST,)),
+    M("grid-balance-from-every-user", "jaxsae/training/sae/_grid.py",
+      "factors = [side_factor(two_tower.user_emb, two_tower.item_emb, users_of[r])",
+      "factors = [side_factor(two_tower.user_emb, two_tower.item_emb, None)",
+      (SWEEP_HONEST, "tests/selection/test_sweep.py::test_grid_runs_are_balanced_from_their_own_training_users")),
+    M("reused-sweep-sae-loses-its-balance", "jaxsae/app/stages/auto_sae.py",
+      '"n_items": run.input_two_tower.n_items, BALANCE_KEY: run.balance_factor})',
+      '"n_items": run.input_two_tower.n_items})',
+      ("tests/selection/test_sweep.py::test_train_sae_auto_writes_sweep_and_a_loadable_sae",)),
+    # outside tables: canonical ids on the data side; npy ids read before the float32 conversion
+    M("import-data-ids-not-canonical", "jaxsae/recommenders/tables.py",
+      "    data = canonical_ids(data_ids)", "    data = np.asarray(data_ids).astype(str)",
+      ("tests/recommenders/test_tables.py::test_data_side_ids_are_canonical_too",)),
+    M("npy-ids-read-after-float32", "jaxsae/recommenders/tables.py",
+      "    ids = np.asarray(raw)[:, 0]", "    ids = arr[:, 0]",
+      ("tests/recommenders/test_tables.py::test_npy_ids_above_2_to_the_24_keep_every_digit",)),
+    # the weighted filter's reported neuron: purest, ties to the larger weight
+    M("filter-reports-largest-weight", "jaxsae/interventions/filter.py",
+      "keys = [(float(purity.get(int(n), 0.0)), float(scales[j]))",
+      "keys = [(float(scales[j]), float(purity.get(int(n), 0.0)))",
+      (FILTER_REPORTED,)),
+    M("filter-ties-to-smaller-weight", "jaxsae/interventions/filter.py",
+      "keys = [(float(purity.get(int(n), 0.0)), float(scales[j]))",
+      "keys = [(float(purity.get(int(n), 0.0)), -float(scales[j]))",
+      (FILTER_REPORTED,)),
+    # the leak warning fires on a model that saw the hidden split
+    M("leak-warning-inverted", "jaxsae/metrics/leak.py",
+      '"suspicious": bool(ratio < LEAK_RATIO)', '"suspicious": bool(ratio > LEAK_RATIO)',
+      (LEAK_WARNS,)),
+    M("leak-ratio-upside-down", "jaxsae/metrics/leak.py",
+      'ratio = te / tr if tr > 0 else float("inf")', 'ratio = tr / te if te > 0 else float("inf")',
+      (LEAK_WARNS,)),
+    M("leak-warning-never-printed", "jaxsae/app/stages/import_rec.py",
+      '    if fit["suspicious"]:', '    if fit["suspicious"] and fit["n_users"] < 0:',
+      (LEAK_WARNS,)),
+    # the explorer's per-latent firing fractions
+    M("explorer-fire-over-latents", "jaxsae/app/report/explorer_data.py",
+      'lat["fire"] = _sig_array(n_active / max(1, a.shape[0]), d)',
+      'lat["fire"] = _sig_array(n_active / max(1, a.shape[1]), d)',
+      (EXPLORER_FIRE,)),
+    M("explorer-fire-counts-zeros", "jaxsae/app/report/explorer_data.py",
+      "n_active = (a > 0).sum(axis=0)", "n_active = (a >= 0).sum(axis=0)",
+      (EXPLORER_FIRE,)),
 )
 
 
@@ -149,6 +227,8 @@ def run_tests(copy: Path, tests: Sequence[str], timeout: float) -> Tuple[int, st
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", action="append", default=[], help="run only this mutant (repeatable)")
+    ap.add_argument("--match", action="append", default=[],
+                    help="run only the mutants whose name contains this text (repeatable; with --only: either)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run of the tests on the unmutated copy")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per pytest run")
@@ -156,10 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="run these tests against every selected mutant instead of its own list (audits)")
     args = ap.parse_args(argv)
 
-    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    chosen = args.only or args.match
+    mutants = [m for m in MUTANTS if not chosen or m.name in args.only or any(w in m.name for w in args.match)]
     if args.tests:
         mutants = [dataclasses.replace(m, tests=tuple(args.tests)) for m in mutants]
     unknown = set(args.only) - {m.name for m in MUTANTS}
+    unknown |= {w for w in args.match if not any(w in m.name for m in MUTANTS)}
     if unknown:
         print(f"unknown mutant(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2

@@ -1,14 +1,30 @@
-"""Test set-up: 4 fake CPU devices for the pmap path, the optional real-data folder, and isolation from the
-environment the suite runs in (a test reads `$JAXSAE_DATA_DIR` or `$JAXSAE_CACHE` only when it sets them itself)."""
+"""Test set-up: 4 fake CPU devices for the pmap path, a persistent JAX compilation cache, the optional real-data
+folder, and isolation from the environment the suite runs in (a test reads `$JAXSAE_DATA_DIR` or `$JAXSAE_CACHE`
+only when it sets them itself).
+
+The compilation cache (`.pytest_cache/jax-compilation-cache/` beside the tests, or `$JAX_COMPILATION_CACHE_DIR`
+when set) keeps every compiled XLA program, however small, keyed by its HLO and compile options: a program that
+another test, a subprocess (`python -m jaxsae ...` inherits the variables set here) or an earlier session
+already compiled is loaded instead of compiled again. A clean clone starts with an empty one."""
 import os
+from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+JAX_CACHE_DIR = Path(os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation-cache")))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache every program...
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")  # ...of any size
+JAX_CACHE_DIR.mkdir(parents=True, exist_ok=True)
 
-from pathlib import Path  # noqa: E402
 from typing import Optional  # noqa: E402
 
+import jax  # noqa: E402
 import pytest  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", str(JAX_CACHE_DIR))  # in case jax was imported before this file
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 # Read once at start-up: the real-data tests name this folder explicitly; every other test runs without it.
 REAL_DATA_ROOT = os.environ.get("JAXSAE_DATA_DIR")
@@ -40,3 +56,11 @@ def real_data():
         return p
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny real run directory (data/, rec/, sae/; `run_fixtures.build_tiny_run`) for the whole session."""
+    from run_fixtures import build_tiny_run
+
+    return build_tiny_run(tmp_path_factory.mktemp("tiny") / "run")

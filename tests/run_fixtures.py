@@ -1,4 +1,5 @@
-"""A fake run directory with the JSON every stage writes (docs/ARCHITECTURE.md), for report tests."""
+"""Shared runs: a fake run directory with the JSON every stage writes (docs/ARCHITECTURE.md), for report tests,
+and the tiny real run (synthetic tiny -> MF -> TopK SAE) behind the session fixture `tiny_run` (tests/conftest.py)."""
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
                     "top_items": [{"item": t, "title": f"Item {t} (1994)", "activation": 1.0 - 0.1 * t,
                                    "concepts": [GENRES[j % 4]]} for t in range(3)]} for j in range(h)]
         _w(run / "analysis/neurons.json", neurons)
-        # the shapes `jaxsae analyze` writes (tests/test_report.py checks them against analyze_arrays)
+        # the shapes `jaxsae analyze` writes (tests/app/report/test_report.py checks them against analyze_arrays)
         _w(run / "analysis/popularity.json", {
             "neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5, "k": 10,
             "positive": {"neuron": 3, "spearman": 0.83, "top_k_popularity_percentile": 97.5},
@@ -89,4 +90,20 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
     if "pipeline" in stages:
         _w(run / "pipeline.json", {"config": {"dataset": "synthetic"},
                                    "stages": [{"stage": "prepare", "status": "ran", "seconds": 1.2}]})
+    return run
+
+
+TINY_LATENTS = 32
+
+
+def build_tiny_run(run: Path) -> Path:
+    """`run` with data/, rec/ and sae/ for the planted tiny synthetic dataset (6 genres), made through the `jaxsae`
+    command line itself (in process). The analyze/intervene/ablate/explorer tests share it: each writes its own
+    sub-folder (analysis/, interventions/, ablation/) or works on a copy."""
+    from jaxsae.app.cli import main
+
+    assert main(["prepare", "synthetic", "--size", "tiny", "--seed", "0", "--out", str(run)]) == 0
+    assert main(["train-rec", str(run), "--model", "mf", "--seed", "0"]) == 0
+    assert main(["train-sae", str(run), "--sae", "topk", "--latents", str(TINY_LATENTS), "--k", "4", "--fold-biases",
+                 "--w-kl", "0", "--steps", "1000", "--log-every", "500", "--seed", "0"]) == 0
     return run

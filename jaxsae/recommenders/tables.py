@@ -6,6 +6,9 @@ Accepted forms (`read_id_tables`):
 - a pair `users.csv items.csv`: a header row naming the columns, the first column the id, the others
   the factors, and an optional column named `bias`;
 - a pair `users.npy items.npy` of numeric `[n, 1 + d]` arrays whose first column is the (integer) id.
+  The id column is read from the array as saved, before the factors are converted to float32: float32
+  is exact only up to 2^24 (16777217 would read as 16777216), so integer and float64 ids keep every
+  digit, and a float32 array whose ids exceed 2^24 is refused (they may already be rounded).
 Without ids (an `.npz` lacking `user_ids`/`item_ids`) a table can be read only `by_position`.
 
 Ids are compared as canonical strings: an id that reads as an integer (`7`, `"007"`, `7.0`, `"7.0"`) is
@@ -136,15 +139,22 @@ def _read_csv(path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
     return canonical_ids(ids), _matrix(np.delete(v, b, axis=1), path, "the factor columns"), v[:, b]
 
 
+F32_EXACT = 2 ** 24  # every integer up to this is exact in float32; 2^24 + 1 is not
+
+
 def _read_npy(path: Path) -> Tuple[np.ndarray, np.ndarray, None]:
     try:
-        arr = np.load(path, allow_pickle=False)
+        raw = np.load(path, allow_pickle=False)
     except ValueError as e:
         raise DataFormatError(path, None, "a numeric .npy array", str(e)) from None
-    arr = _matrix(np.asarray(arr, np.float64), path, "an [n, 1 + d] table (id column first)")
+    arr = _matrix(raw, path, "an [n, 1 + d] table (id column first)")
     if arr.shape[1] < 2:
         raise DataFormatError(path, None, "an id column and at least one factor column", f"shape {arr.shape}")
-    return canonical_ids(np.asarray(arr, np.float64)[:, 0]), arr[:, 1:].astype(np.float32), None
+    ids = np.asarray(raw)[:, 0]  # as saved: int64 ids stay integers, float64 ids keep 53 bits
+    if ids.dtype.itemsize < 8 and np.issubdtype(ids.dtype, np.floating) and np.abs(ids).max() > F32_EXACT:
+        raise DataFormatError(path, None, f"ids up to 2^24 in a {ids.dtype} array (or an int64 / float64 array)",
+                              f"ids up to {np.abs(ids).max():.0f}, which {ids.dtype} may have rounded")
+    return canonical_ids(ids), arr[:, 1:], None
 
 
 def read_id_tables(paths: Sequence["str | Path"]) -> IdTables:

@@ -223,7 +223,8 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
     per_seed: Dict[int, List[Dict[str, Any]]] = {}
     for (si, s), run in zip(grid, runs):
         t = TrainedSAE(module=build_sae(run.config, run.d), params=run.state.params, config=run.config,
-                       input_two_tower=run.input_two_tower, heldout_users=heldout)
+                       input_two_tower=run.input_two_tower, heldout_users=heldout,
+                       balance_factor=run.balance_factor)
         trained[(si, s)] = (t, run)
         per_seed.setdefault(si, []).append({"seed": s, "program": run.program, **scorer(t)})
     score_s = time.perf_counter() - t_score

@@ -1,6 +1,6 @@
 """Bring your own recommender: a real outside library (`implicit`, the `dev` extra)
 trains ALS on `export-split`'s file; `import-rec` aligns its tables by id (the later stages on such a model:
-tests/test_readme_byo.py)."""
+tests/e2e/test_readme_byo.py)."""
 from __future__ import annotations
 
 import csv
@@ -84,7 +84,7 @@ def test_shuffled_tables_import_by_id_score_like_implicit_and_train_an_sae(byo, 
     assert metrics["hit@10"] == pytest.approx(_hit10_numpy(_data(run), uid, iid, uf, itf), abs=1e-12)
     assert metrics["hidden_fit"]["ratio"] > 1.0 and "most_popular" in metrics and "hit@10" in out
 
-    # the next stage reads the imported model (the whole `jaxsae run` on one: tests/test_readme_byo.py)
+    # the next stage reads the imported model (the whole `jaxsae run` on one: tests/e2e/test_readme_byo.py)
     assert main(["train-sae", str(run), "--sae", "topk", "--latents", "8", "--k", "2", "--steps", "20",
                  "--batch-size", "16", "--log-every", "20", "--fold-biases", "--no-normalize"]) == 0
     sae = json.loads((run / "sae" / "metrics.json").read_text())

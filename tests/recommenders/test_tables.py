@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxsae.errors import ConfigError
+from jaxsae.errors import ConfigError, DataFormatError
 from jaxsae.recommenders.tables import align_to_data, canonical_ids, read_id_tables
 
 DATA_USERS = np.array(["1", "2", "10"])
@@ -32,6 +32,35 @@ def test_npy_pair_with_id_column_and_untrained_items_get_zeros(tmp_path):
     np.testing.assert_array_equal(out.user_emb[:, 0], [3.0, 1.0, 2.0])
     np.testing.assert_array_equal(out.item_emb[:, 0], [1.0, 2.0, 0.0])
     assert "1 items of the data have no training positives and are not in the table: zero factors" in notes
+
+
+def test_npy_ids_above_2_to_the_24_keep_every_digit(tmp_path):
+    """The id column is read before the factors become float32 (which would turn 16777217 into 16777216 and
+    123456789 into 123456792, so rows would collide or match the wrong ids)."""
+    big = np.array([16777217, 16777216, 123456789, 2 ** 40 + 1], np.int64)
+    users = np.concatenate([big[:, None].astype(np.float64), np.arange(8.0).reshape(4, 2)], axis=1)
+    np.save(tmp_path / "u.npy", users)  # float64: exact to 2^53
+    np.save(tmp_path / "i.npy", np.array([[5, 1, 1], [6, 2, 2]], np.int64))  # integers
+    t = read_id_tables([tmp_path / "u.npy", tmp_path / "i.npy"])
+    assert t.user_ids.tolist() == ["16777217", "16777216", "123456789", "1099511627777"]
+    assert t.user_emb.dtype == np.float32 and t.item_ids.tolist() == ["5", "6"]
+    out, _ = align_to_data(t, np.array(["123456789", "16777216", "16777217", "1099511627777"]), np.array(["6", "5"]))
+    np.testing.assert_array_equal(out.user_emb[:, 0], [4.0, 2.0, 0.0, 6.0])
+    np.testing.assert_array_equal(out.item_emb[:, 0], [2.0, 1.0])
+    np.save(tmp_path / "f32.npy", users.astype(np.float32))  # already rounded on disk: refused, not guessed
+    with pytest.raises(DataFormatError, match="may have rounded"):
+        read_id_tables([tmp_path / "f32.npy", tmp_path / "i.npy"])
+
+
+def test_data_side_ids_are_canonical_too(tmp_path):
+    """A table written with integer ids (7) matches a dataset whose original ids are zero-padded text ("007")."""
+    np.savez(tmp_path / "t.npz", user_ids=np.array([7, 12]), item_ids=np.array([3.0, 40.0]),
+             user_emb=np.array([[1.0, 0.0], [2.0, 0.0]]), item_emb=np.array([[3.0, 0.0], [4.0, 0.0]]))
+    out, notes = align_to_data(read_id_tables([tmp_path / "t.npz"]), np.array(["012", "007"]),
+                               np.array([" 40", "0003"]))
+    np.testing.assert_array_equal(out.user_emb[:, 0], [2.0, 1.0])
+    np.testing.assert_array_equal(out.item_emb[:, 0], [4.0, 3.0])
+    assert out.user_ids.tolist() == ["12", "7"] and notes == []
 
 
 def test_errors_name_a_few_ids_and_position_only_needs_the_flag(tmp_path):

@@ -66,6 +66,11 @@ def test_balanced_input_space_keeps_every_logit(fold):
     np.testing.assert_allclose(np.asarray(B.to_sae_space(raw_u, "user", c, fd)), np.asarray(input_tt.user_emb),
                                rtol=1e-6)
     np.testing.assert_allclose(np.asarray(B.from_sae_space(input_tt.user_emb, "user", c, fd)), raw_u, rtol=1e-5)
+    # the item side goes the other way (items over c on entry, times c on exit); bias columns untouched
+    raw_i = np.asarray(tt.fold_biases().item_emb if fold else tt.item_emb)
+    np.testing.assert_allclose(np.asarray(B.to_sae_space(raw_i, "item", c, fd)), np.asarray(input_tt.item_emb),
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(B.from_sae_space(input_tt.item_emb, "item", c, fd)), raw_i, rtol=1e-5)
 
 
 def test_off_nearly_balanced_and_non_bilinear_scorers_are_not_rescaled():

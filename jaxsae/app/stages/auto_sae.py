@@ -76,6 +76,7 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
     from jaxsae.training.sae import final_metrics, train_sae
     from jaxsae.checkpoint import clear_outputs
     from jaxsae.training.sae import CHECKPOINT_KIND
+    from jaxsae.sae.balance import BALANCE_KEY
 
     run_dir = Path(run_dir)
     loaded = _load(run_dir)
@@ -101,7 +102,7 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
         save_stage_config(out, chosen.to_dict(), seed=chosen.seed, extra={"input_dim": run.d, "selection": selection})
         save_checkpoint(out, run.steps, run.state, CHECKPOINT_KIND, chosen.to_dict(),
                         extra={"d": run.d, "n_users": run.input_two_tower.n_users,
-                               "n_items": run.input_two_tower.n_items})
+                               "n_items": run.input_two_tower.n_items, BALANCE_KEY: run.balance_factor})
         write_json(out / "history.json", [{"step": run.steps, **{k: run.last[k] for k in
                                                                  ("loss", "emb", "pred", "kl", "l1", "l0",
                                                                   "dead_fraction", "fvu")}}])

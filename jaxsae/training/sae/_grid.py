@@ -10,6 +10,9 @@ normalization and the learning rate (baked into the Adam transform) make a new p
 Run r starts from `init_state(PRNGKey(configs[r].seed))`, reads the batches of
 `batch_indices(train_users[r], n_items, batch_seeds[r], ...)` (default: its own seed) and so equals
 `train_sae` of the same config and users, step for step (up to float reassociation under vmap).
+Its input space is balanced (`jaxsae.sae.balance`) from *its own* training users, as `train_sae`'s is:
+runs whose factors c differ get separate groups, and users outside every run (a sweep's validation
+users) never reach training, not even through c.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ class GridRun:
     steps: int  # optimizer steps taken
     last: Dict[str, Any]  # last logging window's metrics (loss terms, l0, fvu, dead_fraction)
     program: int  # index of the compiled program (group) that trained it
+    balance_factor: float = 1.0  # side-balancing c of its input space (from its own training users)
 
 
 def program_key(config: SAETrainConfig, total_steps: int) -> Tuple[Any, ...]:
@@ -87,7 +91,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
     vmapped programs. Returns the runs in input order and `{"programs": [...], "compile_s", "train_s"}`.
     Each run's batches come from its `jaxsae.training.sae._schedules.BatchPlan` (the reference's `schedule` and
     `pairs` included; `data` is needed for `pairs="positives"`), seeded by its batch seed."""
-    from jaxsae.training.sae._driver import training_setup
+    from jaxsae.sae.balance import balances, sae_input_space, side_factor
     from jaxsae.training.sae._batches import _chunks
     from jaxsae.training.sae._epoch import METRIC_KEYS, _unpacked
     from jaxsae.training.sae._step import init_state, pred_spec, prepare_inputs
@@ -102,15 +106,19 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
         raise ConfigError("a grid run has no training users")
     seeds = [c.seed for c in configs] if batch_seeds is None else [int(s) for s in batch_seeds]
     plans = [batch_plan(c.replace(seed=seeds[r]), users_of[r], two_tower.n_items, data) for r, c in enumerate(configs)]
+    # the side-balancing factor of each run, from its own training users (1.0 when off or not MF)
+    factors = [side_factor(two_tower.user_emb, two_tower.item_emb, users_of[r])
+               if c.balance_sides and balances(two_tower) else 1.0 for r, c in enumerate(configs)]
     groups: Dict[Tuple[Any, ...], List[int]] = {}
     for r, c in enumerate(configs):
-        groups.setdefault(program_key(c, plans[r].total), []).append(r)
+        groups.setdefault((*program_key(c, plans[r].total), factors[r]), []).append(r)
     runs: List[Optional[GridRun]] = [None] * len(configs)
     programs: List[Dict[str, Any]] = []
     for g, (key, members) in enumerate(groups.items()):
-        program, fold, batch, total = key
+        program, fold, batch, total, factor = key
         first = configs[members[0]]
-        input_tt, d = training_setup(two_tower, first)[:2]  # the input space (bias folding, ...) of the group
+        input_tt, _ = sae_input_space(two_tower, first.balance_sides, first.fold_biases, factor=factor)
+        d = input_tt.dim
         score_fn, gram = pred_spec(input_tt, first)
         shared = (len({(seeds[r], configs[r].schedule, configs[r].pairs) for r in members}) == 1
                   and all(np.array_equal(users_of[r], users_of[members[0]]) for r in members))
@@ -150,7 +158,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
         host = jax.device_get(states)
         for j, r in enumerate(members):
             runs[r] = GridRun(config=configs[r], state=_index(host, j), input_two_tower=input_tt, d=d, steps=total,
-                              last=_unpacked(last[j]), program=g)
+                              last=_unpacked(last[j]), program=g, balance_factor=factor)
         programs.append({"program": g, "runs": len(members), "steps": total, "sae": first.sae,
                          "latents": first.latents, "k": first.k if first.sae == "topk" else None,
                          "pred_loss": first.pred_loss, "lr": first.lr, "compile_s": compile_s, "train_s": train_s})

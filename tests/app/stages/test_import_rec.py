@@ -40,3 +40,39 @@ def test_import_rec_makes_the_previous_sae_stale(tmp_path: Path, capsys) -> None
     np.savez(tmp_path / "bad.npz", **bad)
     assert main(["import-rec", str(run), "--tables", str(tmp_path / "bad.npz")]) == 2
     assert (run / "rec" / "stage.json").read_text() == before
+
+
+def _svd_tables(run: Path, path: Path, with_hidden: bool) -> Path:
+    """Rank-8 factors of the interaction matrix: the training positives only, or with the hidden ones too (a
+    model fitted on every rating, as happens when the export-split file is skipped)."""
+    from data_prep.dataset import InteractionData
+
+    data = InteractionData.load(run / "data")
+    x = np.zeros((data.n_users, data.n_items))
+    for u in range(data.n_users):
+        x[u, data.train_indices[data.train_indptr[u]:data.train_indptr[u + 1]]] = 1.0
+    if with_hidden:
+        for row, u in enumerate(np.asarray(data.test_users)):
+            pos = np.asarray(data.test_pos[row])
+            x[u, pos[pos >= 0]] = 1.0
+    u_, s, vt = np.linalg.svd(x, full_matrices=False)
+    np.savez(path, user_ids=data.user_ids, item_ids=data.item_ids, user_emb=u_[:, :8] * s[:8], item_emb=vt[:8].T)
+    return path
+
+
+def test_import_rec_warns_when_the_model_saw_the_hidden_positives(tmp_path: Path, capsys) -> None:
+    import json
+
+    run = tmp_path / "run"
+    assert main(["prepare", "synthetic", "--size", "tiny", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["import-rec", str(run), "--tables", str(_svd_tables(run, tmp_path / "honest.npz", False))]) == 0
+    honest = json.loads((run / "rec" / "metrics.json").read_text())["hidden_fit"]
+    assert "warning" not in capsys.readouterr().out
+    assert main(["import-rec", str(run), "--tables", str(_svd_tables(run, tmp_path / "leaky.npz", True))]) == 0
+    leaky = json.loads((run / "rec" / "metrics.json").read_text())["hidden_fit"]
+    out = capsys.readouterr().out
+    assert not honest["suspicious"] and honest["ratio"] > honest["threshold"]
+    assert leaky["suspicious"] and leaky["ratio"] < leaky["threshold"] < honest["ratio"]
+    assert "import-rec: warning: the model ranks the hidden test positives almost as well" in out
+    assert "export-split" in out

@@ -1,16 +1,17 @@
 """`jaxsae analyze`: end to end on the planted tiny dataset, outputs as docs/ARCHITECTURE.md, bad options."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from h5_tiny_run import LATENTS, tiny_run
+from run_fixtures import TINY_LATENTS as LATENTS
 from jaxsae.app.cli import main
 
 
 @pytest.mark.slow
-def test_analyze_end_to_end_recovers_planted_genres(tmp_path_factory, capsys):
-    run = tiny_run(tmp_path_factory)
+def test_analyze_end_to_end_recovers_planted_genres(tiny_run: Path, capsys):
+    run = tiny_run
     assert main(["analyze", str(run), "--null-seeds", "2"]) == 0
     out = run / "analysis"
     for name in ("concepts", "neurons", "popularity", "temporal", "ms", "config"):
@@ -62,7 +63,7 @@ def test_analyze_rejects_bad_options_before_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_analyze_min_support_too_high(tmp_path_factory, capsys):
-    run = tiny_run(tmp_path_factory)
+def test_analyze_min_support_too_high(tiny_run: Path, capsys):
+    run = tiny_run
     assert main(["analyze", str(run), "--min-support", "100000", "--null-seeds", "0"]) == 2
     assert "no item has that many" in capsys.readouterr().err

@@ -88,7 +88,7 @@ def _run_both(cfg, tt, steps=4):
 def test_one_and_four_devices_agree(shared):
     """Same global batch: 4-device pmap (Gram pred loss, KL, L1) == 1 device, with separate user/item SAEs
     (autodiff) and with one shared SAE (the hand-derived gradient, psum-ed over the devices).
-    (The paired-row loss uses the same rule, checked in tests/test_losses.py.)"""
+    (The paired-row loss uses the same rule, checked in tests/losses/test_losses.py.)"""
     tt = _mf()
     cfg = _cfg(w_kl=0.1, w_l1=0.05, shared=shared)
     assert T.supports_hand_gradient(cfg, True) == shared

@@ -11,7 +11,7 @@ ROW_KEYS = {"workload", "users", "items", "dim", "latents", "batch_size", "devic
 
 
 def test_bench_rows():
-    workload = "matryoshka-sae"  # the others share their programs with tests/training/test_sae_train.py
+    workload = "matryoshka-sae"  # the others share their programs with tests/training/sae/test_sae_train.py
     row = bench.bench_workload(workload, users=40, items=30, dim=4, latents=8, batch_size=8, epochs=1,
                                min_seconds=0.0, window=0)  # one epoch per call
     assert ROW_KEYS <= set(row)

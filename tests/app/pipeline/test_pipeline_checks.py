@@ -127,8 +127,13 @@ class LineageStages:
     def __call__(self, stage: str, run_dir: Path, config, resume: bool = False, log=None) -> None:
         self.calls.append(pl.STAGE_COMMANDS[stage])
         name = pl.STAGE_DIRS[stage]
-        inputs = lineage.INPUTS.get(name, ("data", "rec", "sae", "analysis") if name == "report" else ())
-        with lineage.stage(self.run, name, config={"fake": True}, inputs=inputs, keep=stage == "intervene") as w:
+        inputs, optional = lineage.INPUTS.get(name, ()), ()
+        if name == "ablation":  # as `jaxsae ablate`: the SAE's config is used when there is one
+            inputs, optional = ("data", "rec"), ("sae",)
+        elif name == "report":  # as `jaxsae report`: shows whatever exists
+            optional = ("data", "rec", "sae", "analysis", "interventions", "ablation")
+        with lineage.stage(self.run, name, config={"fake": True}, inputs=inputs, optional_inputs=optional,
+                           keep=stage == "intervene") as w:
             for rel in pl.DONE_FILES.get(stage, ()):
                 (w / Path(rel).name).write_text("[]" if rel.endswith("concepts.json") else "{}")
             if stage == "intervene":
@@ -151,6 +156,33 @@ def test_run_reruns_stages_made_from_an_older_input(tmp_path: Path) -> None:
     pl.run_pipeline(cfg, run, runner=third, log=logs.append)
     assert third.calls == ["analyze", "intervene"]
     assert any("analysis was made from an older" in line and "rerunning" in line for line in logs)
+
+
+def test_a_stage_made_while_an_optional_input_was_missing_reruns_once_it_appears(tmp_path: Path) -> None:
+    """An ablation run before any SAE (default SAE config) and a report written before the analysis are stale
+    once the SAE and the analysis exist: `jaxsae run` reruns both, though nothing upstream ran in it."""
+    run = tmp_path / "run"
+    by_hand = LineageStages(run)
+    for stage in ("prepare", "train_rec", "ablate", "report"):
+        by_hand(stage, run, None)
+    assert lineage.read_stage(run / "ablation")["inputs"]["sae"] is None
+    assert lineage.read_stage(run / "report")["inputs"]["analysis"] is None
+    assert lineage.status(run, "ablation").ok and lineage.status(run, "report").ok
+    for stage in ("train_sae", "analyze"):
+        by_hand(stage, run, None)
+    st = lineage.status(run, "ablation")
+    assert st.state == "stale" and f"was made before {run / 'sae'} existed" in st.reason
+    assert lineage.status(run, "report").state == "stale"
+    cfg = pl.parse_config({"dataset": "synthetic", "intervene": False, "ablate": {}})
+    assert pl.plan(cfg, run) == {"prepare": "complete", "train_rec": "complete", "train_sae": "complete",
+                                 "analyze": "complete", "ablate": "stale", "report": "stale"}
+    again = LineageStages(run)
+    pl.run_pipeline(cfg, run, runner=again, log=lambda m: None)
+    assert again.calls == ["ablate", "report"]
+    assert lineage.read_stage(run / "ablation")["inputs"]["sae"] == lineage.require(run, "sae")
+    third = LineageStages(run)
+    pl.run_pipeline(cfg, run, runner=third, log=lambda m: None)
+    assert third.calls == []
 
 
 def test_a_recorded_config_is_compared_as_stage_json_holds_it(tmp_path: Path) -> None:

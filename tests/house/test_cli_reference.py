@@ -8,7 +8,7 @@ from pathlib import Path
 from jaxsae.app.options import default_text, option_specs
 from jaxsae.app.stages import train_sae
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():

@@ -63,9 +63,14 @@ def test_choice_and_figures_never_depend_on_heldout_users(world):
     for key in runs:  # and identical trained parameters
         for x, y in zip(jax.tree_util.tree_leaves(runs[key][0].params), jax.tree_util.tree_leaves(runs_adv[key][0].params)):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    # the check can fail: the same perturbation of the validation users moves the figures
-    moved, _ = sweep(_perturbed(tt, val, 50.0), data, config, log=lambda s: None)
+    # the check can fail: the same perturbation of the validation users moves the figures...
+    moved, runs_moved = sweep(_perturbed(tt, val, 50.0), data, config, log=lambda s: None)
     assert any(a["figures"]["rbo@30"] != b["figures"]["rbo@30"] for a, b in zip(doc["settings"], moved["settings"]))
+    # ...but not the trained SAEs: the grid never trains on the validation users it is scored on
+    for key in runs:
+        for x, y in zip(jax.tree_util.tree_leaves(runs[key][0].params),
+                        jax.tree_util.tree_leaves(runs_moved[key][0].params)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.mark.slow
@@ -85,6 +90,26 @@ def test_vmapped_grid_equals_separate_trainings(world):
         single, _ = train_sae(tt, None, c, log=lambda s: None)
         for a, b in zip(jax.tree_util.tree_leaves(run.state.params), jax.tree_util.tree_leaves(single.params)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_grid_runs_are_balanced_from_their_own_training_users(world):
+    """A run's input space is `train_sae`'s for the same users: its side-balancing c comes from its training users
+    only (users it never trains on, a sweep's validation users, cannot reach it), and runs with another c train
+    in another program."""
+    from jaxsae.sae.balance import sae_input_space
+
+    _, tt = world
+    lopsided = tt.replace(user_emb=tt.user_emb * 12.0, item_emb=tt.item_emb * 0.1)
+    base = SAETrainConfig(sae="topk", fold_biases=True, **{**TINY, "steps": 2})
+    users = np.arange(0, tt.n_users, 2, dtype=np.int32)
+    shifted = lopsided.replace(user_emb=lopsided.user_emb.at[1::2].multiply(40.0))  # only rows outside `users`
+    runs, info = train_grid(shifted, [base, base.replace(seed=1)], [users, np.arange(tt.n_users, dtype=np.int32)],
+                            log=lambda s: None)
+    want, c = sae_input_space(shifted, True, True, users)
+    assert c < 0.5 and runs[0].balance_factor == pytest.approx(c)
+    np.testing.assert_allclose(np.asarray(runs[0].input_two_tower.user_emb), np.asarray(want.user_emb), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(runs[0].input_two_tower.item_emb), np.asarray(want.item_emb), rtol=1e-6)
+    assert runs[1].balance_factor != pytest.approx(c) and len(info["programs"]) == 2
 
 
 def _row(clear, rbo, tau, pop):
@@ -145,6 +170,16 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     assert "rbo@30" in metrics
     sae = load_run_sae(tmp_path)
     assert sae.config.w_pred == doc["chosen_params"]["w_pred"] and sae.config.k == 8
+    # the reused grid run is saved with the balancing factor of the space it was trained in
+    from jaxsae.checkpoint import checkpoint_meta
+    from jaxsae.sae.balance import side_factor
+    from jaxsae.selection.sweep import sweep_split
+    from jaxsae.training.rec import load_recommender
+
+    rec = load_recommender(tmp_path / "rec")
+    train, _, _ = sweep_split(data.n_users, SAETrainConfig(), doc["split"]["validation_fraction"])
+    c = side_factor(rec.user_emb, rec.item_emb, train)
+    assert checkpoint_meta(tmp_path / "sae")["balance_factor"] == pytest.approx(c) == sae.balance_factor
     np.testing.assert_array_equal(sae.heldout_users, heldout_split(data.n_users, 0.2, 0)[1])
 
 

@@ -99,3 +99,33 @@ def test_histograms_and_spearman_match_numpy() -> None:
     for n in (0, 1, 2, 4):
         assert np.isclose(rho[n], np.corrcoef(ranks(a[:, n]), ranks(y))[0, 1])
     assert rho[3] == 0.0
+
+
+def test_latent_firing_fractions_come_from_the_item_activations(tmp_path) -> None:
+    """With the SAE loaded, `fire[j]` is the share of items on which latent j is active, counted from the item
+    activations (not the cards): latent j fires on the first 5 (j + 1) items, the last latent on none."""
+    import jax
+    import jax.numpy as jnp
+
+    from data_prep.preprocess import PrepareOptions, prepare
+    from data_prep.synthetic import generate, preset
+    from jaxsae.recommenders.base import TwoTower
+    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae.tied import TiedSAE
+    from jaxsae.sae.trained import TrainedSAE
+
+    data = prepare(generate(preset("tiny", n_users=30, n_items=40, seed=1)), PrepareOptions())
+    h = 5
+    items = -np.ones((data.n_items, h), np.float32)
+    for j in range(h - 1):
+        items[: 5 * (j + 1), j] = 1.0 + np.arange(5 * (j + 1)) / 100
+    users = np.abs(np.random.default_rng(0).normal(size=(data.n_users, h))).astype(np.float32)
+    module = TiedSAE(d=h, h=h, activation="relu", normalize=False)  # z = relu(x): the planted pattern
+    module.init(jax.random.PRNGKey(0), jnp.zeros((1, h)))
+    params = {"shared": {"W": jnp.eye(h), "b_pre": jnp.zeros(h), "b_lat": jnp.zeros(h)}}
+    sae = TrainedSAE(module, params, SAETrainConfig(sae="tied", latents=h, fold_biases=False),
+                     TwoTower.create(users, items), heldout_users=np.arange(3))
+    run = write_fake_run(tmp_path / "run", h=h)  # its cards say n_active 20 everywhere: not what is shown
+    doc = explorer_data(load_run(run), arrays=(data, sae))
+    want = [5 * (j + 1) / data.n_items for j in range(h - 1)] + [0.0]
+    assert doc["latents"]["fire"] == [round(v, 3) for v in want]

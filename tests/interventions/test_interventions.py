@@ -239,6 +239,27 @@ def test_weighted_filter_removes_planted_concept_and_keeps_rest_order():
     assert out["target_reached"] and out["level"] in (-1.0, -5.0) and out["strongest"]["level"] == -5.0
 
 
+def test_weighted_filter_reports_the_purest_candidate_ties_to_the_larger_weight():
+    """Three candidates: neuron 0 (pure, small weight), neuron 1 (purity 0.6: fires on 6 of the 10 concept items,
+    the largest weight) and neuron 2 (pure, larger weight than 0). Reported: 2, the most specific; neither the
+    largest weight (1) nor the first pure candidate (0)."""
+    n = 24
+    items = np.zeros((n, 6), np.float32)
+    items[:10, 0] = 0.5
+    items[:6, 1] = 5.0 + 0.01 * np.arange(6)
+    items[:10, 2] = 1.0 + 0.01 * np.arange(10)
+    items[10:, 3:] = np.random.default_rng(0).uniform(0.1, 1.0, (n - 10, 3))
+    users = np.array([[0.2, 3, 1, 0.3, 0.2, 0.1]] * 4 + [[0, 0, 0, 0.5, 0.2, 0.3]] * 4, np.float32)
+    data = make_data(8, n, range(10), [n - 1] * 8)
+    module, params = identity_sae(6)
+    out = filter_experiment(Steerer(module, params, TwoTower.create(users, items)), data, "Horror", np.arange(8),
+                            audience_size=4, k=6, levels=(0.0, -1.0, -5.0))
+    assert out["selection"]["candidates"] == [0, 1, 2] and out["selection"]["purity"] == [1.0, 0.6, 1.0]
+    scales = out["scales"]
+    assert scales[1] > scales[2] > scales[0]  # the world discriminates: the largest weight is not the purest
+    assert out["neuron"] == 2 and out["scale"] == scales[2]
+
+
 def test_item_side_filter_removes_planted_concept_and_leaves_other_items_exact():
     tt, data = planted_world()
     module, params = identity_sae(4)

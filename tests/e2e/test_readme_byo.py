@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BYO = (ROOT / "docs" / "BYO.md").read_text(encoding="utf-8")
 TITLE = "## Factors trained elsewhere"
 

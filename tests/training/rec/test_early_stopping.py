@@ -81,13 +81,13 @@ def test_defaults_stop_early_and_the_paper_preset_does_not():
 CURVE = [0.10, 0.30, 0.50, 0.40, 0.45, 0.20, 0.60]
 
 
-def scripted(monkeypatch, start=0):
-    """Make every validation evaluation return the next value of CURVE from `start` (the test split is not
+def scripted(monkeypatch, start=0, curve=CURVE):
+    """Make every validation evaluation return the next value of `curve` from `start` (the test split is not
     evaluated during training)."""
     calls = []
 
     def fake(tt, data_, **kw):
-        v = CURVE[start + len(calls)]
+        v = curve[start + len(calls)]
         calls.append(v)
         return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(data_.test_users.shape[0])}
 
@@ -150,3 +150,19 @@ def test_refit_trains_on_all_positives_for_the_best_epoch_count(data, tmp_path, 
                        jax.tree_util.tree_leaves(loaded)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_a_tied_best_score_keeps_the_earliest_epoch(data, monkeypatch):
+    """Epochs 2 and 4 tie for the best validation score: epoch 2 wins (the shorter schedule), so patience counts
+    from it and the returned params are epoch 2's."""
+    tied = [0.10, 0.50, 0.30, 0.50, 0.20, 0.20, 0.20, 0.20]
+    assert rec_files.best_of([{"epoch": e, "val_ndcg@10": v} for e, v in enumerate(tied, 1)], "ndcg@10") == (2, 0.5)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False)
+    scripted(monkeypatch, curve=tied)
+    out = train_recommender(data, cfg, log=quiet)
+    assert out.best_epoch == 2 and [h["epoch"] for h in out.history] == [1, 2, 3, 4, 5]
+    scripted(monkeypatch, curve=tied)  # the same slice and keys for two epochs: epoch 2's params
+    two = train_recommender(data, RecConfig(epochs=2, patience=3, batch_size=512, refit=False), log=quiet)
+    assert two.best_epoch == 2
+    for a, b in zip(jax.tree_util.tree_leaves(out.params), jax.tree_util.tree_leaves(two.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

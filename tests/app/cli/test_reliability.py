@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from h5_tiny_run import tiny_run
 from jaxsae.app import lineage
 from jaxsae.app.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _one_line_error(capsys, rc: int) -> str:
@@ -26,10 +25,10 @@ def _one_line_error(capsys, rc: int) -> str:
 
 
 @pytest.fixture
-def run_copy(tmp_path_factory, tmp_path) -> Path:
+def run_copy(tiny_run: Path, tmp_path) -> Path:
     """A private copy of the shared tiny run (data/, rec/, sae/ made through the CLI)."""
     dst = tmp_path / "run"
-    shutil.copytree(tiny_run(tmp_path_factory), dst, ignore=shutil.ignore_patterns("analysis", "interventions",
+    shutil.copytree(tiny_run, dst, ignore=shutil.ignore_patterns("analysis", "interventions",
                                                                                      "ablation", "report"))
     return dst
 
@@ -88,8 +87,8 @@ def test_corrupt_files_are_one_line_errors(run_copy: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_intervene_checks_against_the_data_and_help_shows_the_real_levels(tmp_path_factory, capsys) -> None:
-    run = tiny_run(tmp_path_factory)
+def test_intervene_checks_against_the_data_and_help_shows_the_real_levels(tiny_run: Path, capsys) -> None:
+    run = tiny_run
     line = _one_line_error(capsys, main(["intervene", str(run), "--filter", "Horror", "--k", "100000"]))
     assert "--k 100000 is larger than the catalogue" in line
     line = _one_line_error(capsys, main(["intervene", str(run), "--filter", "Horrr"]))

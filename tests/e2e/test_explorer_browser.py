@@ -1,6 +1,6 @@
 """The neuron explorer rendered by a real headless Chromium: grid, latent page, search, steering.
 
-The tiny real run (tests/cli/h5_tiny_run.py: synthetic tiny -> MF -> TopK SAE) is copied, analyzed,
+The tiny real run (the `tiny_run` session fixture: synthetic tiny -> MF -> TopK SAE) is copied, analyzed,
 steered and reported through the command line; each view is opened as a `file://` URL with its hash
 route and read back with Chromium's `--dump-dom`. The page records window errors and console.error
 calls into `#js-errors`, which must stay empty. Skips only when no Chromium is found outside CI.
@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from data_prep.dataset import InteractionData
-from h5_tiny_run import LATENTS, tiny_run
+from run_fixtures import TINY_LATENTS as LATENTS
 from jaxsae.app.cli import main
 
 pytestmark = pytest.mark.slow
@@ -77,9 +77,9 @@ class Dom(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def explorer_run(tmp_path_factory) -> Path:
+def explorer_run(tiny_run: Path, tmp_path_factory) -> Path:
     """A copy of the tiny run with analysis, the three interventions and the report."""
-    src = tiny_run(tmp_path_factory)
+    src = tiny_run
     run = tmp_path_factory.mktemp("explorer") / "run"
     for part in ("data", "rec", "sae"):
         shutil.copytree(src / part, run / part)

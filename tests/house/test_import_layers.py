@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # layer of each package / module (a higher number may import a lower or equal one, never a higher one).
 # The pure library (layers 0-3) never imports the application (`jaxsae.app`, layers 5-8), the only code that

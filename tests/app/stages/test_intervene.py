@@ -1,16 +1,16 @@
 """`jaxsae intervene`: filter, nudge and promote on a trained tiny run; names that do not exist."""
 import json
+from pathlib import Path
 
 import pytest
 
-from h5_tiny_run import tiny_run
 from jaxsae.app.cli import main
 
 pytestmark = pytest.mark.slow
 
 
-def test_filter_lowers_concept_share(tmp_path_factory):
-    run = tiny_run(tmp_path_factory)
+def test_filter_lowers_concept_share(tiny_run: Path):
+    run = tiny_run
     assert main(["intervene", str(run), "--filter", "horror", "--levels=0,-1,-2", "--audience-size", "20"]) == 0
     r = json.loads((run / "interventions" / "filter-Horror.json").read_text())
     assert set(r) >= {"concept", "neuron", "k", "levels", "concept_share_before", "concept_share_after", "rest_rbo",
@@ -40,8 +40,8 @@ def test_filter_lowers_concept_share(tmp_path_factory):
     assert main(["intervene", str(run), "--nudge", "horror", "--side", "item"]) == 2
 
 
-def test_nudge_and_promote(tmp_path_factory):
-    run = tiny_run(tmp_path_factory)
+def test_nudge_and_promote(tiny_run: Path):
+    run = tiny_run
     assert main(["intervene", str(run), "--nudge", "Sci-Fi", "--audience-size", "20"]) == 0
     r = json.loads((run / "interventions" / "nudge-Sci-Fi.json").read_text())
     assert r["k"] == 30 and [p["level"] for p in r["per_level"]] == [1.0, 2.0, 3.0, 4.0]
@@ -53,16 +53,16 @@ def test_nudge_and_promote(tmp_path_factory):
     assert entered[-1] == r["entered_top_k_fraction"] and entered[-1] >= 0.3  # measured 0.50 at level 8
 
 
-def test_reconstruct_mode_runs(tmp_path_factory):
-    run = tiny_run(tmp_path_factory)
+def test_reconstruct_mode_runs(tiny_run: Path):
+    run = tiny_run
     assert main(["intervene", str(run), "--filter", "Action", "--mode", "reconstruct", "--levels", "0",
                  "--audience", "all", "--audience-size", "10"]) == 0
     r = json.loads((run / "interventions" / "filter-Action.json").read_text())
     assert r["mode"] == "reconstruct" and r["audience"] == "all"
 
 
-def test_unknown_names_list_close_matches(tmp_path_factory, capsys):
-    run = tiny_run(tmp_path_factory)
+def test_unknown_names_list_close_matches(tiny_run: Path, capsys):
+    run = tiny_run
     assert main(["intervene", str(run), "--filter", "Horor"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown concept 'Horor'" in err and "Horror" in err and "\n" not in err

@@ -1,15 +1,15 @@
 """`jaxsae ablate`: the w_pred sweep writes its table and plot; bad weights are refused."""
 import json
+from pathlib import Path
 
 import pytest
 
-from h5_tiny_run import tiny_run
 from jaxsae.app.cli import main
 
 
 @pytest.mark.slow
-def test_ablate_writes_rows_and_plot(tmp_path_factory):
-    run = tiny_run(tmp_path_factory)
+def test_ablate_writes_rows_and_plot(tiny_run: Path):
+    run = tiny_run
     assert main(["ablate", str(run), "--pred-weights", "0,5", "--steps", "100", "--seeds", "0,1"]) == 0
     rows = json.loads((run / "ablation" / "ablation.json").read_text())
     assert [r["w_pred"] for r in rows] == [0.0, 5.0]

@@ -1,5 +1,5 @@
 """`jaxsae.app.steering`: the audience pool is explicit and checked; the calls themselves run in
-the docs/BYO.md walk-through (tests/test_readme_byo.py)."""
+the docs/BYO.md walk-through (tests/e2e/test_readme_byo.py)."""
 import types
 
 import numpy as np
