@@ -112,7 +112,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
     for g, (key, members) in enumerate(groups.items()):
         program, fold, batch, total = key
         first = configs[members[0]]
-        input_tt, d = training_setup(two_tower, first)[:2]  # the input space (bias folding, ...) of the group
+        input_tt, d = training_setup(two_tower, first, data)[:2]  # the input space (bias folding, ...) of the group
         score_fn, gram = pred_spec(input_tt, first)
         shared = (len({(seeds[r], configs[r].schedule, configs[r].pairs) for r in members}) == 1
                   and all(np.array_equal(users_of[r], users_of[members[0]]) for r in members))
