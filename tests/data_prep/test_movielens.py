@@ -198,3 +198,21 @@ def test_real_ml_latest_small_official_counts(real_data):
     assert sum(not c for c in raw.item_concepts) == 34  # the "(no genres listed)" movies
     assert sum("Drama" in c for c in raw.item_concepts) == 4361
     assert sum("IMAX" in c for c in raw.item_concepts) == 158
+
+
+def test_real_ml1m_official_counts_and_prepared_split(real_data):
+    """The paper's dataset: 6,040 users rated 3,706 of the 3,883 catalogued movies in 1,000,209 rows; prepared as
+    implicit feedback every row is a positive, 5 per user held out and the rest trained on."""
+    from data_prep.preprocess import PrepareOptions, prepare
+
+    raw = load_ml1m(real_data("ml-1m"))
+    assert (raw.info["n_users"], raw.info["n_items"], raw.info["n_items_rated"], raw.info["n_rows"]) == (
+        6040, 3883, 3706, 1_000_209)
+    assert raw.concept_vocabulary == list(ML_GENRES) and len(ML_GENRES) == 18
+    counts = {g: sum(g in c for c in raw.item_concepts) for g in ("Drama", "Comedy", "Horror")}
+    assert counts == {"Drama": 1603, "Comedy": 1200, "Horror": 343}
+    data = prepare(raw, PrepareOptions())
+    assert (data.n_users, data.n_items, data.n_interactions) == (6040, 3706, 1_000_209)
+    assert data.n_train + 5 * len(data.test_users) == 1_000_209 and len(data.test_users) == 6040
+    assert int(np.diff(data.train_indptr).min()) == 15  # every ML-1M user rated >= 20 movies
+    assert np.array_equal(data.popularity, np.bincount(data.train_indices, minlength=data.n_items))

@@ -67,3 +67,22 @@ def test_paper_tables_as_module(runs) -> None:
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a run directory"):
         paper_tables.main([str(tmp_path / "missing")])
+
+
+def test_paper_ml1m_puts_the_seed_mean_and_sd_beside_the_paper(tmp_path: Path) -> None:
+    import json
+
+    from experiments import paper_ml1m
+
+    group = []
+    for s, rbo in enumerate((0.5, 0.7)):
+        run = write_fake_run(tmp_path / f"s{s}")
+        rows = json.loads((run / "ablation/ablation.json").read_text())
+        for r in rows:
+            r.update(rbo_paper=rbo if r["w_pred"] == 1 else 0.1, kendall_tau_paper=0.2)
+        (run / "ablation/ablation.json").write_text(json.dumps(rows))
+        group.append(str(run))
+    out = paper_ml1m.main(["--group", "MF=" + ",".join(group)])
+    assert "| MF | 1 | 0.403 | 0.600 +- 0.100 | 0.092 | 0.200 +- 0.000 | 0.580 | 0.600 +- 0.000 |" in out
+    assert "| MF | Horror | 5 | 1.00 | 1.00 +- 0.00 |" in out  # the paper's MF purity beside ours
+    assert "| MF | MF | 2 | 0.610 +- 0.000 |" in out  # two seeds, the recommender's HR@10

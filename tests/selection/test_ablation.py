@@ -75,3 +75,31 @@ def test_ablation_can_ablate_a_paper_sae_setting_and_refuses_an_unknown_one():
     assert config_from_args(args).sae_preset == "ml1m-mf"
     with pytest.raises(ConfigError, match="known presets"):
         AblationConfig(sae_preset="ml1m-nope")
+
+
+def test_ncf_reference_ablation_trains_on_the_runs_positive_pairs():
+    """The ML-1M NCF reference SAE batches observed training positives (`pairs="positives"`), which only the run's
+    data knows: the ablation passes the data to every program it compiles, and its w_pred run equals `train_sae`
+    of the same config (same positive-pair batches, same held-out users)."""
+    from jaxsae.recommenders.ncf import init_head, ncf_score
+    from jaxsae.selection.ablation import ablate
+
+    data = prepare(generate(preset("tiny", n_users=60, n_items=40, seed=3)), PrepareOptions())
+    rng = np.random.default_rng(0)
+    tt = TwoTower.create(rng.normal(size=(data.n_users, 6)), rng.normal(size=(data.n_items, 6)), score_fn=ncf_score,
+                         head=init_head(jax.random.PRNGKey(0), 12, (8, 4)), kind="ncf")
+    base = SAETrainConfig(sae="tied", latents=8, w_emb=2.0, w_pred=10.0, w_kl=0.07, rho=0.05, pred_loss="bce",
+                          normalize=False, pre_bias=False, latent_bias_init="torch_linear", kl_log_eps=1e-6,
+                          pairs="positives", schedule="drop_last", batch_size=8, epochs=2, log_every=10)
+    rows = ablate(tt, data, base, AblationConfig(pred_weights=(0, 10), k=10), log=lambda s: None)
+    assert [r["w_pred"] for r in rows] == [0.0, 10.0]
+    assert all(np.isfinite(r[m]) for r in rows for m in ("rbo_paper", "kendall_tau_paper", "ms", "fvu"))
+    params, info = train_sweep(tt, base, [base], [0], log=lambda s: None, data=data)
+    single, _ = train_sae(tt, data, base, log=lambda s: None)
+    train = np.setdiff1d(np.arange(data.n_users), info["heldout"])
+    n_pairs = int(np.diff(data.train_indptr)[train].sum())  # the training users' positives, batched drop_last
+    assert info["steps"] == 2 * (n_pairs // 8) and n_pairs // 8 > len(train) // 8
+    for a, b in zip(jax.tree_util.tree_leaves(side_params(params[0], "item")),
+                    jax.tree_util.tree_leaves(side_params(single.params, "item"))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
