@@ -72,9 +72,11 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
     if "interventions" in stages:
         _w(run / "interventions/filter-horror.json", {
             "concept": "Horror", "neuron": 2, "k": 20, "levels": [0, -0.5, -1.0, -1.5], "concept_share_before": 0.4,
-            "concept_share_after": 0.05, "rest_rbo": 0.8, "audience_size": 30,
-            "per_level": [{"level": lv, "concept_share_after": 0.4 - 0.1 * i, "rest_rbo": 0.9 - 0.03 * i}
-                          for i, lv in enumerate([0, -0.5, -1.0, -1.5])]})
+            "concept_share_after": 0.2, "removal": 0.5, "rest_rbo": 0.84, "level": -1.0, "min_rest_rbo": 0.8,
+            "removal_auc": 0.42, "headline": "strongest removal at rest-RBO >= 0.8: 50% of the concept",
+            "audience_size": 30,
+            "per_level": [{"level": lv, "concept_share_after": 0.4 - 0.1 * i, "removal": 0.25 * i,
+                           "rest_rbo": 0.9 - 0.03 * i} for i, lv in enumerate([0, -0.5, -1.0, -1.5])]})
         _w(run / "interventions/nudge-comedy.json", {
             "concept": "Comedy", "neuron": 1, "k": 30, "concept_share_before": 0.2,
             "per_level": [{"level": lv, "concept_share": 0.2 + 0.1 * lv} for lv in (1, 2, 3, 4)]})

@@ -18,9 +18,15 @@ def test_filter_lowers_concept_share(tmp_path_factory):
     assert r["levels"] == [0.0, -1.0, -2.0] and r["audience_size"] == 20 and r["k"] == 20
     shares = [p["concept_share_after"] for p in r["per_level"]]
     assert shares[2] < shares[1] < r["concept_share_before"]  # deeper suppression, less of the concept
-    head = r["levels"].index(r["level"])  # the headline: mildest level leaving <= 1/5, else the least
-    assert r["concept_share_after"] == shares[head] and r["rest_rbo"] == r["per_level"][head]["rest_rbo"]
-    assert r["target_reached"] == (shares[head] <= r["concept_share_before"] * 0.2 + 1e-12)
+    # the headline: the strongest removal among the levels keeping rest-RBO >= 0.8, or none
+    ok = [p for p in r["per_level"] if p["rest_rbo"] >= 0.8 and p["removal"] > 0]
+    assert r["min_rest_rbo"] == 0.8 and (r["level"] is None) == (not ok)
+    if ok:
+        head = r["levels"].index(r["level"])
+        assert r["concept_share_after"] == shares[head] and r["rest_rbo"] == r["per_level"][head]["rest_rbo"] >= 0.8
+        assert r["removal"] == max(p["removal"] for p in ok)
+    assert r["target_reached"] == (r["removal"] >= 0.8 - 1e-12)
+    assert [c["level"] for c in r["curve"]] == r["levels"] and 0.0 <= r["removal_auc"] <= 1.0
     assert r["strongest"]["level"] == -2.0 and r["strongest"]["concept_share_after"] == shares[2]
     # level 0 adds nothing: the rankings are untouched (residual mode is exact), so the rest's RBO is exactly 1
     assert r["per_level"][0]["rest_rbo"] == pytest.approx(1.0, abs=1e-12)

@@ -254,15 +254,27 @@ def interventions_section(run: RunData, figs: FigureContext) -> Section:
     for rec in by_kind.get("filter", []):
         name = f"filter-{_slug(rec.get('concept'))}.png"
         s.blocks.append(table(
-            ("filter", "neuron", "k", "audience", "share before", "share after", "rest RBO"),
+            ("filter", "neuron", "k", "audience", "level", "share before", "share after", "removal", "rest RBO",
+             "min rest RBO", "AUC"),
             [(rec.get("concept"), rec.get("neuron"), rec.get("k"), rec.get("audience_size"),
-              rec.get("concept_share_before"), rec.get("concept_share_after"), rec.get("rest_rbo"))]))
+              "none" if rec.get("level") is None else rec.get("level"), rec.get("concept_share_before"),
+              rec.get("concept_share_after"), rec.get("removal"), rec.get("rest_rbo"), rec.get("min_rest_rbo"),
+              rec.get("removal_auc"))]))
+        if rec.get("headline"):
+            s.blocks.append(Paragraph(f"Filtering {rec.get('concept')}: {rec.get('headline')}."))
         xs, share = _levels(rec, "concept_share_after")
         _, rest = _levels(rec, "rest_rbo")
         figs.add(s.blocks, name, f"Filtering {rec.get('concept')}: concept share of the top-{rec.get('k')} "
                  "and RBO of the rest of the list, per level", figures.level_curves,
                  [("concept share", xs, share), ("rest RBO", xs, rest)], "level (neuron value)", "share / RBO",
                  title=f"filter {rec.get('concept')}", baseline=_num(rec.get("concept_share_before")))
+        removed, rest = _levels(rec, "removal")[1], _levels(rec, "rest_rbo")[1]
+        figs.add(s.blocks, f"filter-curve-{_slug(rec.get('concept'))}.png",
+                 f"Filtering {rec.get('concept')}: RBO of the rest of the list against the share of the concept "
+                 f"removed, one point per level (area under the curve {fmt(_num(rec.get('removal_auc')))}; the dashed "
+                 "line is the rest-RBO constraint of the headline)", figures.level_curves,
+                 [("rest RBO", removed, rest)], "concept removed", "rest RBO", title=f"filter {rec.get('concept')}",
+                 baseline=_num(rec.get("min_rest_rbo")))
     for rec in by_kind.get("nudge", []):
         name = f"nudge-{_slug(rec.get('concept'))}.png"
         xs, share = _levels(rec, "concept_share")

@@ -61,6 +61,7 @@ class InterveneOptions:
     k: Optional[int] = None  # list length (None: 20; 30 for nudge)
     mode: str = "residual"  # "residual": x + decode(z') - decode(z) (unedited users score as the recommender); "reconstruct": decode(z') replaces the embedding (the paper); "double_pass": the reference's NCF path
     absolute_levels: bool = False  # levels are the latent values themselves (the reference), not multiples of the neuron's largest activation
+    min_rest_rbo: float = iv.FILTER_MIN_REST_RBO  # filter: the headline is the strongest removal among the levels keeping the rest of the list's RBO at least this (a level wrecking the list is never the result)
     include_train: bool = False  # let training positives appear in the lists
     seed: int = 0  # seed of the promotion audience sample
 
@@ -88,6 +89,8 @@ class InterveneOptions:
                                      ("mode", self.mode, MODES)):
             if value not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(a for a in allowed if a)}, got {value!r}")
+        if not 0.0 <= float(self.min_rest_rbo) <= 1.0:
+            raise ConfigError(f"--min-rest-rbo must be within [0, 1], got {self.min_rest_rbo}")
         if self.audience_size < 1:
             raise ConfigError(f"--audience-size must be >= 1, got {self.audience_size}")
         if self.k is not None and self.k < 1:
@@ -206,7 +209,7 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
         name = result["item"]
     elif kind == "filter":
         result = iv.filter_experiment(steerer, data, target, pool, neurons, n_neurons=opts.n_neurons,
-                                      method=opts.method, side=opts.side, **common)
+                                      method=opts.method, side=opts.side, min_rest_rbo=opts.min_rest_rbo, **common)
         name = result["concept"]
     else:
         neuron = one if one is not None else iv.concept_neuron(steerer.item_latents(), data.concepts, c)
@@ -215,7 +218,7 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
     result["audience"] = opts.audience
     result["seconds"] = time.perf_counter() - t0
     if kind == "filter":
-        common.update(op=result["op"], method=result["method"], side=result["side"])
+        common.update(op=result["op"], method=result["method"], side=result["side"], min_rest_rbo=opts.min_rest_rbo)
     stage_config = {"kind": kind, "target": target, "mode": opts.mode, **common}
     file = f"{kind}-{iv.file_stem(name)}.json"
     # earlier results of the same SAE are kept (keep=True); those of another SAE are dropped on the swap
@@ -238,10 +241,12 @@ def summary_lines(kind: str, r: Dict[str, Any], path: Path) -> Tuple[str, str]:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share_after']:.2f}/{p['rest_rbo']:.2f}" for p in r["per_level"])
         n = r.get("neurons", [r["neuron"]])
         via = f"neuron {n[0]}" if len(n) == 1 else f"neurons {n}" if len(n) <= 6 else f"{len(n)} neurons"
+        at = "no level" if r.get("level") is None else f"level {r['level']:g}"
         line = (f"[intervene] filter {r['concept']} ({r.get('method', 'neuron')}, {r.get('side', 'user')} side) via "
                 f"{via} for {r['audience_size']} users: top-{r['k']} share {r['concept_share_before']:.2f} -> "
-                f"{r['concept_share_after']:.2f}, rest-RBO {r['rest_rbo']:.2f} at level {r.get('level', 0):g} "
-                f"({r.get('headline', '')}); share/rest-RBO by level {{{steps}}}")
+                f"{r['concept_share_after']:.2f}, rest-RBO {r['rest_rbo']:.2f} at {at} "
+                f"({r.get('headline', '')}; area under removal vs rest-RBO {r.get('removal_auc', 0.0):.2f}); "
+                f"share/rest-RBO by level {{{steps}}}")
     else:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share']:.2f}" for p in r["per_level"])
         line = (f"[intervene] nudge {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "
