@@ -111,11 +111,20 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
     """
     log = log or (lambda s: None)
     out = Path(out_dir) if out_dir is not None else None
+    if config.grid and early_stopping(config):
+        return _train_grid(data, config, out, resume, log)
     if not (early_stopping(config) and config.refit):
         return train_phase(data, config, out, resume, log)
     if out is not None and not resume:
         clear_outputs(out)
     sel = train_phase(data, config, out / "select" if out is not None else None, resume, log)
+    return _refit(data, config, sel, out, resume, log)
+
+
+def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[Path], resume: bool,
+           log: Callable[[str], None]) -> TrainedRecommender:
+    """After the selection run `sel` of `config`: a fresh fixed-schedule run on all training positives for
+    its best epoch count, written to `out` (`sel` itself without a validation slice)."""
     if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
         return sel
     n = int(sel.best_epoch)
@@ -125,6 +134,59 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
     validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
     return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
                                best_epoch=n, validation=validation)
+
+
+def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
+                log: Callable[[str], None]) -> TrainedRecommender:
+    """`train_recommender` with `config.grid`: every `grid_candidates` config trained with early stopping
+    (checkpointed in `out/grid/<name>/`), the best on the validation slice kept (`choose`) and refitted
+    (with `config.refit`). `validation["grid"]` records each candidate's validation figures and the
+    most-popular ranking's on the same slice; the returned `config` is the chosen candidate's."""
+    from jaxsae.metrics.ranking import evaluate_most_popular
+    from jaxsae.training.rec._grid import choose, grid_candidates
+
+    _, val = validation_split(data, config)
+    if val is None:  # no user can give validation positives: nothing to choose on
+        return train_recommender(data, dataclasses.replace(config, grid=False), out, resume, log)
+    if out is not None and not resume:
+        clear_outputs(out)
+    runs, rows = [], []
+    for name, cand in grid_candidates(config):
+        log(f"[rec] grid candidate {name}: {cand.model} d={cand.dim} l2={cand.l2}"
+            + (" bias-only" if cand.bias_only else ""))
+        sel = train_phase(data, cand, out / "grid" / name if out is not None else None, resume,
+                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)))
+        v = sel.validation or {}
+        at_best = next((h for h in sel.history if h["epoch"] == v.get("best_epoch")), {})
+        runs.append((cand, sel))
+        rows.append({"name": name, "model": cand.model, "dim": int(cand.dim), "l2": float(cand.l2),
+                     "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
+                     "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
+                     "train_s": float(sel.train_s)})
+    j = choose(rows, config.val_metric)
+    popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
+    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows,
+            "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
+    log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
+        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None)
+        + f"; most popular {popular[config.val_metric]:.4f})")
+    cand, sel = runs[j]
+    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid},
+                              train_s=sum(r[1].train_s for r in runs))
+    if not config.refit:
+        if out is not None:  # the chosen candidate's checkpoint becomes the run's
+            _copy_checkpoint(out / "grid" / rows[j]["name"], out)
+        return sel
+    return _refit(data, cand, sel, out, resume, log)
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> None:
+    """Copy a candidate's checkpoint files (`checkpoint.json`, `checkpoints/`) into `dst`."""
+    import shutil
+
+    clear_outputs(dst)
+    shutil.copytree(src / "checkpoints", dst / "checkpoints")
+    shutil.copy2(src / "checkpoint.json", dst / "checkpoint.json")
 
 
 def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
@@ -149,6 +211,9 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     tx = make_optimizer(config)
     base_key = jax.random.PRNGKey(config.seed)
     params = init_params(module, jax.random.fold_in(base_key, 0))
+    if config.bias_only:  # exactly zero embeddings get exactly zero gradients: only the biases learn
+        params = {**params, "user_emb": jax.numpy.zeros_like(params["user_emb"]),
+                  "item_emb": jax.numpy.zeros_like(params["item_emb"])}
     opt_state = init_opt_state(config, tx, params)
     best = jax.device_get(params) if val is not None else None
     start_epoch, history = 0, []
