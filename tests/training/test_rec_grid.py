@@ -1,4 +1,6 @@
 """The recommender's validation grid: the bias-only candidate, the choice on validation only, the record."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,8 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import ranking
-from jaxsae.training.rec import RecConfig, grid_candidates, load_recommender_state, train_recommender
+from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender_state, slice_options, train_recommender,
+                                validation_split)
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +78,13 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
     _, params, cfg, _ = load_recommender_state(tmp_path)
     assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.best_epoch
     assert np.asarray(params["user_emb"]).shape[1] == 32
+
+
+def test_sparse_data_validates_one_positive_of_every_user_with_two(data):
+    dense = SimpleNamespace(train_indptr=np.arange(0, 61, 6))  # 10 users x 6 positives
+    assert slice_options(dense, RecConfig()) == (2, 5)
+    sparse = SimpleNamespace(train_indptr=np.array([0, 2, 4, 7, 9, 11, 13, 19, 21, 24, 26]))
+    assert slice_options(sparse, RecConfig()) == (1, 2)  # 1 user of 10 has 5+ positives, all 10 have 2+
+    assert slice_options(sparse, RecConfig(val_per_user=2, val_min_train=3)) == (2, 3)  # the caller's rule stays
+    _, val = validation_split(data, RecConfig())
+    assert val.info["validation"]["per_user"] == 2  # the tiny synthetic data is dense enough for the default

@@ -83,17 +83,37 @@ def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool
     return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
 
 
+# The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
+SPARSE_SLICE = (1, 2)
+
+
+def slice_options(data: Any, config: RecConfig) -> Tuple[int, int]:
+    """`(per_user, min_train)` of the validation slice: the config's, except that with the default (2, 5)
+    on sparse data, where that rule validates fewer than half the users `SPARSE_SLICE` (one of at least
+    two positives) would, the sparse rule. Why: with a median of 2-3 positives per user almost nobody has
+    5, and a slice of a few dozen users chooses epochs and models by noise."""
+    rule = (int(config.val_per_user), int(config.val_min_train))
+    default = tuple(RecConfig.__dataclass_fields__[k].default for k in ("val_per_user", "val_min_train"))
+    if rule != default:
+        return rule
+    counts = np.diff(np.asarray(data.train_indptr))
+    n_rule = int(np.sum(counts >= max(rule[1], rule[0] + 1)))
+    n_sparse = int(np.sum(counts >= max(SPARSE_SLICE[1], SPARSE_SLICE[0] + 1)))
+    return SPARSE_SLICE if n_rule < 0.5 * n_sparse else rule
+
+
 def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
     """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
 
     Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.rec._validation.carve_validation` with
-    the config's slice options and seed (`val`'s hidden positives are the held-out training positives),
-    or `(data, None)` when no user has enough positives to hold some out."""
+    the slice of `slice_options` and the config's seed (`val`'s hidden positives are the held-out training
+    positives), or `(data, None)` when no user has enough positives to hold some out."""
     if not early_stopping(config):
         return data, None
     from jaxsae.training.rec._validation import carve_validation
 
-    fit, val, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
+    per_user, min_train = slice_options(data, config)
+    fit, val, _ = carve_validation(data, per_user=per_user, min_train=min_train,
                                    max_users=config.val_max_users, seed=config.seed)
     if val.test_users.shape[0] == 0:
         return data, None
@@ -237,7 +257,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
             clear_outputs(out)
     if val is not None and start_epoch == 0:
         log(f"[rec] early stopping on {config.val_metric} of {val.test_users.shape[0]} validation users "
-            f"({config.val_per_user} training positives each held out), patience {config.patience}, "
+            f"({val.info['validation']['per_user']} training positive(s) each held out), patience {config.patience}, "
             f"at most {config.epochs} epochs")
     probs = negative_probs(fit, config)
     epoch_fn = make_rec_epoch(module, config, tx, devices)
