@@ -1,7 +1,8 @@
 """Steering the recommender through SAE neurons: the steering math apart from its experiments.
 
 `jaxsae.interventions.steer` holds the math (latent edits, steered rows, `Steerer`'s jitted score
-functions); `filter`, `nudge` and `promote` the experiments behind `jaxsae intervene`, which return the
+functions); `filter`, `nudge` and `promote` the experiments behind `jaxsae intervene`, `benchmark` the steering
+benchmark against steering without an SAE (label boosting, popularity down-weighting), which return the
 dicts written to `RUN/interventions/*.json`; `common` what they share. The public names are re-exported
 here, so `from jaxsae.interventions import X` works for each of them.
 """
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 from typing import List
 
+from jaxsae.interventions.benchmark import (BENCHMARK_LEVELS, LABEL_LAMBDAS, LONG_TAIL_HEAD, POPULARITY_LAMBDAS,
+                                           POPULARITY_LEVELS, concept_benchmark, concept_fans, gini, label_scores,
+                                           long_tail_coverage, long_tail_mask, ndcg_at_k, popularity_benchmark,
+                                           popularity_neuron, segment_recall)
 from jaxsae.interventions.common import (N_SAMPLES, activation_scale, baseline_top, concept_neuron, concept_share,
                                         file_stem, level_scale, resolve_item, sample_lists, select_audience)
 from jaxsae.interventions.filter import (FILTER_DECAY, FILTER_DEPTH, FILTER_LEVELS, FILTER_METHODS,
@@ -27,5 +32,8 @@ __all__: List[str] = [
     "filter_experiment",
     "nudge_experiment", "promote_experiment", "item_neuron", "concept_neuron", "file_stem", "sample_lists", "N_SAMPLES",
     "SET", "ADD", "SCALE", "FILTER_LEVELS", "FILTER_METHODS", "FILTER_TARGET", "FILTER_MIN_REST_RBO", "FILTER_DEPTH", "FILTER_DECAY",
-    "FILTER_RIDGE", "NUDGE_LEVELS", "PROMOTE_LEVELS",
+    "FILTER_RIDGE", "NUDGE_LEVELS", "PROMOTE_LEVELS", "BENCHMARK_LEVELS", "LABEL_LAMBDAS", "LONG_TAIL_HEAD",
+    "POPULARITY_LAMBDAS", "POPULARITY_LEVELS", "concept_benchmark", "concept_fans", "gini", "label_scores",
+    "long_tail_coverage", "long_tail_mask", "ndcg_at_k", "popularity_benchmark", "popularity_neuron",
+    "segment_recall",
 ]

@@ -76,3 +76,19 @@ def test_unknown_names_list_close_matches(tmp_path_factory, capsys):
     assert "close matches: 'Item 17 (2019)'" in capsys.readouterr().err
     assert main(["intervene", str(run), "--filter", "Horror", "--neuron", "999"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_benchmark_writes_the_sae_and_baseline_curves(tmp_path_factory):
+    run = tiny_run(tmp_path_factory)
+    assert main(["intervene", str(run), "--benchmark", "horror", "--levels=0,1,2"]) == 0
+    r = json.loads((run / "interventions" / "benchmark.json").read_text())
+    c, p = r["concept"], r["popularity"]
+    assert c["concept"] == "Horror" and [q["strength"] for q in c["sae"]] == [0.0, 1.0, 2.0]
+    assert len(c["label"]) >= 2 and c["n_users"] >= 1
+    # strength 0 of both is the unedited recommender: the same point
+    assert c["sae"][0]["ndcg"] == pytest.approx(c["label"][0]["ndcg"], abs=1e-9)
+    assert c["label"][-1]["concept_share"] >= c["label"][0]["concept_share"]  # boosting the label raises the share
+    assert p["sae"][0]["gini"] == pytest.approx(p["downweight"][0]["gini"], abs=1e-12)
+    # down-weighting popularity puts more long-tail items into the lists
+    assert max(q["long_tail_share"] for q in p["downweight"]) > p["downweight"][0]["long_tail_share"]
+
