@@ -118,6 +118,9 @@ def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
             how = f"refit {v['refit']['epochs']} epochs on all positives" if "refit" in v else "best-epoch model"
             if v.get("grid"):
                 log(f"[rec] validation grid kept {v['grid']['chosen']} ({chosen.model} d={chosen.dim} l2={chosen.l2})")
+            if chosen.bias_only:
+                log("[rec] warning: the bias-only model (most popular with learned offsets) ranked best on validation: "
+                    "no embedding model beats popularity on this data, so an SAE of its embeddings has nothing to find")
             log(f"[rec] best epoch {v['best_epoch']} of {len(trained.history)} (validation {v['metric']} "
                 f"{v['best']:.4f} on {v['n_users']} users); {how}")
         write_json(out / "metrics.json", result)
