@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from jaxsae.interventions import (Steerer, concept_benchmark, concept_fans, gini, label_scores, long_tail_coverage,
-                                  long_tail_mask, ndcg_at_k, popularity_benchmark, segment_recall)
+                                  long_tail_mask, ndcg_at_k, popularity_benchmark, redistribute,
+                                  segment_recall)
 from test_interventions import identity_sae, planted_world
 
 
@@ -51,6 +52,14 @@ def test_gini_and_long_tail_coverage_by_hand():
                                   [True, False, True, False, True, True, True, True, True, True])
 
 
+def test_redistribution_keeps_the_l1_norm_and_moves_mass_onto_the_segment():
+    z = np.array([[1.0, 3.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    out = redistribute(z, [2, 3], 0.5)
+    np.testing.assert_allclose(out, [[0.5, 1.5, 1.0, 1.0], [0, 0, 0, 0]])  # |z|_1 = 4: 2 moves onto S, 1 each
+    np.testing.assert_allclose(np.abs(redistribute(z, [0], 0.3)).sum(axis=1), [4.0, 0.0])
+    np.testing.assert_allclose(redistribute(z, [1], 0.0), z)
+
+
 def world():
     """The planted world of the intervention tests, with hidden positives: users 0-2 hold Horror items."""
     tt, data = planted_world()
@@ -87,6 +96,7 @@ def test_label_baseline_equals_numpy(monkeypatch):
     # level 0 of the SAE edit is the unedited recommender: the same point as lambda 0
     assert out["sae"][0]["ndcg"] == pytest.approx(out["label"][0]["ndcg"], abs=1e-9)
     assert out["n_users"] == 3 and out["neuron"] == 0
+    assert out["sae_redistribute"][0]["ndcg"] == pytest.approx(out["label"][0]["ndcg"], abs=1e-6)  # a = 0: unedited
 
 
 def test_popularity_downweighting_equals_numpy():

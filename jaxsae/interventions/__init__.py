@@ -13,7 +13,7 @@ from typing import List
 from jaxsae.interventions.benchmark import (BENCHMARK_LEVELS, LABEL_LAMBDAS, LONG_TAIL_HEAD, POPULARITY_LAMBDAS,
                                            POPULARITY_LEVELS, concept_benchmark, concept_fans, gini, label_scores,
                                            long_tail_coverage, long_tail_mask, ndcg_at_k, popularity_benchmark,
-                                           popularity_neuron, segment_recall)
+                                           popularity_neuron, redistribute, segment_recall)
 from jaxsae.interventions.common import (N_SAMPLES, activation_scale, baseline_top, concept_neuron, concept_share,
                                         file_stem, level_scale, resolve_item, sample_lists, select_audience)
 from jaxsae.interventions.filter import (FILTER_DECAY, FILTER_DEPTH, FILTER_LEVELS, FILTER_METHODS,
@@ -35,5 +35,5 @@ __all__: List[str] = [
     "FILTER_RIDGE", "NUDGE_LEVELS", "PROMOTE_LEVELS", "BENCHMARK_LEVELS", "LABEL_LAMBDAS", "LONG_TAIL_HEAD",
     "POPULARITY_LAMBDAS", "POPULARITY_LEVELS", "concept_benchmark", "concept_fans", "gini", "label_scores",
     "long_tail_coverage", "long_tail_mask", "ndcg_at_k", "popularity_benchmark", "popularity_neuron",
-    "segment_recall",
+    "redistribute", "segment_recall",
 ]

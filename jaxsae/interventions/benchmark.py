@@ -3,7 +3,8 @@
 Concept part: for the users whose hidden (held-out) positives over-represent a concept, over the steering
 strength, the personal ndcg@K on their own hidden positives against the segment recall@K (the share of
 their hidden concept positives the top-K retrieves), for the SAE's steering (the concept neuron of the
-users raised by `level` x its largest activation) and for a label baseline without an SAE
+users raised by `level` x its largest activation; and the norm-preserving redistribution of their
+latents towards it, `redistribute`) and for a label baseline without an SAE
 (`scores + lambda x std_u(scores) x label`, label 1 on the concept's items). A neuron edit earns its keep
 when its curve lies above the baseline's: more of the segment for the same personal accuracy.
 
@@ -25,6 +26,7 @@ BENCHMARK_LEVELS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # SAE: added to the concept n
 LABEL_LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # label baseline: x the user's score std, added to the label
 POPULARITY_LEVELS = (0.0, -0.5, -1.0, -2.0, -3.0, -4.0)  # SAE: added to the popularity neuron
 POPULARITY_LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # down-weighting: x the user's score std
+REDISTRIBUTE_LEVELS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)  # a of `redistribute`
 LONG_TAIL_HEAD = 0.2  # the head: this fraction of items with the most training positives; the rest is the tail
 BENCHMARK_MAX_USERS = 500
 
@@ -90,6 +92,17 @@ def label_scores(scores: np.ndarray, label: np.ndarray, lam: float) -> np.ndarra
     return s + float(lam) * s.std(axis=1, keepdims=True) * np.asarray(label, np.float64)[None, :]
 
 
+def redistribute(z: np.ndarray, segment: Sequence[int], a: float) -> np.ndarray:
+    """The norm-preserving redistribution of latents towards the neurons `segment` (S), per row:
+    `z' = |z|_1 ((1 - a) z / |z|_1 + a e_S / |S|)`, `e_S` the indicator of S: a share `a` of the row's L1
+    mass moves onto S, spread evenly, so `|z'|_1 = |z|_1` for non-negative z (rows of zeros stay zero)."""
+    z = np.asarray(z, np.float64)
+    norm = np.abs(z).sum(axis=1, keepdims=True)
+    e = np.zeros(z.shape[1])
+    e[list(segment)] = 1.0 / len(segment)
+    return (1.0 - float(a)) * z + float(a) * norm * e[None, :]
+
+
 # ---- users -----------------------------------------------------------------------------------------
 def hidden_positives(data: Any, users: np.ndarray) -> np.ndarray:
     """`[len(users), n_test]` hidden positives of `users` (each must be a test user)."""
@@ -130,7 +143,8 @@ def concept_benchmark(steerer: Steerer, data: Any, concept: str, users: Sequence
     """The concept part (module docstring): per strength, `ndcg` (personal ndcg@k on the users' own
     hidden positives), `segment_recall` (mean over users with a hidden concept positive) and
     `concept_share` of the top-k, for `"sae"` (the concept neuron, by purity@10 unless given, raised by
-    `level` x its largest activation) and `"label"` (`label_scores`)."""
+    `level` x its largest activation), `"sae_redistribute"` (`redistribute` of the users' latents towards
+    that neuron, strength a) and `"label"` (`label_scores`)."""
     from jaxsae.interventions.common import concept_neuron
 
     c = data.concept_index(concept)
@@ -154,6 +168,11 @@ def concept_benchmark(steerer: Steerer, data: Any, concept: str, users: Sequence
 
     out["sae"] = _curve(lambda v: _top(steerer.scores(fans, user_edit=latent_edit(neuron, "add", v * scale, ones)),
                                        k, excl), levels, pos, extra)
+    z = steerer.user_latents(fans)
+    every = list(range(z.shape[1]))
+    out["sae_redistribute"] = _curve(
+        lambda a: _top(steerer.scores(fans, user_edit=latent_edit(every, "set", redistribute(z, [neuron], a), ones)),
+                       k, excl), REDISTRIBUTE_LEVELS, pos, extra)
     out["label"] = _curve(lambda v: _top(label_scores(base, cmask, v), k, excl), lambdas, pos, extra)
     out["scale"] = float(scale)
     return out

@@ -316,14 +316,15 @@ def benchmark_blocks(s: Section, rec: Dict[str, Any], figs: FigureContext) -> No
         f"{c.get('concept')}; personal ndcg@{k} on those items against the segment recall@{k} of the concept, over "
         f"the steering strength, for SAE neuron {c.get('neuron')} and for the label baseline (scores + lambda x "
         f"label); and popularity neuron {p.get('neuron')} against popularity down-weighting."))
-    rows = [("SAE", r.get("strength"), r.get("ndcg"), r.get("segment_recall"), r.get("concept_share"))
-            for r in c.get("sae") or []] + [("label", r.get("strength"), r.get("ndcg"), r.get("segment_recall"),
-                                            r.get("concept_share")) for r in c.get("label") or []]
+    rows = [(name, r.get("strength"), r.get("ndcg"), r.get("segment_recall"), r.get("concept_share"))
+            for name, key in (("SAE add", "sae"), ("SAE redistribute", "sae_redistribute"), ("label", "label"))
+            for r in c.get(key) or []]
     if rows:
         s.blocks.append(table(("steering", "strength", f"ndcg@{k}", f"segment recall@{k}", "concept share"), rows))
         figs.add(s.blocks, "benchmark-concept.png", f"Steering towards {c.get('concept')}: personal ndcg@{k} against "
                  f"segment recall@{k}, one point per strength (up and right is better)", figures.level_curves,
                  [("SAE neuron",) + _points(c.get("sae"), "segment_recall", "ndcg"),
+                  ("SAE redistribution",) + _points(c.get("sae_redistribute"), "segment_recall", "ndcg"),
                   ("label baseline",) + _points(c.get("label"), "segment_recall", "ndcg")],
                  f"segment recall@{k}", f"ndcg@{k}", title=f"benchmark {c.get('concept')}")
     rows = [("SAE", r.get("strength"), r.get("ndcg"), r.get("long_tail_coverage"), r.get("gini"))
