@@ -73,9 +73,22 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
     if "interventions" in stages:
         _w(run / "interventions/filter-horror.json", {
             "concept": "Horror", "neuron": 2, "k": 20, "levels": [0, -0.5, -1.0, -1.5], "concept_share_before": 0.4,
-            "concept_share_after": 0.05, "rest_rbo": 0.8, "audience_size": 30,
-            "per_level": [{"level": lv, "concept_share_after": 0.4 - 0.1 * i, "rest_rbo": 0.9 - 0.03 * i}
-                          for i, lv in enumerate([0, -0.5, -1.0, -1.5])]})
+            "concept_share_after": 0.2, "removal": 0.5, "rest_rbo": 0.84, "level": -1.0, "min_rest_rbo": 0.8,
+            "removal_auc": 0.42, "headline": "strongest removal at rest-RBO >= 0.8: 50% of the concept",
+            "audience_size": 30,
+            "per_level": [{"level": lv, "concept_share_after": 0.4 - 0.1 * i, "removal": 0.25 * i,
+                           "rest_rbo": 0.9 - 0.03 * i} for i, lv in enumerate([0, -0.5, -1.0, -1.5])]})
+        _w(run / "interventions/benchmark.json", {
+            "concept": {"concept": "Horror", "neuron": 2, "k": 20, "n_users": 12,
+                        "sae": [{"strength": v, "ndcg": 0.3 - 0.02 * v, "segment_recall": 0.2 + 0.1 * v,
+                                 "concept_share": 0.3 + 0.1 * v} for v in (0.0, 1.0, 2.0)],
+                        "label": [{"strength": v, "ndcg": 0.3 - 0.05 * v, "segment_recall": 0.2 + 0.1 * v,
+                                   "concept_share": 0.3 + 0.1 * v} for v in (0.0, 0.5, 1.0)]},
+            "popularity": {"neuron": 1, "k": 20, "n_users": 40, "head": 0.2, "n_tail_items": 80,
+                           "sae": [{"strength": v, "ndcg": 0.3 + 0.02 * v, "long_tail_coverage": 0.1 - 0.02 * v,
+                                    "gini": 0.9 + 0.01 * v, "long_tail_share": 0.05} for v in (0.0, -1.0)],
+                           "downweight": [{"strength": v, "ndcg": 0.3 - 0.04 * v, "long_tail_coverage": 0.1 + 0.1 * v,
+                                           "gini": 0.9 - 0.1 * v, "long_tail_share": 0.1} for v in (0.0, 1.0)]}})
         _w(run / "interventions/nudge-comedy.json", {
             "concept": "Comedy", "neuron": 1, "k": 30, "concept_share_before": 0.2,
             "per_level": [{"level": lv, "concept_share": 0.2 + 0.1 * lv} for lv in (1, 2, 3, 4)]})

@@ -1,7 +1,8 @@
 """The filter experiment: remove a concept from its biggest fans' recommendations through SAE neurons.
 
 Filtering defaults to a per-user weighted edit of the concept's neurons (`filter_weights`), reported at the
-mildest level that removes 80% of the concept (`headline_index`); the paper's one-neuron user edit and an
+strongest removal that keeps the rest of the list's RBO >= 0.8 (`headline_index`), with the whole
+removal vs rest-RBO curve and its area (`removal_auc`); the paper's one-neuron user edit and an
 item-side edit are options (`method="neuron"`, `side="item"`). It returns the dict written to
 `RUN/interventions/filter-*.json`.
 """
@@ -18,7 +19,8 @@ from jaxsae.interventions.steer import Steerer, latent_edit
 
 FILTER_LEVELS = tuple(-0.25 * i + 0.0 for i in range(13))  # 0 .. -3 (+ 0.0: no -0.0)
 FILTER_METHODS = ("weighted", "neuron")
-FILTER_TARGET = 0.2  # headline: the mildest level leaving at most this fraction of the concept (>= 80% removed)
+FILTER_TARGET = 0.2  # the goal: leave at most this fraction of the concept (>= 80% removed; `target_reached`)
+FILTER_MIN_REST_RBO = 0.8  # headline: the strongest removal among the levels keeping the rest's RBO >= this
 FILTER_DEPTH, FILTER_DECAY, FILTER_RIDGE = 100, 0.95, 0.01  # `filter_weights` (measured on ML-100k)
 
 
@@ -168,18 +170,46 @@ def item_filter_neurons(item_latents: np.ndarray, concept_mask: np.ndarray, audi
     return chosen, info
 
 
-def headline_index(per_level: Sequence[Dict[str, Any]], share_before: float, target: float = FILTER_TARGET) -> Tuple[int, bool]:
-    """Index of the headline level: the mildest (smallest |level|) whose concept share is at most
-    `target` x the share before, and whether one was; when none is, the level leaving the least of the
-    concept (the mildest of equals). Why: stronger levels overshoot and reorder the rest for no extra
-    removal, and the share need not fall monotonically (deep concept items can rise)."""
-    order = sorted(range(len(per_level)), key=lambda j: (abs(per_level[j]["level"]), j))
-    for j in order:
-        if per_level[j]["concept_share_after"] <= target * share_before + 1e-12:
-            return j, True
-    if not order:
-        return 0, False
-    return min(order, key=lambda j: per_level[j]["concept_share_after"]), False
+def removal(share_after: float, share_before: float) -> float:
+    """The fraction of the concept an edit removed from the top-K, `1 - share_after / share_before`
+    (0 when there was nothing to remove)."""
+    return 0.0 if share_before <= 0 else 1.0 - float(share_after) / float(share_before)
+
+
+def headline_index(per_level: Sequence[Dict[str, Any]], share_before: float,
+                   min_rest_rbo: float = FILTER_MIN_REST_RBO) -> Optional[int]:
+    """Index of the headline level: the one removing the most of the concept among the levels whose
+    `rest_rbo >= min_rest_rbo` (ties: the higher rest-RBO, then the milder level); None when no level
+    both meets the constraint and removes anything. Why: the strongest levels remove the concept by
+    wrecking the rest of the list (rest-RBO near 0), which is no filter; a level below the constraint
+    is never the result, however much it removes."""
+    best: Optional[int] = None
+    key = None
+    for j, p in enumerate(per_level):
+        rbo = p.get("rest_rbo")
+        if rbo is None or not rbo >= float(min_rest_rbo) - 1e-12:
+            continue
+        r = removal(p["concept_share_after"], share_before)
+        if r <= 1e-12:
+            continue
+        k = (r, float(rbo), -abs(float(p["level"])))
+        if key is None or k > key:
+            best, key = j, k
+    return best
+
+
+def removal_auc(per_level: Sequence[Dict[str, Any]], share_before: float) -> float:
+    """Area under the removal vs rest-RBO curve: with `f(r) = max{rest_rbo_j : removal_j >= r}` (the best
+    rest-RBO any level reaches while removing at least r of the concept; 0 where none does),
+    `AUC = integral_0^1 f(r) dr`. 1: the whole concept removed with the rest untouched; the unedited list
+    alone (removal 0, rest-RBO 1) gives 0. A step function, integrated exactly."""
+    pts = sorted(((min(max(removal(p["concept_share_after"], share_before), 0.0), 1.0), float(p["rest_rbo"]))
+                  for p in per_level if p.get("rest_rbo") is not None), reverse=True)
+    area, best, right = 0.0, 0.0, 1.0
+    for r, rbo in pts:  # removal descending: on (r, right] f is the best rest-RBO seen so far
+        area += best * (right - r)
+        best, right = max(best, rbo), r
+    return float(area + best * right)
 
 
 def _most_specific(neurons: Sequence[int], selection: Optional[Dict[str, Any]], scales: np.ndarray) -> int:
@@ -195,8 +225,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
                       neuron: Optional[Any] = None, audience_size: int = 100, k: int = 20,
                       levels: Sequence[float] = FILTER_LEVELS, op: Optional[str] = None, exclude_train: bool = True,
                       n_neurons: int = 1, method: Optional[str] = None, side: str = "user",
-                      target: float = FILTER_TARGET, absolute: bool = False, n_samples: int = N_SAMPLES
-                      ) -> Dict[str, Any]:
+                      target: float = FILTER_TARGET, absolute: bool = False, n_samples: int = N_SAMPLES,
+                      min_rest_rbo: float = FILTER_MIN_REST_RBO) -> Dict[str, Any]:
     """Filtering: lower a concept through SAE neurons for the users who see the most of it.
 
     Audience: the `audience_size` users of `users` with the highest share of the concept in their
@@ -211,11 +241,15 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
       with `absolute`, the reference's absolute latent values).
       On the item side only the items where a chosen neuron fires are edited, for the audience's
       requests only; every other item keeps its exact embedding.
-    Reported per level: the concept's share of the top-K and `rest_rbo`, the RBO (p = 0.9) of the
-    non-concept top-K lists before and after (1 = the rest untouched). The headline
-    (`concept_share_after`, `rest_rbo`, labelled by `level`) is the mildest level whose share is at most
-    `target` x the share before, else the one leaving the least (`headline_index`); `strongest` keeps the
-    strongest level. The reported `neuron` of the weighted filter is the candidate most specific to the
+    Reported per level: the concept's share of the top-K, `removal` (`1 - share / share before`) and
+    `rest_rbo`, the RBO (p = 0.9) of the non-concept top-K lists before and after (1 = the rest untouched).
+    The headline (`concept_share_after`, `removal`, `rest_rbo`, labelled by `level`) is the strongest
+    removal among the levels with `rest_rbo >= min_rest_rbo` (`headline_index`); when none removes
+    anything at that constraint, `level` is None, the headline is the unedited list (nothing removed,
+    rest-RBO 1) and `headline` says so. `target_reached`: the headline removes at least `1 - target`.
+    `curve` (removal, rest-RBO per level), `removal_auc` (`removal_auc`), `max_removal` (the most any
+    level removes, whatever its rest-RBO) and `strongest` (the strongest level) give the whole trade-off.
+    The reported `neuron` of the weighted filter is the candidate most specific to the
     concept (highest purity@10, `_most_specific`), not the one with the largest weight. `samples`: the first
     `n_samples` audience users' top-K before and at the headline level.
     """
@@ -283,20 +317,34 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
                           "concept_share_after": float(concept_share(after, cmask).mean()),
                           "rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))})
     share_before = float(concept_share(before, cmask).mean())
-    head, reached = headline_index(per_level, share_before, target)
+    for p in per_level:
+        p["removal"] = removal(p["concept_share_after"], share_before)
+    head = headline_index(per_level, share_before, min_rest_rbo)
+    best = per_level[head] if head is not None else {"level": None, "concept_share_after": share_before,
+                                                     "removal": 0.0, "rest_rbo": 1.0}
+    reached = best["removal"] >= 1.0 - float(target) - 1e-12
+    most = max(per_level, key=lambda p: p["removal"]) if per_level else best
     strongest = per_level[_strongest(levels)]
     lead = _most_specific(neurons, selection, scales) if method == "weighted" else 0
+    if head is None:
+        headline = (f"no level removes any of the concept at rest-RBO >= {min_rest_rbo:g} "
+                    f"(the most any level removes is {most['removal']:.0%}, at rest-RBO {most['rest_rbo']:.2f})")
+    else:
+        headline = (f"strongest removal at rest-RBO >= {min_rest_rbo:g}: {best['removal']:.0%} of the concept"
+                    + ("" if reached else f"; the target ({1 - target:.0%} removed) is not reachable there"))
     out = {
         "concept": data.concept_names[c], "neuron": neurons[lead], "neurons": neurons, "k": k, "op": op,
         "method": method, "side": side, "mode": steerer.mode, "levels": [float(v) for v in levels],
         "scale": float(scales[lead]), "scales": [float(v) for v in scales], "absolute_levels": bool(absolute),
         "concept_share_before": share_before,
-        "concept_share_after": per_level[head]["concept_share_after"], "rest_rbo": per_level[head]["rest_rbo"],
-        "level": per_level[head]["level"], "target": float(target), "target_reached": bool(reached),
-        "headline": (f"mildest level with share <= {target:.2g} x before" if reached
-                     else "target not reached: the level leaving the least of the concept"),
+        "concept_share_after": best["concept_share_after"], "removal": best["removal"], "rest_rbo": best["rest_rbo"],
+        "level": best["level"], "min_rest_rbo": float(min_rest_rbo), "target": float(target),
+        "target_reached": bool(reached), "headline": headline,
+        "curve": [{"level": p["level"], "removal": p["removal"], "rest_rbo": p["rest_rbo"]} for p in per_level],
+        "removal_auc": removal_auc(per_level, share_before),
+        "max_removal": {"level": most["level"], "removal": most["removal"], "rest_rbo": most["rest_rbo"]},
         "strongest": {"level": strongest["level"], "concept_share_after": strongest["concept_share_after"],
-                      "rest_rbo": strongest["rest_rbo"]},
+                      "removal": strongest["removal"], "rest_rbo": strongest["rest_rbo"]},
         "per_level": per_level, "audience_size": int(len(aud)),
         "pool_concept_share": float(concept_share(base_top, cmask).mean()),
         "neuron_choice": "given" if neuron is not None else (
@@ -304,6 +352,6 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     }
     if selection is not None:
         out["selection"] = selection
-    out["samples"] = sample_lists(data, aud, before, afters[head] if afters else before, per_level[head]["level"],
-                                  n_samples)
+    out["samples"] = sample_lists(data, aud, before, afters[head] if head is not None else before,
+                                  best["level"] if head is not None else 0.0, n_samples)
     return out

@@ -8,7 +8,7 @@ from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError, UnknownNameError
 from jaxsae.interventions import (
     Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, filter_weights,
-    headline_index, item_filter_neurons, latent_edit, nudge_experiment, promote_experiment, resolve_item,
+    headline_index, item_filter_neurons, removal, removal_auc, latent_edit, nudge_experiment, promote_experiment, resolve_item,
 )
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.tied import TiedSAE
@@ -209,18 +209,52 @@ def test_filter_picks_the_neuron_by_its_effect_on_rankings():
     both = filter_experiment(steer, data, "Horror", np.arange(6), neuron=[0, 1], audience_size=3, k=4,
                              levels=(0.0, -1.5))
     assert both["neurons"] == [0, 1] and len(both["scales"]) == 2 and both["neuron_choice"] == "given"
-    assert both["concept_share_after"] == 0.0
+    # both neurons together remove the concept but reorder the rest below the rest-RBO constraint: the headline
+    # says so rather than report the wrecked list
+    assert both["max_removal"]["removal"] == 1.0 and both["max_removal"]["rest_rbo"] < 0.8
+    assert both["level"] is None and both["removal"] == 0.0 and both["concept_share_after"] == 1.0
+    assert not both["target_reached"] and both["headline"].startswith("no level removes")
 
 
-def test_headline_is_the_mildest_level_reaching_the_target():
-    per = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
-           {"level": -0.5, "concept_share_after": 0.1}, {"level": -2.0, "concept_share_after": 0.0}]
-    assert headline_index(per, 0.6) == (2, True)  # -0.5 is milder than -2 and leaves <= 1/5
-    assert headline_index(per, 0.6, target=0.0) == (3, True)
-    assert headline_index(per[:2], 0.6) == (1, False)  # not reached: the level leaving the least, flagged
-    rising = [{"level": 0.0, "concept_share_after": 0.6}, {"level": -1.0, "concept_share_after": 0.3},
-              {"level": -2.0, "concept_share_after": 0.4}]
-    assert headline_index(rising, 0.6) == (1, False)
+def test_headline_never_reports_a_level_below_the_rest_rbo_constraint():
+    per = [{"level": 0.0, "concept_share_after": 0.6, "rest_rbo": 1.0},
+           {"level": -0.5, "concept_share_after": 0.45, "rest_rbo": 0.95},
+           {"level": -1.0, "concept_share_after": 0.3, "rest_rbo": 0.85},
+           {"level": -2.0, "concept_share_after": 0.05, "rest_rbo": 0.2},  # removes most: wrecks the list
+           {"level": -3.0, "concept_share_after": 0.0, "rest_rbo": 0.0}]
+    assert headline_index(per, 0.6) == 2  # the strongest removal (50%) among levels with rest-RBO >= 0.8
+    assert headline_index(per, 0.6, min_rest_rbo=0.9) == 1
+    assert headline_index(per, 0.6, min_rest_rbo=0.0) == 4
+    # no level removes anything at the constraint: no headline level at all, never a wrecking one
+    assert headline_index([per[0], per[3], per[4]], 0.6) is None
+    ties = [{"level": -1.0, "concept_share_after": 0.3, "rest_rbo": 0.85},
+            {"level": -0.5, "concept_share_after": 0.3, "rest_rbo": 0.9}]
+    assert headline_index(ties, 0.6) == 1  # equal removal: the one keeping more of the rest
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # whatever the curve, the headline meets the constraint and nothing passing removes more
+        n = int(rng.integers(1, 8))
+        rows = [{"level": -float(j), "concept_share_after": float(rng.random()), "rest_rbo": float(rng.random())}
+                for j in range(n)]
+        h = headline_index(rows, 0.7, 0.8)
+        ok = [r for r in rows if r["rest_rbo"] >= 0.8 and removal(r["concept_share_after"], 0.7) > 0]
+        assert (h is None) == (not ok)
+        if h is not None:
+            assert rows[h]["rest_rbo"] >= 0.8
+            assert removal(rows[h]["concept_share_after"], 0.7) == max(removal(r["concept_share_after"], 0.7) for r in ok)
+
+
+def test_removal_auc_by_hand():
+    per = [{"level": 0.0, "concept_share_after": 1.0, "rest_rbo": 1.0},
+           {"level": -1.0, "concept_share_after": 0.5, "rest_rbo": 0.8},
+           {"level": -2.0, "concept_share_after": 0.0, "rest_rbo": 0.2}]
+    # f(r) = 0.8 on (0, 0.5], 0.2 on (0.5, 1]: area 0.5 * 0.8 + 0.5 * 0.2
+    assert removal_auc(per, 1.0) == pytest.approx(0.5)
+    assert removal_auc(per[:1], 1.0) == 0.0  # the unedited list removes nothing
+    assert removal_auc([{"level": -1.0, "concept_share_after": 0.0, "rest_rbo": 1.0}], 1.0) == pytest.approx(1.0)
+    # a dominated level (less removal, lower rest-RBO) changes nothing
+    worse = per + [{"level": -0.5, "concept_share_after": 0.8, "rest_rbo": 0.5}]
+    assert removal_auc(worse, 1.0) == pytest.approx(0.5)
+    assert removal(0.15, 0.6) == pytest.approx(0.75) and removal(0.0, 0.0) == 0.0
 
 
 def test_weighted_filter_removes_planted_concept_and_keeps_rest_order():
@@ -237,6 +271,8 @@ def test_weighted_filter_removes_planted_concept_and_keeps_rest_order():
     assert out["concept_share_before"] == 1.0 and out["per_level"][0]["concept_share_after"] == 1.0
     assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0)
     assert out["target_reached"] and out["level"] in (-1.0, -5.0) and out["strongest"]["level"] == -5.0
+    assert out["removal"] == 1.0 and out["removal_auc"] == pytest.approx(1.0) and out["min_rest_rbo"] == 0.8
+    assert [p["level"] for p in out["curve"]] == [0.0, -1.0, -5.0] and out["curve"][0]["removal"] == 0.0
 
 
 def test_weighted_filter_reports_the_purest_candidate_ties_to_the_larger_weight():

@@ -1,7 +1,7 @@
-"""`jaxsae intervene RUN --filter CONCEPT | --nudge CONCEPT | --promote ITEM [options]`.
+"""`jaxsae intervene RUN --filter CONCEPT | --nudge CONCEPT | --promote ITEM | --benchmark CONCEPT [options]`.
 
 The flags are the fields of `InterveneTarget` and `InterveneOptions` (`jaxsae.app.stages.intervene`, the stage's
-one definition). Writes `RUN/interventions/{filter,nudge,promote}-<name>.json` (keys in
+one definition). Writes `RUN/interventions/{filter,nudge,promote}-<name>.json` (`benchmark.json`) (keys in
 docs/ARCHITECTURE.md) and `config.json`. Negative levels need `--levels=-0.5,-1` (with `=`).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     from jaxsae.app.cli.flags import add_options
     from jaxsae.app.stages import intervene as stage
 
-    p = sub.add_parser("intervene", help="filter, nudge or promote through an SAE neuron (RUN/interventions/)")
+    p = sub.add_parser("intervene", help="filter, nudge or promote through an SAE neuron, or benchmark steering against baselines without an SAE (RUN/interventions/)")
     p.add_argument("run", metavar="RUN", help="run directory with data/, rec/ and sae/")
     add_options(p, stage.OPTIONS, titles=stage.TITLES)
     p.set_defaults(func=main)

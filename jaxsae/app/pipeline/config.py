@@ -49,9 +49,9 @@ DEPENDS: Dict[str, Sequence[str]] = {
 RESUMABLE = {"train_rec": "rec", "train_sae": "sae"}
 # stages that run with their defaults when the config omits them (`ablate` runs only when configured)
 DEFAULT_ON = ("prepare", "train_rec", "train_sae", "analyze", "intervene", "report")
-INTERVENTION_KINDS = ("filter", "nudge", "promote")
+INTERVENTION_KINDS = ("filter", "nudge", "promote", "benchmark")
 TOP_KEYS = ("name", "description", "dataset", "variants", "notes", "paper")
-DEFAULT_INTERVENTIONS = [{"filter": AUTO}, {"nudge": AUTO}, {"promote": AUTO}]
+DEFAULT_INTERVENTIONS = [{"filter": AUTO}, {"nudge": AUTO}, {"promote": AUTO}, {"benchmark": AUTO}]
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:

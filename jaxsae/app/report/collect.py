@@ -98,6 +98,6 @@ def load_run(run_dir: "str | Path") -> RunData:
             if value is not None:
                 value = dict(value)
                 value.setdefault("_file", path.name)
-                value.setdefault("_kind", path.name.split("-", 1)[0])
+                value.setdefault("_kind", path.stem.split("-", 1)[0])
                 data.interventions.append(value)
     return data

@@ -96,7 +96,16 @@ def _steering(run: RunData, digits: int) -> List[Dict[str, Any]]:
         if kind == "filter":
             summary = [["share before", _sig(rec.get("concept_share_before"), digits)],
                        ["share after", _sig(rec.get("concept_share_after"), digits)],
-                       ["rest RBO", _sig(rec.get("rest_rbo"), digits)]]
+                       ["removed", _sig(rec.get("removal"), digits)],
+                       ["rest RBO", _sig(rec.get("rest_rbo"), digits)],
+                       ["min rest RBO", _sig(rec.get("min_rest_rbo"), digits)],
+                       ["area removal vs rest RBO", _sig(rec.get("removal_auc"), digits)]]
+            if rec.get("headline"):
+                summary.append(["headline", str(rec.get("headline"))])
+            if rec.get("curve"):
+                summary.append(["removal/rest RBO by level", ", ".join(
+                    f"{_sig(c.get('level'), digits)}: {_sig(c.get('removal'), 2)}/{_sig(c.get('rest_rbo'), 2)}"
+                    for c in rec["curve"] if isinstance(c, dict))])
         elif kind == "nudge":
             last = (rec.get("per_level") or [{}])[-1] if rec.get("per_level") else {}
             summary = [["share before", _sig(rec.get("concept_share_before"), digits)],

@@ -254,15 +254,27 @@ def interventions_section(run: RunData, figs: FigureContext) -> Section:
     for rec in by_kind.get("filter", []):
         name = f"filter-{_slug(rec.get('concept'))}.png"
         s.blocks.append(table(
-            ("filter", "neuron", "k", "audience", "share before", "share after", "rest RBO"),
+            ("filter", "neuron", "k", "audience", "level", "share before", "share after", "removal", "rest RBO",
+             "min rest RBO", "AUC"),
             [(rec.get("concept"), rec.get("neuron"), rec.get("k"), rec.get("audience_size"),
-              rec.get("concept_share_before"), rec.get("concept_share_after"), rec.get("rest_rbo"))]))
+              "none" if rec.get("level") is None else rec.get("level"), rec.get("concept_share_before"),
+              rec.get("concept_share_after"), rec.get("removal"), rec.get("rest_rbo"), rec.get("min_rest_rbo"),
+              rec.get("removal_auc"))]))
+        if rec.get("headline"):
+            s.blocks.append(Paragraph(f"Filtering {rec.get('concept')}: {rec.get('headline')}."))
         xs, share = _levels(rec, "concept_share_after")
         _, rest = _levels(rec, "rest_rbo")
         figs.add(s.blocks, name, f"Filtering {rec.get('concept')}: concept share of the top-{rec.get('k')} "
                  "and RBO of the rest of the list, per level", figures.level_curves,
                  [("concept share", xs, share), ("rest RBO", xs, rest)], "level (neuron value)", "share / RBO",
                  title=f"filter {rec.get('concept')}", baseline=_num(rec.get("concept_share_before")))
+        removed, rest = _levels(rec, "removal")[1], _levels(rec, "rest_rbo")[1]
+        figs.add(s.blocks, f"filter-curve-{_slug(rec.get('concept'))}.png",
+                 f"Filtering {rec.get('concept')}: RBO of the rest of the list against the share of the concept "
+                 f"removed, one point per level (area under the curve {fmt(_num(rec.get('removal_auc')))}; the dashed "
+                 "line is the rest-RBO constraint of the headline)", figures.level_curves,
+                 [("rest RBO", removed, rest)], "concept removed", "rest RBO", title=f"filter {rec.get('concept')}",
+                 baseline=_num(rec.get("min_rest_rbo")))
     for rec in by_kind.get("nudge", []):
         name = f"nudge-{_slug(rec.get('concept'))}.png"
         xs, share = _levels(rec, "concept_share")
@@ -282,10 +294,49 @@ def interventions_section(run: RunData, figs: FigureContext) -> Section:
                  f"whom it enters the top-{rec.get('k')}", figures.level_curves,
                  [("entered top-k", xs, frac)], "level", "fraction of users",
                  title=f"promote {rec.get('title') or rec.get('item')}")
-    other = [k for k in by_kind if k not in ("filter", "nudge", "promote")]
+    for rec in by_kind.get("benchmark", []):
+        benchmark_blocks(s, rec, figs)
+    other = [k for k in by_kind if k not in ("filter", "nudge", "promote", "benchmark")]
     for kind in other:
         s.blocks.append(Paragraph(f"{len(by_kind[kind])} other result file(s) of kind {kind!r} not shown."))
     return s
+
+
+def _points(rows: Any, x: str, y: str) -> "tuple[list, list]":
+    rows = [r for r in (rows or []) if isinstance(r, dict)]
+    return [r.get(x) for r in rows], [r.get(y) for r in rows]
+
+
+def benchmark_blocks(s: Section, rec: Dict[str, Any], figs: FigureContext) -> None:
+    """The steering benchmark: the SAE's steering beside the baselines without an SAE, as tables and curves."""
+    c, p = rec.get("concept") or {}, rec.get("popularity") or {}
+    k = c.get("k", p.get("k"))
+    s.blocks.append(Paragraph(
+        f"Steering benchmark: {c.get('n_users')} held-out users whose own held-out items over-represent "
+        f"{c.get('concept')}; personal ndcg@{k} on those items against the segment recall@{k} of the concept, over "
+        f"the steering strength, for SAE neuron {c.get('neuron')} and for the label baseline (scores + lambda x "
+        f"label); and popularity neuron {p.get('neuron')} against popularity down-weighting."))
+    rows = [(name, r.get("strength"), r.get("ndcg"), r.get("segment_recall"), r.get("concept_share"))
+            for name, key in (("SAE add", "sae"), ("SAE redistribute", "sae_redistribute"), ("label", "label"))
+            for r in c.get(key) or []]
+    if rows:
+        s.blocks.append(table(("steering", "strength", f"ndcg@{k}", f"segment recall@{k}", "concept share"), rows))
+        figs.add(s.blocks, "benchmark-concept.png", f"Steering towards {c.get('concept')}: personal ndcg@{k} against "
+                 f"segment recall@{k}, one point per strength (up and right is better)", figures.level_curves,
+                 [("SAE neuron",) + _points(c.get("sae"), "segment_recall", "ndcg"),
+                  ("SAE redistribution",) + _points(c.get("sae_redistribute"), "segment_recall", "ndcg"),
+                  ("label baseline",) + _points(c.get("label"), "segment_recall", "ndcg")],
+                 f"segment recall@{k}", f"ndcg@{k}", title=f"benchmark {c.get('concept')}")
+    rows = [("SAE", r.get("strength"), r.get("ndcg"), r.get("long_tail_coverage"), r.get("gini"))
+            for r in p.get("sae") or []] + [("down-weighting", r.get("strength"), r.get("ndcg"),
+                                             r.get("long_tail_coverage"), r.get("gini")) for r in p.get("downweight") or []]
+    if rows:
+        s.blocks.append(table(("popularity", "strength", f"ndcg@{k}", "long-tail coverage", f"Gini of top-{k}"), rows))
+        figs.add(s.blocks, "benchmark-popularity.png", f"Lowering popularity: Gini index of the top-{k} exposure "
+                 f"against personal ndcg@{k}, one point per strength (lower Gini at the same ndcg is better)",
+                 figures.level_curves, [("SAE popularity neuron",) + _points(p.get("sae"), "ndcg", "gini"),
+                                        ("down-weighting",) + _points(p.get("downweight"), "ndcg", "gini")],
+                 f"ndcg@{k}", "Gini", title="benchmark popularity")
 
 
 ABLATION_KEYS = ("w_pred", "rbo@30", "kendall_tau@30", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")

@@ -20,12 +20,16 @@ def _norm(x: Any) -> str:
 
 
 def intervention_done(run_dir: Path, kind: str, target: str) -> bool:
-    """True when `RUN/interventions/<kind>-*.json` already holds a result for `target` (concept or item)."""
-    for path in sorted((run_dir / "interventions").glob(f"{kind}-*.json")):
+    """True when `RUN/interventions/<kind>-*.json` (`benchmark.json`) already holds a result for `target`
+    (concept or item)."""
+    pattern = "benchmark.json" if kind == "benchmark" else f"{kind}-*.json"
+    for path in sorted((run_dir / "interventions").glob(pattern)):
         try:
             rec = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if kind == "benchmark" and isinstance(rec, dict):
+            rec = rec.get("concept")
         names = [rec.get("concept"), rec.get("item"), rec.get("title")] if isinstance(rec, dict) else []
         if any(n is not None and _norm(n) == _norm(target) for n in names):
             return True
@@ -71,7 +75,7 @@ def pick_niche_item(popularity: Sequence[int], item_ids: Sequence[str], quantile
 def resolve_interventions(run_dir: Path, interventions: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     """Replace "auto" targets: concepts from analysis/concepts.json, the promoted item from the data."""
     out = [dict(o) for o in interventions]
-    needs_concept = any(o.get(k) == AUTO for o in out for k in ("filter", "nudge"))
+    needs_concept = any(o.get(k) == AUTO for o in out for k in ("filter", "nudge", "benchmark"))
     needs_item = any(o.get("promote") == AUTO for o in out)
     best: List[str] = []
     if needs_concept:
@@ -92,6 +96,8 @@ def resolve_interventions(run_dir: Path, interventions: Sequence[Mapping[str, An
             o["nudge"] = best[1] if len(best) > 1 else best[0]
         if o.get("promote") == AUTO:
             o["promote"] = item
+        if o.get("benchmark") == AUTO:  # the steering benchmark of the filtered concept
+            o["benchmark"] = best[0]
     return out
 
 

@@ -21,16 +21,17 @@ from jaxsae.errors import ConfigError
 from jaxsae.interventions import MODES  # residual, reconstruct, double_pass (the reference NCF path)
 from jaxsae.app.options import split_options
 
-KINDS = ("filter", "nudge", "promote")
-DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20}
-DEFAULT_OP = {"filter": None, "nudge": "add", "promote": "add"}  # filter: chosen by its method
+KINDS = ("filter", "nudge", "promote", "benchmark")
+DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20, "benchmark": 20}
+DEFAULT_OP = {"filter": None, "nudge": "add", "promote": "add", "benchmark": "add"}  # filter: chosen by its method
 AUDIENCES = ("heldout", "test", "all")
 OPS = ("set", "add", "scale")
 METHODS = ("weighted", "neuron")
 SIDES = ("user", "item")
 
 
-DEFAULT_LEVELS = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS}
+DEFAULT_LEVELS = {"filter": iv.FILTER_LEVELS, "nudge": iv.NUDGE_LEVELS, "promote": iv.PROMOTE_LEVELS,
+                  "benchmark": iv.BENCHMARK_LEVELS}
 
 
 def _span(levels: Tuple[float, ...]) -> str:
@@ -61,6 +62,7 @@ class InterveneOptions:
     k: Optional[int] = None  # list length (None: 20; 30 for nudge)
     mode: str = "residual"  # "residual": x + decode(z') - decode(z) (unedited users score as the recommender); "reconstruct": decode(z') replaces the embedding (the paper); "double_pass": the reference's NCF path
     absolute_levels: bool = False  # levels are the latent values themselves (the reference), not multiples of the neuron's largest activation
+    min_rest_rbo: float = iv.FILTER_MIN_REST_RBO  # filter: the headline is the strongest removal among the levels keeping the rest of the list's RBO at least this (a level wrecking the list is never the result)
     include_train: bool = False  # let training positives appear in the lists
     seed: int = 0  # seed of the promotion audience sample
 
@@ -88,6 +90,8 @@ class InterveneOptions:
                                      ("mode", self.mode, MODES)):
             if value not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(a for a in allowed if a)}, got {value!r}")
+        if not 0.0 <= float(self.min_rest_rbo) <= 1.0:
+            raise ConfigError(f"--min-rest-rbo must be within [0, 1], got {self.min_rest_rbo}")
         if self.audience_size < 1:
             raise ConfigError(f"--audience-size must be >= 1, got {self.audience_size}")
         if self.k is not None and self.k < 1:
@@ -123,12 +127,15 @@ class InterveneTarget:
     """Raise a CONCEPT for the users who see least of it."""
     promote: Optional[str] = None
     """Raise an ITEM (original id or title) for users not ranking it."""
+    benchmark: Optional[str] = None
+    """Benchmark steering CONCEPT against steering without an SAE (a label baseline; and a popularity neuron
+    against popularity down-weighting) on the held-out users' own hidden items: RUN/interventions/benchmark.json."""
     neuron: Optional[int] = None
     """The one neuron to edit (the same as neurons=N)."""
 
 
 OPTIONS = (InterveneTarget, InterveneOptions)
-TITLES = ("what (exactly one of --filter, --nudge, --promote)", "how and for whom")
+TITLES = ("what (exactly one of --filter, --nudge, --promote, --benchmark)", "how and for whom")
 DIRECTORY = "interventions"
 
 
@@ -138,7 +145,7 @@ def build(options: Mapping[str, Any]) -> InterveneOptions:
     target = InterveneTarget(**target_fields)
     kinds = [k for k in KINDS if getattr(target, k) is not None]
     if len(kinds) != 1:
-        raise ConfigError("give exactly one of --filter CONCEPT, --nudge CONCEPT or --promote ITEM"
+        raise ConfigError("give exactly one of --filter CONCEPT, --nudge CONCEPT, --promote ITEM or --benchmark CONCEPT"
                           + (f" (got {', '.join('--' + k for k in kinds)})" if kinds else ""))
     if target.neuron is not None:
         if fields.get("neurons") is not None:
@@ -204,9 +211,16 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
     if kind == "promote":
         result = iv.promote_experiment(steerer, data, target, pool, neuron=one, seed=opts.seed, **common)
         name = result["item"]
+    elif kind == "benchmark":
+        ex = not opts.include_train
+        result = {"concept": iv.concept_benchmark(steerer, data, target, pool, neuron=one, k=k, levels=levels,
+                                                  exclude_train=ex, max_users=opts.audience_size),
+                  "popularity": iv.popularity_benchmark(steerer, data, pool, k=k, exclude_train=ex,
+                                                        max_users=opts.audience_size)}
+        name = result["concept"]["concept"]
     elif kind == "filter":
         result = iv.filter_experiment(steerer, data, target, pool, neurons, n_neurons=opts.n_neurons,
-                                      method=opts.method, side=opts.side, **common)
+                                      method=opts.method, side=opts.side, min_rest_rbo=opts.min_rest_rbo, **common)
         name = result["concept"]
     else:
         neuron = one if one is not None else iv.concept_neuron(steerer.item_latents(), data.concepts, c)
@@ -215,9 +229,9 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
     result["audience"] = opts.audience
     result["seconds"] = time.perf_counter() - t0
     if kind == "filter":
-        common.update(op=result["op"], method=result["method"], side=result["side"])
+        common.update(op=result["op"], method=result["method"], side=result["side"], min_rest_rbo=opts.min_rest_rbo)
     stage_config = {"kind": kind, "target": target, "mode": opts.mode, **common}
-    file = f"{kind}-{iv.file_stem(name)}.json"
+    file = "benchmark.json" if kind == "benchmark" else f"{kind}-{iv.file_stem(name)}.json"
     # earlier results of the same SAE are kept (keep=True); those of another SAE are dropped on the swap
     with lineage.stage(run_dir, DIRECTORY, config=stage_config, inputs=("data", "rec", "sae"), keep=True) as out:
         save_stage_config(out, stage_config, seed=opts.seed, extra={"sae_config": sae.config.to_dict()})
@@ -230,7 +244,17 @@ def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False
 
 def summary_lines(kind: str, r: Dict[str, Any], path: Path) -> Tuple[str, str]:
     """The two lines an experiment prints: its outcome by level, and the file written."""
-    if kind == "promote":
+    if kind == "benchmark":
+        c, p = r["concept"], r["popularity"]
+
+        def pts(rows: Any, key: str) -> str:
+            return ", ".join(f"{q['strength']:g}: {q['ndcg']:.3f}/{q[key]:.3f}" for q in rows)
+
+        line = (f"[intervene] benchmark {c['concept']} for {c['n_users']} held-out fans, ndcg@{c['k']}/segment "
+                f"recall@{c['k']} by strength: SAE neuron {c['neuron']} {{{pts(c['sae'], 'segment_recall')}}}, "
+                f"label {{{pts(c['label'], 'segment_recall')}}}; popularity neuron {p['neuron']} ndcg/Gini "
+                f"{{{pts(p['sae'], 'gini')}}}, down-weighting {{{pts(p['downweight'], 'gini')}}}")
+    elif kind == "promote":
         steps = ", ".join(f"{p['level']:g}: {p['entered_top_k_fraction']:.2f}" for p in r["per_level"])
         line = (f"[intervene] promote {r['title']!r} via neuron {r['neuron']} for {r['audience_size']} users: "
                 f"share entering the top-{r['k']} by level {{{steps}}}")
@@ -238,10 +262,12 @@ def summary_lines(kind: str, r: Dict[str, Any], path: Path) -> Tuple[str, str]:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share_after']:.2f}/{p['rest_rbo']:.2f}" for p in r["per_level"])
         n = r.get("neurons", [r["neuron"]])
         via = f"neuron {n[0]}" if len(n) == 1 else f"neurons {n}" if len(n) <= 6 else f"{len(n)} neurons"
+        at = "no level" if r.get("level") is None else f"level {r['level']:g}"
         line = (f"[intervene] filter {r['concept']} ({r.get('method', 'neuron')}, {r.get('side', 'user')} side) via "
                 f"{via} for {r['audience_size']} users: top-{r['k']} share {r['concept_share_before']:.2f} -> "
-                f"{r['concept_share_after']:.2f}, rest-RBO {r['rest_rbo']:.2f} at level {r.get('level', 0):g} "
-                f"({r.get('headline', '')}); share/rest-RBO by level {{{steps}}}")
+                f"{r['concept_share_after']:.2f}, rest-RBO {r['rest_rbo']:.2f} at {at} "
+                f"({r.get('headline', '')}; area under removal vs rest-RBO {r.get('removal_auc', 0.0):.2f}); "
+                f"share/rest-RBO by level {{{steps}}}")
     else:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share']:.2f}" for p in r["per_level"])
         line = (f"[intervene] nudge {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "

@@ -93,8 +93,9 @@ def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
         popular = evaluate_most_popular(data, chunk_size=rec.eval_chunk_size, exclude_train=exclude)
         popular.pop("n_eval_users", None)
         refit_history = (trained.validation or {}).get("refit", {}).get("history", [])
+        chosen = trained.config  # with the validation grid: the candidate kept
         result: Dict[str, Any] = {
-            "model": rec.model,
+            "model": chosen.model,
             **metrics,
             "train_s": float(sum(h.get("time_s", 0.0) for h in trained.history)
                              + sum(h.get("time_s", 0.0) for h in refit_history)),
@@ -107,16 +108,23 @@ def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
             "max_epochs": rec.epochs,
             "best_epoch": trained.best_epoch,
             "validation": trained.validation,
-            "settings": {k: getattr(rec, k) for k in ("dim", "optimizer", "lr", "l2", "batch_size", "negatives",
-                                                      "negative_scheme", "patience", "refit")},
+            "settings": {k: getattr(chosen, k) for k in ("dim", "optimizer", "lr", "l2", "batch_size", "negatives",
+                                                         "negative_scheme", "patience", "refit", "bias_only")},
+            # the validation grid: every candidate's validation figures and most-popular's on the same slice
+            "grid": (trained.validation or {}).get("grid"),
         }
         if trained.validation is not None:
             v = trained.validation
             how = f"refit {v['refit']['epochs']} epochs on all positives" if "refit" in v else "best-epoch model"
+            if v.get("grid"):
+                log(f"[rec] validation grid kept {v['grid']['chosen']} ({chosen.model} d={chosen.dim} l2={chosen.l2})")
+            if chosen.bias_only:
+                log("[rec] warning: the bias-only model (most popular with learned offsets) ranked best on validation: "
+                    "no embedding model beats popularity on this data, so an SAE of its embeddings has nothing to find")
             log(f"[rec] best epoch {v['best_epoch']} of {len(trained.history)} (validation {v['metric']} "
                 f"{v['best']:.4f} on {v['n_users']} users); {how}")
         write_json(out / "metrics.json", result)
-    log(f"[rec] {rec.model}: hit@10 {metrics['hit@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f} "
+    log(f"[rec] {chosen.model}: hit@10 {metrics['hit@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f} "
         f"(most popular: hit@10 {popular['hit@10']:.4f} ndcg@10 {popular['ndcg@10']:.4f}) "
         f"on {metrics['n_eval_users']} users -> {run_dir / DIRECTORY / 'metrics.json'}")
     return result

@@ -6,14 +6,16 @@
 
 Private modules: `_config` (RecConfig and its defaults), `_step` (modules, optimizers, the jitted steps and
 epoch scan), `_epochs` (host-side epochs: negatives, batches, dispatch), `_validation` (the seeded validation
-slice), `_files` (checkpoints and loading), `_driver` (train_recommender, early stopping).
+slice), `_files` (checkpoints and loading), `_driver` (train_recommender, early stopping), `_grid` (the validation
+grid of capacities and regularizations plus a bias-only model, the best kept).
 """
 from jaxsae.training.rec._config import (BOOKKEEPING, DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS, RESUME_IGNORED,
                                          VAL_METRICS, RecConfig)
-from jaxsae.training.rec._driver import (TrainedRecommender, best_of, early_stopping, should_stop, train_phase,
-                                         train_recommender, validation_split)
+from jaxsae.training.rec._driver import (SPARSE_SLICE, TrainedRecommender, best_of, early_stopping, should_stop,
+                                         slice_options, train_phase, train_recommender, validation_split)
 from jaxsae.training.rec._epochs import (dispatch_epoch, epoch_batches, epoch_key, epoch_loss, negative_probs,
                                          run_epoch)
+from jaxsae.training.rec._grid import GRID, choose, grid_candidates
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_state, init_params, make_loss_fn,
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
@@ -23,8 +25,9 @@ from jaxsae.training.rec._validation import carve_validation
 __all__ = [
     "BOOKKEEPING", "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",
     "RecConfig", "TrainedRecommender", "best_of", "early_stopping", "should_stop", "train_phase",
-    "train_recommender", "validation_split", "dispatch_epoch", "epoch_batches", "epoch_key", "epoch_loss",
+    "train_recommender", "validation_split", "SPARSE_SLICE", "slice_options", "dispatch_epoch", "epoch_batches", "epoch_key", "epoch_loss",
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
     "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
-    "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation",
+    "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",
+    "grid_candidates",
 ]

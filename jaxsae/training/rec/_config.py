@@ -112,6 +112,14 @@ class RecConfig:
     """Early stopping: at most this many validated users (a seeded subset), bounding per-epoch evaluation."""
     val_metric: str = "ndcg@10"
     """Early stopping: the validation score (full ranking, training positives excluded)."""
+    grid: Optional[bool] = None
+    """Choose capacity and regularization on the validation slice: train the small grid of
+    `grid_candidates` (MF: d/L2 around the default, plus a bias-only model, which is most-popular with
+    learned offsets) with early stopping and keep the best by `val_metric` (default: on when early stopping
+    is on and neither `dim` nor `l2` is given; the hidden test split is never scored)."""
+    bias_only: bool = False
+    """MF only: the embeddings stay at exactly zero, so the model is `b + b_u + b_i`: the item ranking is
+    most-popular with learned offsets (a candidate of the grid, the floor under every other one)."""
     refit: bool = True
     """Early stopping: after choosing the best epoch count on the validation slice, train a fresh model on
     all training positives for that many epochs (measured: +1-4% hit@10 over keeping the best-epoch
@@ -121,6 +129,12 @@ class RecConfig:
         if self.model not in MODELS:
             raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         defaults = MODEL_DEFAULTS[self.model]
+        if self.grid is None:  # the grid chooses d and L2 only when the caller chose neither
+            stopping = self.patience is None or self.patience > 0
+            object.__setattr__(self, "grid", bool(stopping and self.dim is None and self.l2 is None
+                                                  and not self.bias_only))
+        if self.bias_only and self.model != "mf":
+            raise ConfigError("bias_only applies to model 'mf' (the biases of MF)")
         for name in ("optimizer", "l2", "reduction", "batch_size", "epochs", "negatives", "negative_scheme", "patience",
                      "dim"):
             if getattr(self, name) is None:
@@ -191,4 +205,5 @@ class RecConfig:
         d = dict(d)
         d.setdefault("patience", 0)  # saved before early stopping existed: the fixed schedule it ran
         d.setdefault("dim", 20)  # the default dimension of that time
+        d.setdefault("grid", False)  # saved before the validation grid existed: its own d and L2
         return cls(**d)

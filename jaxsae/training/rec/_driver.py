@@ -83,17 +83,37 @@ def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool
     return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
 
 
+# The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
+SPARSE_SLICE = (1, 2)
+
+
+def slice_options(data: Any, config: RecConfig) -> Tuple[int, int]:
+    """`(per_user, min_train)` of the validation slice: the config's, except that with the default (2, 5)
+    on sparse data, where that rule validates fewer than half the users `SPARSE_SLICE` (one of at least
+    two positives) would, the sparse rule. Why: with a median of 2-3 positives per user almost nobody has
+    5, and a slice of a few dozen users chooses epochs and models by noise."""
+    rule = (int(config.val_per_user), int(config.val_min_train))
+    default = tuple(RecConfig.__dataclass_fields__[k].default for k in ("val_per_user", "val_min_train"))
+    if rule != default:
+        return rule
+    counts = np.diff(np.asarray(data.train_indptr))
+    n_rule = int(np.sum(counts >= max(rule[1], rule[0] + 1)))
+    n_sparse = int(np.sum(counts >= max(SPARSE_SLICE[1], SPARSE_SLICE[0] + 1)))
+    return SPARSE_SLICE if n_rule < 0.5 * n_sparse else rule
+
+
 def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
     """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
 
     Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.rec._validation.carve_validation` with
-    the config's slice options and seed (`val`'s hidden positives are the held-out training positives),
-    or `(data, None)` when no user has enough positives to hold some out."""
+    the slice of `slice_options` and the config's seed (`val`'s hidden positives are the held-out training
+    positives), or `(data, None)` when no user has enough positives to hold some out."""
     if not early_stopping(config):
         return data, None
     from jaxsae.training.rec._validation import carve_validation
 
-    fit, val, _ = carve_validation(data, per_user=config.val_per_user, min_train=config.val_min_train,
+    per_user, min_train = slice_options(data, config)
+    fit, val, _ = carve_validation(data, per_user=per_user, min_train=min_train,
                                    max_users=config.val_max_users, seed=config.seed)
     if val.test_users.shape[0] == 0:
         return data, None
@@ -111,11 +131,20 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
     """
     log = log or (lambda s: None)
     out = Path(out_dir) if out_dir is not None else None
+    if config.grid and early_stopping(config):
+        return _train_grid(data, config, out, resume, log)
     if not (early_stopping(config) and config.refit):
         return train_phase(data, config, out, resume, log)
     if out is not None and not resume:
         clear_outputs(out)
     sel = train_phase(data, config, out / "select" if out is not None else None, resume, log)
+    return _refit(data, config, sel, out, resume, log)
+
+
+def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[Path], resume: bool,
+           log: Callable[[str], None]) -> TrainedRecommender:
+    """After the selection run `sel` of `config`: a fresh fixed-schedule run on all training positives for
+    its best epoch count, written to `out` (`sel` itself without a validation slice)."""
     if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
         return sel
     n = int(sel.best_epoch)
@@ -125,6 +154,59 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
     validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
     return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
                                best_epoch=n, validation=validation)
+
+
+def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
+                log: Callable[[str], None]) -> TrainedRecommender:
+    """`train_recommender` with `config.grid`: every `grid_candidates` config trained with early stopping
+    (checkpointed in `out/grid/<name>/`), the best on the validation slice kept (`choose`) and refitted
+    (with `config.refit`). `validation["grid"]` records each candidate's validation figures and the
+    most-popular ranking's on the same slice; the returned `config` is the chosen candidate's."""
+    from jaxsae.metrics.ranking import evaluate_most_popular
+    from jaxsae.training.rec._grid import choose, grid_candidates
+
+    _, val = validation_split(data, config)
+    if val is None:  # no user can give validation positives: nothing to choose on
+        return train_recommender(data, dataclasses.replace(config, grid=False), out, resume, log)
+    if out is not None and not resume:
+        clear_outputs(out)
+    runs, rows = [], []
+    for name, cand in grid_candidates(config):
+        log(f"[rec] grid candidate {name}: {cand.model} d={cand.dim} l2={cand.l2}"
+            + (" bias-only" if cand.bias_only else ""))
+        sel = train_phase(data, cand, out / "grid" / name if out is not None else None, resume,
+                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)))
+        v = sel.validation or {}
+        at_best = next((h for h in sel.history if h["epoch"] == v.get("best_epoch")), {})
+        runs.append((cand, sel))
+        rows.append({"name": name, "model": cand.model, "dim": int(cand.dim), "l2": float(cand.l2),
+                     "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
+                     "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
+                     "train_s": float(sel.train_s)})
+    j = choose(rows, config.val_metric)
+    popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
+    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows,
+            "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
+    log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
+        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None)
+        + f"; most popular {popular[config.val_metric]:.4f})")
+    cand, sel = runs[j]
+    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid},
+                              train_s=sum(r[1].train_s for r in runs))
+    if not config.refit:
+        if out is not None:  # the chosen candidate's checkpoint becomes the run's
+            _copy_checkpoint(out / "grid" / rows[j]["name"], out)
+        return sel
+    return _refit(data, cand, sel, out, resume, log)
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> None:
+    """Copy a candidate's checkpoint files (`checkpoint.json`, `checkpoints/`) into `dst`."""
+    import shutil
+
+    clear_outputs(dst)
+    shutil.copytree(src / "checkpoints", dst / "checkpoints")
+    shutil.copy2(src / "checkpoint.json", dst / "checkpoint.json")
 
 
 def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
@@ -149,6 +231,9 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     tx = make_optimizer(config)
     base_key = jax.random.PRNGKey(config.seed)
     params = init_params(module, jax.random.fold_in(base_key, 0))
+    if config.bias_only:  # exactly zero embeddings get exactly zero gradients: only the biases learn
+        params = {**params, "user_emb": jax.numpy.zeros_like(params["user_emb"]),
+                  "item_emb": jax.numpy.zeros_like(params["item_emb"])}
     opt_state = init_opt_state(config, tx, params)
     best = jax.device_get(params) if val is not None else None
     start_epoch, history = 0, []
@@ -172,7 +257,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
             clear_outputs(out)
     if val is not None and start_epoch == 0:
         log(f"[rec] early stopping on {config.val_metric} of {val.test_users.shape[0]} validation users "
-            f"({config.val_per_user} training positives each held out), patience {config.patience}, "
+            f"({val.info['validation']['per_user']} training positive(s) each held out), patience {config.patience}, "
             f"at most {config.epochs} epochs")
     probs = negative_probs(fit, config)
     epoch_fn = make_rec_epoch(module, config, tx, devices)

@@ -39,6 +39,9 @@ def test_report_writes_explorer_from_json_only(tmp_path) -> None:
     assert doc["concepts"]["neuron"][horror] == next(c["neuron"] for c in concepts if c["concept"] == "Horror")
     assert [s["kind"] for s in doc["steering"]] == ["filter", "nudge", "promote"]
     assert all(s["samples"] == [] for s in doc["steering"])
+    summary = dict(doc["steering"][0]["summary"])
+    assert summary["removed"] == 0.5 and summary["min rest RBO"] == 0.8 and summary["area removal vs rest RBO"] == 0.42
+    assert summary["headline"].startswith("strongest removal at rest-RBO >= 0.8")
     assert any("rerun `jaxsae intervene`" in n for n in doc["meta"]["notes"])
     assert doc["headline"]["rec"]["rows"][0] == ["hit@10", 0.61, 0.305]
     assert [r[0] for r in doc["headline"]["ablation"]["rows"]] == [0, 1, 2, 5, 10]

@@ -51,8 +51,13 @@ def test_every_section_rendered_with_its_figures(full_report: Path) -> None:
     assert page.sections == list(SECTION_IDS)
     assert "Not run yet" not in " ".join(page.text)
     expected = {"rec_history.png", "sae_history.png", "purity.png", "popularity.png", "temporal.png",
-                "filter-horror.png", "nudge-comedy.png", "promote-i7.png", "ablation.png", "hierarchy.png"}
+                "filter-horror.png", "filter-curve-horror.png", "benchmark-concept.png", "benchmark-popularity.png",
+                "nudge-comedy.png", "promote-i7.png", "ablation.png", "hierarchy.png"}
     assert set(page.imgs) == expected
+    # the filter's headline: the level meeting the rest-RBO constraint, with its removal and the curve's area
+    text = " ".join(page.text)
+    assert "strongest removal at rest-RBO >= 0.8: 50% of the concept" in text and "0.42" in text
+    assert "label baseline" in text and "popularity down-weighting" in text  # the benchmark, baselines beside
     for src in page.imgs:  # referenced relatively, beside the page, real PNGs
         assert "/" not in src
         assert (full_report.parent / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

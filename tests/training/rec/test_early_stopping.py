@@ -96,7 +96,7 @@ def scripted(monkeypatch, start=0, curve=CURVE):
 
 
 def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
-    cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False, grid=False)
     scripted(monkeypatch)
     out = train_recommender(data, cfg, out_dir=tmp_path / "a", log=quiet)
     assert [h["epoch"] for h in out.history] == [1, 2, 3, 4, 5, 6]  # 3 epochs past the best, then stop
@@ -138,7 +138,7 @@ def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
 
 def test_refit_trains_on_all_positives_for_the_best_epoch_count(data, tmp_path, monkeypatch):
     scripted(monkeypatch)
-    cfg = RecConfig(epochs=20, patience=3, batch_size=512)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, grid=False)
     out = train_recommender(data, cfg, out_dir=tmp_path, log=quiet)
     assert out.best_epoch == 3 and out.validation["refit"]["epochs"] == 3
     assert len(out.validation["refit"]["history"]) == 3 and len(out.history) == 6

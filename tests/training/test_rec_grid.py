@@ -1,0 +1,90 @@
+"""The recommender's validation grid: the bias-only candidate, the choice on validation only, the record."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from data_prep import synthetic
+from data_prep.preprocess import PrepareOptions, prepare
+from jaxsae.errors import ConfigError
+from jaxsae.metrics import ranking
+from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender_state, slice_options, train_recommender,
+                                validation_split)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return prepare(synthetic.generate(synthetic.preset("tiny")), PrepareOptions())
+
+
+def quiet(_msg):
+    pass
+
+
+def test_grid_is_on_only_when_the_caller_chose_neither_dim_nor_l2():
+    assert RecConfig().grid and RecConfig(model="ncf").grid
+    assert not RecConfig(dim=20).grid and not RecConfig(l2=0.01).grid and not RecConfig(patience=0).grid
+    assert not RecConfig.preset("paper").grid
+    names = [n for n, _ in grid_candidates(RecConfig())]
+    assert names[0] == "default" and "bias-only" in names
+    cands = dict(grid_candidates(RecConfig()))
+    assert cands["default"].dim == 64 and cands["default"].l2 == 0.03 and not cands["default"].grid
+    assert cands["bias-only"].bias_only and cands["d32-l2-0.1"].init_std == pytest.approx(1 / 32)
+    assert dict(grid_candidates(RecConfig(model="ncf")))["bias-only"].model == "mf"
+    with pytest.raises(ConfigError, match="bias_only"):
+        RecConfig(model="ncf", bias_only=True)
+
+
+def test_bias_only_model_keeps_zero_embeddings_and_ranks_by_its_item_bias(data):
+    tr = train_recommender(data, RecConfig(bias_only=True, dim=4, epochs=3, patience=0), log=quiet)
+    assert np.all(np.asarray(tr.params["user_emb"]) == 0) and np.all(np.asarray(tr.params["item_emb"]) == 0)
+    bias = np.asarray(tr.params["item_bias"])
+    assert np.std(bias) > 0  # the biases learned
+    # its item order is its learned item bias, close to popularity (most-popular with learned offsets)
+    pop = np.asarray(data.popularity, float)
+    assert np.corrcoef(np.argsort(np.argsort(bias)), np.argsort(np.argsort(pop)))[0, 1] > 0.8
+
+
+def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_path, monkeypatch):
+    hidden = {(int(u), int(i)) for u, row in zip(data.test_users, data.test_pos) for i in row}
+    seen = []
+    # scripted validation scores per candidate (by its embedding width): d=32 is the best
+    score = {64: 0.20, 32: 0.40, 128: 0.30, 1: 0.10}
+
+    def check_view(view):
+        assert view.test_pos is not data.test_pos
+        pairs = {(int(u), int(i)) for u, row in zip(view.test_users, view.test_pos) for i in row}
+        assert not pairs & hidden, "a grid candidate was scored on the hidden split"
+        seen.append(len(pairs))
+
+    def fake_two_tower(tt, view, **kw):
+        check_view(view)
+        v = score[int(tt.user_emb.shape[1])]
+        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+
+    def fake_popular(view, **kw):
+        check_view(view)
+        return {"ndcg@10": 0.05, "hit@10": 0.05, "n_eval_users": int(view.test_users.shape[0])}
+
+    monkeypatch.setattr(ranking, "evaluate_two_tower", fake_two_tower)
+    monkeypatch.setattr(ranking, "evaluate_most_popular", fake_popular)
+    out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
+    grid = out.validation["grid"]
+    assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
+    assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only"]
+    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1]
+    assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
+    # the run's checkpoint is the chosen candidate's refit
+    _, params, cfg, _ = load_recommender_state(tmp_path)
+    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.best_epoch
+    assert np.asarray(params["user_emb"]).shape[1] == 32
+
+
+def test_sparse_data_validates_one_positive_of_every_user_with_two(data):
+    dense = SimpleNamespace(train_indptr=np.arange(0, 61, 6))  # 10 users x 6 positives
+    assert slice_options(dense, RecConfig()) == (2, 5)
+    sparse = SimpleNamespace(train_indptr=np.array([0, 2, 4, 7, 9, 11, 13, 19, 21, 24, 26]))
+    assert slice_options(sparse, RecConfig()) == (1, 2)  # 1 user of 10 has 5+ positives, all 10 have 2+
+    assert slice_options(sparse, RecConfig(val_per_user=2, val_min_train=3)) == (2, 3)  # the caller's rule stays
+    _, val = validation_split(data, RecConfig())
+    assert val.info["validation"]["per_user"] == 2  # the tiny synthetic data is dense enough for the default
