@@ -180,6 +180,10 @@ MUTANTS: Tuple[Mutant, ...] = (
     M("leak-warning-never-printed", "jaxsae/app/stages/import_rec.py",
       '    if fit["suspicious"]:', '    if fit["suspicious"] and fit["n_users"] < 0:',
       (LEAK_WARNS,)),
+    M("leak-hidden-among-others", "jaxsae/metrics/leak.py", "            other[hidden] = False", "            pass",
+      ("tests/metrics/test_leak.py",)),
+    M("leak-train-among-others", "jaxsae/metrics/leak.py", "            other[train] = False", "            pass",
+      ("tests/metrics/test_leak.py",)),
     # the explorer's per-latent firing fractions
     M("explorer-fire-over-latents", "jaxsae/app/report/explorer_data.py",
       'lat["fire"] = _sig_array(n_active / max(1, a.shape[0]), d)',
