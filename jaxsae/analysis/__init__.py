@@ -1,9 +1,8 @@
 """Reading the neurons: purity, the random-direction null, popularity and temporal
-neurons, the monosemanticity score, neuron cards, the Matryoshka hierarchy and the w_pred ablation.
+neurons, the monosemanticity score, neuron cards, the Matryoshka hierarchy.
 
 Array functions over item activations `A [n_items, h]`; `analyze` runs them all for a trained SAE.
 """
-from jaxsae.selection.ablation import AblationConfig, ablate, train_sweep
 from jaxsae.analysis.activations import (
     encoder_inputs, item_activations, prefixes, recommender_item_embeddings, user_activations,
 )
@@ -18,7 +17,7 @@ from jaxsae.analysis.suite import AnalysisConfig, analyze, analyze_arrays
 from jaxsae.analysis.ranks import average_ranks, percentile_ranks, spearman
 
 __all__ = [
-    "AblationConfig", "ablate", "train_sweep", "encoder_inputs", "item_activations", "prefixes",
+    "encoder_inputs", "item_activations", "prefixes",
     "recommender_item_embeddings", "user_activations", "neuron_cards", "DEFAULT_KS", "NullPurity", "base_rates",
     "best_neurons", "concept_table", "popularity_analysis", "purity_at_k", "random_direction_null", "restrict_items",
     "support_mask", "temporal_analysis", "top_activations", "top_item_mean", "concept_breadth", "hierarchy",

@@ -155,7 +155,7 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
     return rows
 
 
-def plot(rows: Sequence[Dict[str, Any]], path: "str | Path") -> bool:
+def plot_ablation(rows: Sequence[Dict[str, Any]], path: "str | Path") -> bool:
     """`ablation.png`: RBO, Kendall tau, MS and best purity against w_pred. False when matplotlib is absent."""
     try:
         import matplotlib

@@ -276,7 +276,7 @@ def table_lines(doc: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def plot(doc: Mapping[str, Any], path: "str | Path") -> bool:
+def plot_pareto(doc: Mapping[str, Any], path: "str | Path") -> bool:
     """`pareto.png`: clear concepts beyond the null vs validation rbo@30 per setting (seeds as small dots),
     the Pareto front, the fidelity target and the chosen setting. False when matplotlib is absent."""
     try:

@@ -8,7 +8,8 @@ import pytest
 
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.selection.sweep import SweepConfig, choose, sweep, sweep_split
+from jaxsae.selection.sweep import choose, sweep, sweep_split
+from jaxsae.selection.sweep_config import SweepConfig
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae.config import SAETrainConfig
@@ -184,7 +185,7 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
 
 
 def test_pipeline_configs_can_ask_for_the_automatic_sae():
-    from jaxsae.selection.sweep import SweepConfig
+    from jaxsae.selection.sweep_config import SweepConfig
     from jaxsae.app.pipeline import check_options, load_config, stage_argv
 
     cfg = load_config("synthetic-demo")  # the demo's SAE is the automatic choice

@@ -34,7 +34,7 @@ def run(run_dir: "str | Path", config: AblationConfig, *, resume: bool = False,
     """Ablate into `RUN/ablation/`; returns the rows."""
     from data_prep.dataset import InteractionData
     from jaxsae.app import lineage
-    from jaxsae.selection.ablation import ablate, plot
+    from jaxsae.selection.ablation import ablate, plot_ablation
     from jaxsae.checkpoint import checkpoint_meta
     from jaxsae.app.io import save_stage_config
     from jaxsae.jsonio import write_json
@@ -57,7 +57,7 @@ def run(run_dir: "str | Path", config: AblationConfig, *, resume: bool = False,
                        inputs=("data", "rec"), optional_inputs=("sae",)) as out:
         save_stage_config(out, config, seed=base.seed, extra={"sae_config": base.to_dict()})
         rows = ablate(two_tower, data, base, config, log=lambda s: log(f"[ablate] {s.removeprefix('ablate: ')}"))
-        has_png = plot(rows, out / "ablation.png")
+        has_png = plot_ablation(rows, out / "ablation.png")
         write_json(out / "ablation.json", rows)
     log(f"[ablate] {'w_pred':>7}{'rbo@30':>8}{'tau@30':>8}{'rbo_pap':>8}{'tau_pap':>8}{'ms':>7}{'p@10':>7}"
         f"{'pure':>6}{'fvu':>7}{'l0':>6}")

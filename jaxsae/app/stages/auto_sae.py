@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from jaxsae.selection.sweep import SweepConfig, plot, request_fingerprint, sweep, table_lines
+from jaxsae.selection.sweep import plot_pareto, request_fingerprint, sweep, table_lines
+from jaxsae.selection.sweep_config import SweepConfig
 from jaxsae.app.io import save_stage_config
 from jaxsae.jsonio import write_json
 from jaxsae.sae.config import SAETrainConfig
@@ -40,7 +41,7 @@ def run_sweep(run_dir: "str | Path", config: SweepConfig, log: Callable[[str], N
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_stage_config(tmp, doc["config"], seed=config.base.seed)
-    has_png = plot(doc, tmp / "pareto.png")
+    has_png = plot_pareto(doc, tmp / "pareto.png")
     write_json(tmp / "sweep.json", doc)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
