@@ -18,7 +18,7 @@ from jaxsae.analysis.concepts import (
 from jaxsae.analysis.density import density
 from jaxsae.analysis.hierarchy import concept_breadth, hierarchy
 from jaxsae.analysis.monosemanticity import monosemanticity, monosemanticity_per_neuron
-from jaxsae.analysis.probe import ProbeBound, is_clear, lda_direction, ledoit_wolf_shrinkage, probe_bound, recall
+from jaxsae.analysis.probe import ProbeBound, is_clear, lda_directions, ledoit_wolf_shrinkage, probe_bound, recall
 from jaxsae.analysis.suite import AnalysisConfig, analyze, analyze_arrays
 from jaxsae.analysis.ranks import average_ranks, percentile_ranks, spearman
 
@@ -29,5 +29,5 @@ __all__ = [
     "support_mask", "temporal_analysis", "top_activations", "top_item_mean", "concept_breadth", "hierarchy",
     "monosemanticity", "monosemanticity_per_neuron", "AnalysisConfig", "analyze", "analyze_arrays",
     "average_ranks", "percentile_ranks", "spearman", "point_biserial", "tfidf", "DEFAULT_NULL_SEEDS", "density",
-    "ProbeBound", "is_clear", "lda_direction", "ledoit_wolf_shrinkage", "probe_bound", "recall",
+    "ProbeBound", "is_clear", "lda_directions", "ledoit_wolf_shrinkage", "probe_bound", "recall",
 ]

@@ -4,7 +4,7 @@ Per concept c and per seeded half split of the (supported) items:
 
     fit   on the fitting half F:   w_c = (S_shrunk)^-1 (mu_1 - mu_0)        (shrunk LDA)
           S = X_w^T X_w / |F|,  X_w = rows of F centered on their own class mean (within-class scatter)
-          S_shrunk = (1 - a) S + a (tr S / d) I,  a = Ledoit-Wolf's estimate (or a fixed value in [0, 1])
+          S_shrunk = (1 - a) S + a (tr S / d) I,  a = Ledoit-Wolf's estimate on F (or a fixed value in [0, 1])
     rank  the other half H by x . w_c; probe purity@K = #{top-K of H carrying c} / K  (ties: lower index)
     null  on H: the random-direction null (best of `n_directions` directions, `null_seeds` seeds), the
           same bar the SAE's neurons meet on all items
@@ -12,7 +12,8 @@ Per concept c and per seeded half split of the (supported) items:
 
 A concept is *probe-clear* when it is clear on a majority (> half) of the splits: the count then moves
 little with the split. Ledoit-Wolf chooses the shrinkage per concept from the data, so no single fixed
-value (which moved the count from 7 to 1 across .001 .. 1 on one dataset) decides it. A concept with
+value (which moved the count from 7 to 1 across .001 .. 1 on one dataset) decides it; it is estimated once
+per split on the fitting half (see `lda_directions`), so hundreds of tag concepts stay cheap. A concept with
 no carrier in the fitting half gets purity 0 on that split. *Concept recall* is the share of
 probe-clear concepts that the SAE also makes clear (`recall`).
 """
@@ -59,19 +60,32 @@ def ledoit_wolf_shrinkage(xc: np.ndarray) -> float:
     return 0.0 if delta <= 0 else float(beta / delta)
 
 
-def lda_direction(x: np.ndarray, y: np.ndarray, shrinkage: Union[str, float] = "auto") -> np.ndarray:
-    """Shrunk LDA direction `w [d]` separating rows with `y` from the others (zeros if a class is empty)."""
+def lda_directions(x: np.ndarray, labels: np.ndarray, shrinkage: Union[str, float] = "auto") -> np.ndarray:
+    """Shrunk LDA directions `W [d, C]`, one per column of `labels [n, C]` (a zero column where a class is
+    empty). Every concept's within-class scatter comes from the shared `X^T X` and its two class means,
+
+        S_c = (X^T X - n_1 mu_1 mu_1^T - n_0 mu_0 mu_0^T) / n
+
+    and is shrunk with one intensity per call: Ledoit-Wolf's for the rows centered at their mean
+    ("auto"; a concept's within-class scatter differs from that covariance by a rank-one term) or the
+    given value. So hundreds of tag concepts cost one `d x d` solve each."""
     x = np.asarray(x, np.float64)
-    y = np.asarray(y, bool)
-    if y.all() or not y.any():
-        return np.zeros(x.shape[1])
-    mu1, mu0 = x[y].mean(axis=0), x[~y].mean(axis=0)
-    xw = x - np.where(y[:, None], mu1, mu0)
-    a = ledoit_wolf_shrinkage(xw) if shrinkage == "auto" else float(shrinkage)
-    s = xw.T @ xw / x.shape[0]
-    d = x.shape[1]
-    s = (1.0 - a) * s + a * (np.trace(s) / d) * np.eye(d)
-    return np.linalg.lstsq(s, mu1 - mu0, rcond=None)[0]
+    y = np.asarray(labels, bool)
+    n, d = x.shape
+    n1 = y.sum(axis=0).astype(np.float64)  # [C]
+    n0 = n - n1
+    s1 = x.T @ y  # [d, C] class sums
+    mu1 = s1 / np.maximum(n1, 1.0)
+    mu0 = (x.sum(axis=0)[:, None] - s1) / np.maximum(n0, 1.0)
+    xtx = x.T @ x
+    scat = (xtx[None] - np.einsum("c,ic,jc->cij", n1, mu1, mu1) - np.einsum("c,ic,jc->cij", n0, mu0, mu0)) / n
+    a = ledoit_wolf_shrinkage(x - x.mean(axis=0)) if shrinkage == "auto" else float(shrinkage)
+    tr = np.trace(scat, axis1=1, axis2=2) / d  # [C]
+    shrunk = (1.0 - a) * scat + a * tr[:, None, None] * np.eye(d)[None]
+    shrunk += 1e-9 * (tr.mean() + 1e-12) * np.eye(d)[None]  # a constant column must not make it singular
+    w = np.linalg.solve(shrunk, (mu1 - mu0).T[:, :, None])[:, :, 0].T  # [d, C]
+    w[:, (n1 == 0) | (n0 == 0)] = 0.0
+    return w
 
 
 def top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -117,7 +131,7 @@ def probe_bound(x: np.ndarray, concepts: np.ndarray, n_directions: int, splits: 
     for s in range(splits):
         perm = np.random.default_rng(seed + s).permutation(items)
         fit, ranked = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2:])
-        w = np.stack([lda_direction(x[fit], conc[fit, c], shrinkage) for c in range(n_c)], axis=1)  # [d, C]
+        w = lda_directions(x[fit], conc[fit], shrinkage)  # [d, C]
         hits = top_k_hits(x[ranked] @ w, conc[ranked], k)
         purity[s] = np.where(conc[fit].any(axis=0), hits / float(k), 0.0)
         mask = np.zeros(x.shape[0], bool)

@@ -29,7 +29,7 @@ class SAETrainConfig:
         "latent_bias_init": LATENT_BIAS_INITS, "pairs": PAIRS, "schedule": SCHEDULES, "std_ddof": (0, 1)}
     OPTION_SWITCHES: ClassVar[Mapping[str, Tuple[str, Any]]] = {"untied": ("tied", False), "separate": ("shared", False)}
 
-    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka"
+    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka", "batchtopk", "matryoshka_batchtopk"
     latents: int = 22  # h, number of latents (paper: 22 for ML-1M d=20)
     k: int = 4  # active latents per row for "topk" (must be <= latents)
     prefixes: Optional[Tuple[int, ...]] = None  # Matryoshka m_1 < ... < m_L = latents; None = [h/4, h/2, h]
@@ -67,6 +67,10 @@ class SAETrainConfig:
     kl_log_eps: float = 0.0  # epsilon added inside both logs of the KL term (reference: 1e-6)
     pairs: str = "random"  # paired rows: "random" users with random items, or "positives": observed training positives of training users (reference ML-1M NCF SAE)
     schedule: str = "stream"  # batch order: "stream" (endless seeded permutations), "drop_last" (per-epoch loaders, last partial batch dropped, items cycled: the reference), "zip" (user and item loaders zipped without cycling: reference Matryoshka)
+    # ---- wide sparse dictionaries: AuxK and the dense block (BatchTopK kinds are `sae` names)
+    aux_k: int = 0  # AuxK: dead latents (no firing in the step's batch) reconstructing the residual, top aux_k of them (0: off; Gao et al.: d/2)
+    w_aux: float = 1.0 / 32.0  # weight of the AuxK loss
+    dense_latents: int = 0  # latents [0, dense_latents) outside the sparsity rule (ReLU only; not counted in k)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
@@ -75,8 +79,17 @@ class SAETrainConfig:
             raise ConfigError(f"unknown SAE {self.sae!r}; known: {', '.join(SAE_REGISTRY)}")
         if self.latents < 1:
             raise ConfigError(f"latents must be >= 1, got {self.latents}")
-        if self.sae == "topk" and not 1 <= self.k <= self.latents:
-            raise ConfigError(f"TopK needs 1 <= k <= latents, got k={self.k}, latents={self.latents}")
+        from jaxsae.sae.registry import SPARSE_K_SAES
+
+        if self.sae in SPARSE_K_SAES and not 1 <= self.k <= self.latents - self.dense_latents:
+            raise ConfigError(f"TopK needs 1 <= k <= latents - dense_latents, got k={self.k}, "
+                              f"latents={self.latents}, dense_latents={self.dense_latents} (sae {self.sae!r})")
+        if not 0 <= self.dense_latents < self.latents:
+            raise ConfigError(f"dense_latents must be in [0, latents), got {self.dense_latents}")
+        if not 0 <= self.aux_k <= self.latents:
+            raise ConfigError(f"aux_k must be in [0, latents], got {self.aux_k}")
+        if not (math.isfinite(self.w_aux) and self.w_aux >= 0):
+            raise ConfigError(f"w_aux must be a finite non-negative number, got {self.w_aux}")
         if self.k_user is not None and (self.sae != "topk" or not 1 <= self.k_user <= self.latents):
             raise ConfigError(f"k_user needs a topk SAE and 1 <= k_user <= latents, got k_user={self.k_user}, "
                               f"sae={self.sae!r}, latents={self.latents}")
@@ -84,7 +97,7 @@ class SAETrainConfig:
             raise ConfigError(f"k must be >= 0, got {self.k}")
         if self.prefixes is not None:
             object.__setattr__(self, "prefixes", tuple(int(m) for m in self.prefixes))
-        if self.sae == "matryoshka":
+        if self.sae in ("matryoshka", "matryoshka_batchtopk"):
             from jaxsae.sae.matryoshka import resolve_prefixes
 
             resolve_prefixes(self.prefixes, self.latents)

@@ -1,8 +1,10 @@
 """SAE architectures by name: adding one is a new file plus one line in `SAE_REGISTRY`.
 
 A builder takes `(d, h, **options)` and returns a flax module with `encode`, `decode` and
-`__call__ -> SAEOutput`. Options every builder accepts: `k`, `prefixes`, `normalize`, `tied`;
-each uses the ones it needs and validates them (`ConfigError` before any work).
+`__call__ -> SAEOutput`. Options every builder accepts: `k`, `prefixes`, `normalize`, `tied` and the
+module fields passed through (`dense`, the reference options); each uses the ones it needs and
+validates them (`ConfigError` before any work). `BATCH_SAES` select latents over the whole batch in
+training (their module has `batch_training`, which the trainer switches on).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import flax.linen as nn
 
 from jaxsae.errors import ConfigError
+from jaxsae.sae.batchtopk import BatchTopKSAE, MatryoshkaBatchTopKSAE
 from jaxsae.sae.matryoshka import MatryoshkaSAE, resolve_prefixes
 from jaxsae.sae.tied import TiedSAE
 
@@ -37,11 +40,29 @@ def build_matryoshka(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int
                          prefixes=resolve_prefixes(prefixes, h), **reference)
 
 
+def build_batchtopk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
+                    normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
+    """BatchTopK SAE: k x B latents over the batch in training, per-latent thresholds at inference."""
+    del prefixes
+    return BatchTopKSAE(d=d, h=h, k=k, normalize=normalize, tied=tied, **reference)
+
+
+def build_matryoshka_batchtopk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
+                               normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
+    """Matryoshka-BatchTopK: BatchTopK latents, every prefix (default `[h/4, h/2, h]`) decoded and trained."""
+    return MatryoshkaBatchTopKSAE(d=d, h=h, k=k, normalize=normalize, tied=tied,
+                                  prefixes=resolve_prefixes(prefixes, h), **reference)
+
+
 SAE_REGISTRY: Dict[str, Callable[..., nn.Module]] = {
     "tied": build_tied,
     "topk": build_topk,
     "matryoshka": build_matryoshka,
+    "batchtopk": build_batchtopk,
+    "matryoshka_batchtopk": build_matryoshka_batchtopk,
 }
+SPARSE_K_SAES = ("topk", "batchtopk", "matryoshka_batchtopk")  # kinds whose k bounds the active latents
+BATCH_SAES = ("batchtopk", "matryoshka_batchtopk")
 
 
 def make_sae(name: str, d: int, h: int, **options: Any) -> nn.Module:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
 from jaxsae.sae.config import PRED_LOSSES, SAETrainConfig
+from jaxsae.sae.registry import SPARSE_K_SAES
 
 # fields a grid may not vary: they would move users between the splits or only change logging
 FIXED_FIELDS = ("seed", "heldout_fraction", "devices", "log_every", "checkpoint_every")
@@ -133,7 +134,7 @@ class SweepConfig:
             names = [n for n, _ in cross]
             for values in itertools.product(*[v for _, v in cross]):
                 params = dict(zip(names, values))
-                if params.get("sae", self.base.sae) != "topk" and "k" in params:
+                if params.get("sae", self.base.sae) not in SPARSE_K_SAES and "k" in params:
                     params.pop("k")  # k only matters for TopK
                 try:
                     config = self.base.replace(**params)

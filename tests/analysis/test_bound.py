@@ -138,3 +138,19 @@ def test_analyze_arrays_measures_recall_against_the_probe_bound(planted):
     assert any("concept recall" in line for line in bound_lines(b))
     off = analyze_arrays(a, x, x, data, AnalysisConfig(null_seeds=3, probe_splits=0))["bound"]
     assert off["probe_clear"] is None and off["concept_recall"] is None and off["sae_clear"] == 4
+
+
+def test_lda_directions_equal_the_per_concept_within_class_solve():
+    from jaxsae.analysis.probe import lda_directions
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 5)) + rng.normal(size=5)
+    y = rng.random((120, 3)) < [0.1, 0.4, 0.0]
+    w = lda_directions(x, y, shrinkage=0.3)
+    for c in range(2):
+        mu1, mu0 = x[y[:, c]].mean(0), x[~y[:, c]].mean(0)
+        xw = x - np.where(y[:, c:c + 1], mu1, mu0)
+        s = xw.T @ xw / 120
+        s = 0.7 * s + 0.3 * np.trace(s) / 5 * np.eye(5)
+        np.testing.assert_allclose(w[:, c], np.linalg.solve(s, mu1 - mu0), rtol=1e-6)
+    assert np.all(w[:, 2] == 0)  # no carrier: no direction

@@ -23,8 +23,9 @@ from jaxsae.losses import (LossWeights, cross_scores, global_mean, global_sum, k
                            mf_pred_loss, mf_pred_loss_stacked, paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross, dot_score
 from jaxsae.sae import diagnostics
+from jaxsae.sae.batchtopk import batch_cutoff, firing_rates, updated_thresholds
 from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.registry import make_sae
+from jaxsae.sae.registry import BATCH_SAES, make_sae
 from jaxsae.sae.trained import side_module
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 
@@ -71,8 +72,17 @@ def build_sae(config: SAETrainConfig, d: int) -> nn.Module:
         reference["pre_bias"] = False
     if config.latent_bias_init != "zeros":
         reference["latent_bias_init"] = config.latent_bias_init
+    if getattr(config, "dense_latents", 0):
+        reference["dense"] = int(config.dense_latents)
     return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
                     normalize=config.normalize, tied=config.tied, **reference)
+
+
+def training_module(config: SAETrainConfig, d: int) -> nn.Module:
+    """The module as training applies it: a BatchTopK kind selects over the batch (`batch_training`);
+    every other kind is `build_sae` itself (encoding is the same in training and at inference)."""
+    module = build_sae(config, d)
+    return module.clone(batch_training=True) if config.sae in BATCH_SAES else module
 
 
 def loss_weights(config: SAETrainConfig) -> LossWeights:
@@ -123,8 +133,8 @@ def prepare_inputs(config: SAETrainConfig, two_tower: TwoTower, gram: bool) -> S
 def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: LossWeights, score_fn: ScoreFn,
                   gram: bool, pred_kind: str = "mse", axis_name: Optional[str] = None,
                   pred_all_levels: bool = False, temperature: float = 1.0,
-                  user_module: Optional[nn.Module] = None, kl_log_eps: float = 0.0
-                  ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
+                  user_module: Optional[nn.Module] = None, kl_log_eps: float = 0.0,
+                  aux_k: int = 0, w_aux: float = 0.0) -> Tuple[jax.Array, Dict[str, jax.Array]]:
     """Total loss and its terms plus diagnostics for one batch (see `jaxsae.losses` for the formulas).
 
     The embedding loss is summed over a Matryoshka SAE's levels; the prediction loss uses the full
@@ -132,6 +142,9 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
     `pred_kind="listwise"` scores the batch users against every item (`batch.all_items`, reconstructed
     by the item-side SAE in the same pass) and uses `listwise_kl` at `temperature`. `user_module`
     (same parameters, another k) encodes the users when it differs from `module` (`k_user`).
+    `aux_k > 0` adds `w_aux` times the AuxK loss (`auxk_loss`); a BatchTopK module in training also
+    reports what its inference thresholds track (`jaxsae.sae.batchtopk`): the batch's cut-off `cutoff` and
+    the per-latent firing rates `train_rate`, `infer_rate` (a shared SAE's, else the item SAE's).
     """
     u, i = batch.user_x, batch.item_x
     x = jnp.concatenate([u, i])
@@ -175,6 +188,17 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
               + kl_sparsity(z_i, weights.rho, axis_name, kl_log_eps))
     l1 = global_mean(jnp.sum(jnp.abs(z) * row_w) / h, axis_name)
     loss = total_loss(emb, pred, kl, l1, weights)
+    extra = {}
+    if aux_k > 0:
+        extra["aux"] = auxk_loss(module, params, x, levels[-1], z, aux_k, axis_name)
+        loss = loss + w_aux * extra["aux"]
+    if getattr(module, "batch_training", False):  # what the inference thresholds track
+        zs = jax.lax.stop_gradient(z)
+        p_thr = params["shared"] if "shared" in params else params["item"]
+        train_rate, infer_rate = firing_rates(module, jax.lax.stop_gradient(p_thr), x, zs)
+        extra.update(cutoff=batch_cutoff(zs), train_rate=train_rate, infer_rate=infer_rate)
+        if axis_name is not None:
+            extra = {k: jax.lax.pmean(v, axis_name) if k != "aux" else v for k, v in extra.items()}
 
     z = jax.lax.stop_gradient(z)
     x_hat = jax.lax.stop_gradient(levels[-1])
@@ -190,9 +214,47 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         "loss": loss, "emb": emb, "pred": pred, "kl": kl, "l1": l1,
         "l0": global_mean(diagnostics.l0(z), axis_name),
         "sse": global_sum(sse, axis_name), "sst": global_sum(sst, axis_name),
-        "fired": fired,
+        "fired": fired, **extra,
     }
     return loss, aux
+
+
+def auxk_loss(module: nn.Module, params: Any, x: jax.Array, x_hat: jax.Array, z: jax.Array, aux_k: int,
+              axis_name: Optional[str] = None) -> jax.Array:
+    """AuxK (Gao et al. 2024; sparsify and SAELens alike): the dead latents reconstruct the residual.
+
+        dead   = latents that fired on no row of the step's (global) batch
+        z_aux  = per row, the aux_k largest pre-activations among dead latents (others 0)
+        e      = stop_gradient(x - x_hat),  e_hat = (z_aux U) * scale      (input space, no bias)
+        U_j    = D_j / ||D_j||  (latent j's decoder direction at unit norm)
+        L_aux  = min(n_dead / aux_k, 1) * sum ||e - e_hat||^2 / sum ||x - mean(x)||^2
+
+    Unlike the references, which apply the ReLU first, `z_aux` takes the raw pre-activations: a latent
+    whose pre-activation is negative on every row (dead under ReLU, not only beaten in the top-k race)
+    still receives a gradient that moves its bias and direction toward the residual. The directions are
+    taken at unit norm (the references' decoders are unit-norm): a tied SAE could otherwise lower the
+    aux loss by shrinking a dead latent's column to zero, which stops its revival. A shared SAE's
+    rows are users and items stacked; two SAEs use the item SAE's parameters for both (the usual case is shared).
+    """
+    p = {"params": params["shared"] if "shared" in params else params["item"]}
+    pre, stats = module.apply(p, x, method="pre_activations")
+    fired = jnp.any(z > 0, axis=0)
+    if axis_name is not None:
+        fired = jax.lax.psum(fired.astype(jnp.int32), axis_name) > 0
+    dead = ~fired
+    n_dead = jnp.sum(dead)
+    k = min(int(aux_k), pre.shape[-1])
+    vals, idx = jax.lax.top_k(jnp.where(dead, pre, -jnp.inf), k)
+    vals = jnp.where(jnp.isfinite(vals), vals, 0.0)
+    z_aux = jnp.zeros_like(pre).at[jnp.arange(pre.shape[0])[:, None], idx].set(vals)
+    dec = module.apply(p, method="decoder_matrix")
+    unit = dec / jnp.maximum(jnp.linalg.norm(dec, axis=-1, keepdims=True), 1e-12)
+    e_hat = (z_aux @ unit) * stats.scale
+    e = jax.lax.stop_gradient(x - x_hat)
+    err = global_sum(jnp.sum((e - e_hat) ** 2), axis_name)
+    var = global_sum(jnp.sum((x - global_mean(jnp.mean(x, axis=0, keepdims=True), axis_name)) ** 2), axis_name)
+    scale = jnp.minimum(n_dead / k, 1.0)
+    return jnp.where(n_dead > 0, scale * err / jnp.maximum(var, 1e-12), 0.0)
 
 
 def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, score_fn: ScoreFn, u_hat_levels: jax.Array,
@@ -241,7 +303,7 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
     global-batch value and the gradients are `lax.pmean`-ed, so the update equals the one-device
     update for the same global batch.
     """
-    module = build_sae(config, d)
+    module = training_module(config, d)
     user_module = side_module(module, config, "user")
     user_module = None if user_module is module else user_module
     tx = _optimizer(config)
@@ -262,11 +324,18 @@ def make_train_step(config: SAETrainConfig, d: int, score_fn: ScoreFn = dot_scor
             return sae_objective(module, params, batch, state.weights, score_fn, gram, pred_kind, axis_name,
                                  pred_all_levels=config.pred_levels == "all",
                                  temperature=config.listwise_temperature, user_module=user_module,
-                                 kl_log_eps=config.kl_log_eps)
+                                 kl_log_eps=config.kl_log_eps, aux_k=getattr(config, "aux_k", 0),
+                                 w_aux=getattr(config, "w_aux", 0.0))
 
         (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         if axis_name is not None:
             grads = jax.lax.pmean(grads, axis_name)
-        return _apply_gradients(tx, state, grads), metrics
+        new = _apply_gradients(tx, state, grads)
+        if "cutoff" in metrics:  # BatchTopK: the inference thresholds follow the batch cut-off
+            first = state.step == 0
+            new = new.replace(params={side: updated_thresholds(p, metrics["cutoff"], first, metrics["train_rate"],
+                                                               metrics["infer_rate"])
+                                      for side, p in new.params.items()})
+        return new, metrics
 
     return step
