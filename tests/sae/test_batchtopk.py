@@ -119,3 +119,19 @@ def test_dense_block_sits_outside_the_top_k():
         SAETrainConfig(sae="batchtopk", latents=8, k=7, dense_latents=2)
     with pytest.raises(ConfigError, match="aux_k"):
         SAETrainConfig(sae="topk", latents=8, k=2, aux_k=9)
+
+
+def test_batchtopk_with_auxk_trains_through_an_ncf_recommender():
+    from jaxsae.recommenders.ncf import init_head, ncf_score
+
+    rng = np.random.default_rng(0)
+    tt = TwoTower.create(rng.normal(size=(N_USERS, D)), rng.normal(size=(N_ITEMS, D)), score_fn=ncf_score,
+                         head=init_head(jax.random.PRNGKey(0), 2 * D, (8, 4)), kind="ncf")
+    cfg = _cfg(sae="matryoshka_batchtopk", pred_loss="bce", aux_k=4, steps=20, log_every=10, prefixes=(8, 16, 32))
+    state = T.init_state(jax.random.PRNGKey(0), cfg, D)
+    step = jax.jit(T.make_train_step(cfg, D, ncf_score, gram=False))
+    batch = T.SAEBatch(user_x=tt.user_emb[:32], item_x=tt.item_emb[:32], head=tt.head)
+    new, m = step(state, batch)
+    assert np.isfinite(float(m["loss"])) and float(m["pred"]) > 0 and "aux" in m
+    assert np.all(np.asarray(new.params["shared"]["threshold"]) == float(m["cutoff"]))  # first step: the cut-off
+    assert not np.array_equal(np.asarray(new.params["shared"]["W"]), np.asarray(state.params["shared"]["W"]))
