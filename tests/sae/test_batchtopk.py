@@ -107,6 +107,14 @@ def test_auxk_revives_planted_dead_latents():
     assert _dead_after(aux_k=0)[0] == 0  # without AuxK they stay dead
 
 
+def test_batchtopk_thresholds_ignore_the_dense_block():
+    """The dense block's small ReLU values must not set the cut-off: the sparse latents keep k per row."""
+    sae, _ = T.train_sae(_mf(), None, _cfg(sae="batchtopk", dense_latents=2, steps=150, log_every=50),
+                         log=lambda _: None)
+    z = np.asarray(sae.encode_items()[0])
+    assert (z[:, 2:] > 0).sum(1).mean() < 6.0  # k = 4 on average (users take part of the budget)
+
+
 def test_dense_block_sits_outside_the_top_k():
     tt = _mf()
     cfg = _cfg(sae="topk", k=3, dense_latents=2, steps=30, log_every=10)
@@ -135,3 +143,11 @@ def test_batchtopk_with_auxk_trains_through_an_ncf_recommender():
     assert np.isfinite(float(m["loss"])) and float(m["pred"]) > 0 and "aux" in m
     assert np.all(np.asarray(new.params["shared"]["threshold"]) == float(m["cutoff"]))  # first step: the cut-off
     assert not np.array_equal(np.asarray(new.params["shared"]["W"]), np.asarray(state.params["shared"]["W"]))
+
+
+def test_the_sparse_grid_builds_wide_topk_and_batchtopk_settings():
+    from jaxsae.selection.sweep_config import SweepConfig, load_grid
+
+    cfg = SweepConfig.from_grid(load_grid("sparse"))
+    kinds = {(c.sae, c.latents, c.k) for _, c in cfg.settings()}
+    assert kinds == {(s, 256, k) for s in ("topk", "batchtopk") for k in (8, 16)}

@@ -196,7 +196,9 @@ def sae_objective(module: nn.Module, params: Any, batch: SAEBatch, weights: Loss
         zs = jax.lax.stop_gradient(z)
         p_thr = params["shared"] if "shared" in params else params["item"]
         train_rate, infer_rate = firing_rates(module, jax.lax.stop_gradient(p_thr), x, zs)
-        extra.update(cutoff=batch_cutoff(zs), train_rate=train_rate, infer_rate=infer_rate)
+        # the cut-off of the batch rule: the dense block's ReLU values are outside it
+        extra.update(cutoff=batch_cutoff(zs[:, int(getattr(module, "dense", 0)):]), train_rate=train_rate,
+                     infer_rate=infer_rate)
         if axis_name is not None:
             extra = {k: jax.lax.pmean(v, axis_name) if k != "aux" else v for k, v in extra.items()}
 
