@@ -30,6 +30,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "topk h256 k16": dict(sae="topk", latents=256, k=16),
     "batchtopk h256 k8": dict(sae="batchtopk", latents=256, k=8),
     "batchtopk h256 k8 auxk": dict(sae="batchtopk", latents=256, k=8, aux_k=32),
+    "batchtopk h256 k8 auxk w1": dict(sae="batchtopk", latents=256, k=8, aux_k=32, w_aux=1.0),
     "batchtopk h256 k8 dense4": dict(sae="batchtopk", latents=256, k=8, dense_latents=4),
     "batchtopk h256 k8 auxk dense4": dict(sae="batchtopk", latents=256, k=8, aux_k=32, dense_latents=4),
     "mbatchtopk h256 k8": dict(sae="matryoshka_batchtopk", latents=256, k=8, prefixes=(16, 64, 256)),

@@ -44,7 +44,7 @@ class AnalysisConfig:
     label_threshold: float = LABEL_THRESHOLD  # purity@10 from which a neuron is labeled with its concept
     probe_splits: int = 5  # seeded half splits of the supervised probe bound (0: no probe, its columns are null)
     probe_seed: int = 0  # split s draws its halves with seed probe_seed + s
-    probe_shrinkage: str = "auto"  # shrunk LDA: "auto" (Ledoit-Wolf per concept) or a fixed value in [0, 1]
+    probe_shrinkage: str = "auto"  # shrunk LDA: "auto" (Ledoit-Wolf, estimated on each fitting half) or a fixed value in [0, 1]
 
     def __post_init__(self) -> None:
         ks = tuple(int(k) for k in self.ks)
