@@ -149,5 +149,5 @@ def test_the_sparse_grid_builds_wide_topk_and_batchtopk_settings():
     from jaxsae.selection.sweep_config import SweepConfig, load_grid
 
     cfg = SweepConfig.from_grid(load_grid("sparse"))
-    kinds = {(c.sae, c.latents, c.k) for _, c in cfg.settings()}
-    assert kinds == {(s, 256, k) for s in ("topk", "batchtopk") for k in (8, 16)}
+    kinds = {(c.sae, c.latents, c.k, c.dense_latents) for _, c in cfg.settings()}
+    assert kinds == {(s, 256, k, n) for s in ("topk", "batchtopk") for k in (8, 16) for n in (0, 4)}
