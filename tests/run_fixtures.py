@@ -45,10 +45,21 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
     if "analysis" in stages:
         nulls = {f"null_purity@{k}": 0.4 for k in (5, 10, 20, 50)}
         nulls.update({f"null_mean_purity@{k}": 0.2 for k in (5, 10, 20, 50)})
+        nulls.update({f"null_se@{k}": 0.01 for k in (5, 10, 20, 50)})
         concepts = [{"concept": n, "family": f, "neuron": i, "purity@5": 1.0, "purity@10": 0.95 - 0.1 * i,
-                     "purity@20": 0.8, "purity@50": 0.6, **nulls, "base_rate": 0.25, "n_items": 30}
+                     "purity@20": 0.8, "purity@50": 0.6, **nulls, "base_rate": 0.25, "n_items": 30,
+                     "sae_clear": i == 0, "probe_purity@10": 1.0, "probe_null@10": 0.5, "probe_clear_fraction": 0.8,
+                     "probe_clear": i < 3, "point_biserial": 0.4, "point_biserial_max": 0.5, "point_biserial_neuron": i,
+                     "tfidf_neuron_to_concept": 0.7, "tfidf_concept_to_neuron": 0.6, "tfidf_neuron": i}
                     for i, (n, f) in enumerate(zip(names, fams))]
         _w(run / "analysis/concepts.json", concepts)
+        _w(run / "analysis/bound.json", {
+            "clear_purity": 0.9, "clear_margin": 0.2, "null_seeds": 30, "null_se@10_mean": 0.01, "null_se@10_max": 0.02,
+            "families": ["genre"], "probe": {"splits": 5, "seed": 0, "shrinkage": "auto", "k": 10},
+            "sae_clear": 1, "probe_clear": 3, "sae_clear_among_probe_clear": 1, "concept_recall": 1 / 3,
+            "density": {"latents": h, "item_density": 0.1, "item_active_mean": 0.8, "firing_fraction": [0.1] * h,
+                        "dense_fraction": 0.5, "n_dense": 0, "max_firing_fraction": 0.3, "user_density": 0.12,
+                        "user_active_mean": 1.0, "user_firing_fraction": [0.12] * h, "n_dead": 1}})
         neurons = [{"neuron": j, "label": GENRES[j] if j < 2 else None, "best_concept": GENRES[j % 4],
                     "purity@10": 0.9 if j < 2 else 0.3, "popularity_spearman": 0.1 * j, "n_active": 0 if j == h - 1 else 20,
                     "top_items": [{"item": t, "title": f"Item {t} (1994)", "activation": 1.0 - 0.1 * t,

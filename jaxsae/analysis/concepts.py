@@ -96,57 +96,77 @@ def best_neurons(purity: jax.Array, ks: Sequence[int] = DEFAULT_KS, select_k: in
 class NullPurity(NamedTuple):
     """Random-direction baseline: `best [len(ks), C]` is the purity of the best direction per concept
     (chosen by purity@10, like the SAE's neurons), `mean [len(ks), C]` the purity of a typical direction;
-    both averaged over seeds."""
+    both averaged over seeds. `best_se [len(ks), C]` is the standard error of `best` over the seeds,
+    `std(best_s, ddof=1) / sqrt(S)` (NaN with one seed), so a margin over the null can be read with its noise."""
 
     best: np.ndarray
     mean: np.ndarray
+    best_se: Optional[np.ndarray] = None
+
+
+DEFAULT_NULL_SEEDS = 30  # the null's standard error at 30 seeds is about sqrt(6) smaller than at 5
+NULL_CHUNK_ELEMENTS = 1 << 25  # activations held at once by the batched null (n_items x directions x seeds)
 
 
 @partial(jax.jit, static_argnames=("n_directions", "ks", "select_k"))
-def _null_one_seed(key: jax.Array, x: jax.Array, concepts: jax.Array, item_mask: jax.Array,
-                   n_directions: int, ks: Tuple[int, ...], select_k: int) -> Tuple[jax.Array, jax.Array]:
-    """Integer hits of the best direction per concept `[nk, C]` and hits summed over directions `[nk, C]`."""
-    d = jax.random.normal(key, (x.shape[1], n_directions))
-    d = d / jnp.linalg.norm(d, axis=0, keepdims=True)
-    acts = jnp.where(item_mask[:, None], jax.nn.relu(x @ d), 0.0)
-    hits = purity_hits(acts, concepts, ks)  # [nk, h, C] int32
-    j = ks.index(select_k)
-    best = jnp.argmax(hits[j], axis=0)  # [C]
-    return hits[:, best, jnp.arange(hits.shape[2])], jnp.sum(hits, axis=1)
+def _null_seeds(keys: jax.Array, x: jax.Array, concepts: jax.Array, item_mask: jax.Array,
+                n_directions: int, ks: Tuple[int, ...], select_k: int) -> Tuple[jax.Array, jax.Array]:
+    """For a batch of seeds `keys [S]`: integer hits of each seed's best direction per concept `[S, nk, C]`
+    and the hits summed over its directions `[S, nk, C]` (one compiled program for all S seeds)."""
+
+    def one(key: jax.Array) -> Tuple[jax.Array, jax.Array]:
+        d = jax.random.normal(key, (x.shape[1], n_directions))
+        d = d / jnp.linalg.norm(d, axis=0, keepdims=True)
+        acts = jnp.where(item_mask[:, None], jax.nn.relu(x @ d), 0.0)
+        hits = purity_hits(acts, concepts, ks)  # [nk, h, C] int32
+        best = jnp.argmax(hits[ks.index(select_k)], axis=0)  # [C]
+        return hits[:, best, jnp.arange(hits.shape[2])], jnp.sum(hits, axis=1)
+
+    return jax.vmap(one)(keys)
 
 
 def random_direction_null(x: jax.Array, concepts: np.ndarray, n_directions: int,
-                          ks: Tuple[int, ...] = DEFAULT_KS, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                          ks: Tuple[int, ...] = DEFAULT_KS, seeds: Sequence[int] = tuple(range(DEFAULT_NULL_SEEDS)),
                           item_mask: Optional[np.ndarray] = None, select_k: int = SELECT_K) -> NullPurity:
-    """Purity reached by chance: `n_directions` random unit directions of the SAE input space.
+    """Purity reached by chance: `n_directions` random unit directions of the SAE input space, per seed.
 
     `x [n_items, d]` must be the item embeddings as the SAE sees them (balanced, bias-folded where the
     model has biases, after its row normalization). Direction j activates item i by `relu(x_i . r_j)`; the
     same top-K, purity and best-per-concept selection as for the SAE then gives what a neuron achieves
     without learning anything. Frequent concepts reach high purity this way, which is why every table
-    shows it. Hits are summed as integers over seeds and divided once in float64, so a null
-    of exactly 0.9 compares equal to 0.9.
+    shows it. Seeds are batched (`vmap`, in chunks of at most `NULL_CHUNK_ELEMENTS` activations), so
+    30 seeds cost about one compiled call. Hits are summed as integers over seeds and divided once in
+    float64, so a null of exactly 0.9 compares equal to 0.9; `best_se` is the seeds' standard error.
     """
     x = jnp.asarray(x, jnp.float32)
     mask = jnp.ones(x.shape[0], bool) if item_mask is None else jnp.asarray(item_mask, bool)
     conc = jnp.asarray(concepts, bool)
     ks = tuple(int(k) for k in ks)
-    best_hits = np.zeros((len(ks), conc.shape[1]), np.int64)
-    all_hits = np.zeros((len(ks), conc.shape[1]), np.int64)
-    for s in seeds:
-        b, m = _null_one_seed(jax.random.PRNGKey(int(s)), x, conc, mask, int(n_directions), ks, select_k)
-        best_hits += np.asarray(b, np.int64)
-        all_hits += np.asarray(m, np.int64)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("random_direction_null needs at least one seed")
+    chunk = max(1, NULL_CHUNK_ELEMENTS // max(1, int(x.shape[0]) * int(n_directions)))
+    best_parts, sum_parts = [], []
+    for lo in range(0, len(seeds), chunk):
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds[lo:lo + chunk]])
+        b, m = _null_seeds(keys, x, conc, mask, int(n_directions), ks, select_k)
+        best_parts.append(np.asarray(b, np.int64))
+        sum_parts.append(np.asarray(m, np.int64))
+    best_hits = np.concatenate(best_parts)  # [S, nk, C]
     k = np.asarray(ks, np.float64)[:, None]
     n = float(len(seeds))
-    return NullPurity(best=best_hits / (k * n), mean=all_hits / (k * n * n_directions))
+    per_seed = best_hits / k[None]
+    se = (per_seed.std(axis=0, ddof=1) / np.sqrt(n) if len(seeds) > 1
+          else np.full(per_seed.shape[1:], np.nan))
+    return NullPurity(best=best_hits.sum(axis=0) / (k * n),
+                      mean=np.concatenate(sum_parts).sum(axis=0) / (k * n * n_directions), best_se=se)
 
 
 def concept_table(purity: jax.Array, null: NullPurity, concepts: np.ndarray, concept_names: Sequence[str],
                   concept_families: Sequence[str], ks: Tuple[int, ...] = DEFAULT_KS,
                   item_mask: Optional[np.ndarray] = None, select_k: int = SELECT_K) -> List[Dict[str, Any]]:
     """Rows of `RUN/analysis/concepts.json`: per concept its best neuron, purity@K for every K, the null
-    beside it (`null_purity@K`, `null_mean_purity@K`), the base rate and the number of items carrying it."""
+    beside it (`null_purity@K`, `null_mean_purity@K`, `null_se@K`), the base rate and the number of items carrying it."""
     neuron, best = best_neurons(purity, ks, select_k)
     rates = base_rates(concepts, item_mask)
     c = np.asarray(concepts, bool)
@@ -160,6 +180,9 @@ def concept_table(purity: jax.Array, null: NullPurity, concepts: np.ndarray, con
             row[f"null_purity@{k}"] = float(null.best[j, ci])
         for j, k in enumerate(ks):
             row[f"null_mean_purity@{k}"] = float(null.mean[j, ci])
+        se = null.best_se
+        for j, k in enumerate(ks):
+            row[f"null_se@{k}"] = float(se[j, ci]) if se is not None else float("nan")
         row["base_rate"] = float(rates[ci])
         row["n_items"] = int(counts[ci])
         rows.append(row)

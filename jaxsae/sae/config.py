@@ -47,7 +47,7 @@ class SAEArchitecture:
 
     OPTION_SWITCHES: ClassVar[Mapping[str, Tuple[str, Any]]] = {"untied": ("tied", False), "separate": ("shared", False)}
 
-    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka"
+    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka", "batchtopk", "matryoshka_batchtopk"
     latents: int = 22  # h, number of latents (paper: 22 for ML-1M d=20)
     k: int = 4  # active latents per row for "topk" (must be <= latents)
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
@@ -57,6 +57,7 @@ class SAEArchitecture:
     shared: bool = True  # one SAE for users and items (a neuron means the same in both); False: two
     fold_biases: bool = False  # MF only: SAE sees [p_u, 1, b_u] and [q_i, b_i, 1] (covers the biases)
     balance_sides: bool = True  # MF: users x c, items / c (every logit unchanged), c = sqrt(mean|q_i| / mean|p_u|); c = 1 within 1.5x
+    dense_latents: int = 0  # latents [0, dense_latents) outside the sparsity rule (ReLU only; not counted in k)
 
     def __post_init__(self) -> None:
         from jaxsae.sae.registry import SAE_REGISTRY
@@ -65,8 +66,13 @@ class SAEArchitecture:
             raise ConfigError(f"unknown SAE {self.sae!r}; known: {', '.join(SAE_REGISTRY)}")
         if self.latents < 1:
             raise ConfigError(f"latents must be >= 1, got {self.latents}")
-        if self.sae == "topk" and not 1 <= self.k <= self.latents:
-            raise ConfigError(f"TopK needs 1 <= k <= latents, got k={self.k}, latents={self.latents}")
+        from jaxsae.sae.registry import SPARSE_K_SAES
+
+        if self.sae in SPARSE_K_SAES and not 1 <= self.k <= self.latents - self.dense_latents:
+            raise ConfigError(f"TopK needs 1 <= k <= latents - dense_latents, got k={self.k}, "
+                              f"latents={self.latents}, dense_latents={self.dense_latents} (sae {self.sae!r})")
+        if not 0 <= self.dense_latents < self.latents:
+            raise ConfigError(f"dense_latents must be in [0, latents), got {self.dense_latents}")
         if self.k_user is not None and (self.sae != "topk" or not 1 <= self.k_user <= self.latents):
             raise ConfigError(f"k_user needs a topk SAE and 1 <= k_user <= latents, got k_user={self.k_user}, "
                               f"sae={self.sae!r}, latents={self.latents}")
@@ -74,7 +80,7 @@ class SAEArchitecture:
             raise ConfigError(f"k must be >= 0, got {self.k}")
         if self.prefixes is not None:
             object.__setattr__(self, "prefixes", tuple(int(m) for m in self.prefixes))
-        if self.sae == "matryoshka":
+        if self.sae in ("matryoshka", "matryoshka_batchtopk"):
             from jaxsae.sae.matryoshka import resolve_prefixes
 
             resolve_prefixes(self.prefixes, self.latents)
@@ -101,6 +107,8 @@ class SAEObjective:
     pred_levels: str = "full"  # Matryoshka: prediction loss on the "full" reconstruction (the paper's reference) or summed over "all" levels
     listwise_temperature: float = 1.0  # "listwise": softmax temperature in units of each user's score std
     listwise_items: int = 4096  # "listwise": items scored per step; a larger catalogue is scored on a fresh random subset of this many each step
+    aux_k: int = 0  # AuxK: dead latents (no firing in the step's batch) reconstructing the residual, top aux_k of them (0: off; Gao et al.: d/2)
+    w_aux: float = 1.0 / 32.0  # weight of the AuxK loss
 
     def __post_init__(self) -> None:
         for name in ("w_emb", "w_pred", "w_kl", "w_l1"):
@@ -117,6 +125,10 @@ class SAEObjective:
             raise ConfigError(f"listwise_temperature must be > 0, got {self.listwise_temperature}")
         if self.listwise_items < 2:
             raise ConfigError(f"listwise_items must be >= 2, got {self.listwise_items}")
+        if self.aux_k < 0:
+            raise ConfigError(f"aux_k must be in [0, latents], got {self.aux_k}")
+        if not (math.isfinite(self.w_aux) and self.w_aux >= 0):
+            raise ConfigError(f"w_aux must be a finite non-negative number, got {self.w_aux}")
 
     def static_part(self) -> "SAEObjective":
         """The weights at fixed values (they are arguments of the compiled step, not part of its code)."""
@@ -227,6 +239,8 @@ class SAETrainConfig:
             else:
                 value = dataclasses.replace(base, **mine) if mine else base
             object.__setattr__(self, group, value)
+        if self.aux_k > self.latents:  # the one check across groups
+            raise ConfigError(f"aux_k must be in [0, latents], got {self.aux_k}")
 
     # ---- derived -------------------------------------------------------------------------------
     def total_steps(self, n_train_users: int, n_items: Optional[int] = None, n_pairs: Optional[int] = None) -> int:

@@ -41,6 +41,11 @@ def resolve_prefixes(prefixes: Optional[Sequence[int]], h: int) -> Tuple[int, ..
     return check_prefixes(prefixes, h)
 
 
+def prefix_masks(prefixes: Sequence[int], h: int) -> jax.Array:
+    """`[L, h]` 0/1 masks with ones on latents `j < m_l` in row l."""
+    return (jnp.arange(h)[None, :] < jnp.asarray(prefixes)[:, None]).astype(jnp.float32)
+
+
 class MatryoshkaSAE(TiedSAE):
     """Tied (or untied) SAE whose `x_hat_levels[l]` decodes with latents `[0, m_l)` only."""
 
@@ -52,4 +57,4 @@ class MatryoshkaSAE(TiedSAE):
 
     def level_masks(self) -> jax.Array:
         """`[L, h]` with ones on latents `j < m_l` in row l."""
-        return (jnp.arange(self.h)[None, :] < jnp.asarray(self.prefixes)[:, None]).astype(jnp.float32)
+        return prefix_masks(self.prefixes, self.h)

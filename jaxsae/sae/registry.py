@@ -7,6 +7,8 @@ contract; subclassing it is the easy way). Options every builder accepts: `k`, `
 (and the reference switches `ddof`, `pre_bias`, `latent_bias_init`); each uses the ones it needs and validates them
 (`ConfigError` before any work). A registered architecture trains with `train_sae`, is read by `analyze` and
 steered by the interventions like the built-in ones.
+`BATCH_SAES` select latents over the whole batch in training (their module has `batch_training`, which the
+trainer switches on); `SPARSE_K_SAES` are the kinds whose `k` bounds the active latents.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import flax.linen as nn
 
 from jaxsae.errors import ConfigError
+from jaxsae.sae.batchtopk import BatchTopKSAE, MatryoshkaBatchTopKSAE
 from jaxsae.sae.matryoshka import MatryoshkaSAE, resolve_prefixes
 from jaxsae.sae.tied import TiedSAE
 
@@ -41,11 +44,29 @@ def build_matryoshka(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int
                          prefixes=resolve_prefixes(prefixes, h), **reference)
 
 
+def build_batchtopk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
+                    normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
+    """BatchTopK SAE: k x B latents over the batch in training, per-latent thresholds at inference."""
+    del prefixes
+    return BatchTopKSAE(d=d, h=h, k=k, normalize=normalize, tied=tied, **reference)
+
+
+def build_matryoshka_batchtopk(d: int, h: int, k: int = 4, prefixes: Optional[Sequence[int]] = None,
+                               normalize: bool = True, tied: bool = True, **reference: Any) -> nn.Module:
+    """Matryoshka-BatchTopK: BatchTopK latents, every prefix (default `[h/4, h/2, h]`) decoded and trained."""
+    return MatryoshkaBatchTopKSAE(d=d, h=h, k=k, normalize=normalize, tied=tied,
+                                  prefixes=resolve_prefixes(prefixes, h), **reference)
+
+
 SAE_REGISTRY: Dict[str, Callable[..., nn.Module]] = {
     "tied": build_tied,
     "topk": build_topk,
     "matryoshka": build_matryoshka,
+    "batchtopk": build_batchtopk,
+    "matryoshka_batchtopk": build_matryoshka_batchtopk,
 }
+SPARSE_K_SAES = ("topk", "batchtopk", "matryoshka_batchtopk")  # kinds whose k bounds the active latents
+BATCH_SAES = ("batchtopk", "matryoshka_batchtopk")
 
 
 def register_sae(name: str, builder: Callable[..., nn.Module], *, replace: bool = False) -> None:

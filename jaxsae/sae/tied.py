@@ -5,6 +5,10 @@
     x_hat = z W^T + b_pre                       tied decoder (paper)
     x_hat = z D + b_pre,  D_j = V_j / ||V_j||   untied decoder with unit-norm latent directions
 
+A dense block (`dense > 0`) keeps the first `dense` latents outside the sparsity rule: they pass
+through ReLU only, and TopK's k counts the other `h - dense` latents, so a channel every item carries
+(its bias, its popularity) need not take one of the k slots of every row.
+
 Reference options (docs/REFERENCE.md): `pre_bias=False` drops `b_pre` (the reference NCF SAE:
 `z = relu(x W + b_lat)`, `x_hat = z W^T`), `latent_bias_init="torch_linear"` draws `b_lat` like PyTorch's
 `nn.Linear` bias, U(-1/sqrt(d), 1/sqrt(d)), and `ddof=1` is torch's std in the row normalization.
@@ -39,16 +43,19 @@ def torch_linear_bias_init(fan_in: int) -> Callable[..., jax.Array]:
     return init
 
 
-def check_sae_shape(d: int, h: int, activation: str, k: int) -> None:
-    """Raise `ConfigError` for an impossible SAE shape (d or h < 1, unknown activation, k outside [1, h])."""
+def check_sae_shape(d: int, h: int, activation: str, k: int, dense: int = 0) -> None:
+    """Raise `ConfigError` for an impossible SAE shape (d or h < 1, unknown activation, k outside
+    [1, h - dense], a dense block outside [0, h))."""
     if int(d) < 1:
         raise ConfigError(f"SAE input dimension must be >= 1, got d={d}")
     if int(h) < 1:
         raise ConfigError(f"SAE latents must be >= 1, got h={h}")
     if activation not in ACTIVATIONS:
         raise ConfigError(f"unknown SAE activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
-    if activation == "topk" and not 1 <= int(k) <= int(h):
-        raise ConfigError(f"TopK needs 1 <= k <= latents, got k={k}, latents={h}")
+    if not 0 <= int(dense) < int(h):
+        raise ConfigError(f"the dense block needs 0 <= dense_latents < latents, got {dense}, latents={h}")
+    if activation == "topk" and not 1 <= int(k) <= int(h) - int(dense):
+        raise ConfigError(f"TopK needs 1 <= k <= latents - dense_latents, got k={k}, latents={h}, dense={dense}")
 
 
 class TiedSAE(nn.Module):
@@ -64,9 +71,10 @@ class TiedSAE(nn.Module):
     ddof: int = 0  # row std divides by d - ddof (1: torch's std, the reference)
     pre_bias: bool = True  # False: no b_pre (the reference NCF SAE)
     latent_bias_init: str = "zeros"  # "torch_linear": U(-1/sqrt(d), 1/sqrt(d)), PyTorch's nn.Linear bias
+    dense: int = 0  # latents [0, dense) outside the sparsity rule (ReLU only)
 
     def __post_init__(self) -> None:
-        check_sae_shape(self.d, self.h, self.activation, self.k)
+        check_sae_shape(self.d, self.h, self.activation, self.k, self.dense)
         if self.latent_bias_init not in ("zeros", "torch_linear"):
             raise ConfigError(f"unknown latent bias init {self.latent_bias_init!r}; use zeros or torch_linear")
         super().__post_init__()
@@ -96,14 +104,24 @@ class TiedSAE(nn.Module):
         """`[L, h]` 0/1 masks of the latents each level decodes with (one level: all of them)."""
         return jnp.ones((1, self.h), jnp.float32)
 
-    def encode(self, x: jax.Array) -> "tuple[jax.Array, NormStats]":
-        """Latents `z [B, h]` of rows `x [B, d]`, and the row statistics that decoding must undo."""
+    def pre_activations(self, x: jax.Array) -> "tuple[jax.Array, NormStats]":
+        """`pre = (x_n - b_pre) W + b_lat [B, h]` before the activation, and the row statistics."""
         if self.normalize:
             x, stats = normalize_rows(x, self.eps, self.ddof)
         else:
             stats = NormStats.identity(x)
-        pre = (x - self.b_pre) @ self.W + self.b_lat
-        return self._act(pre), stats
+        return (x - self.b_pre) @ self.W + self.b_lat, stats
+
+    def activate(self, pre: jax.Array) -> jax.Array:
+        """The activation of `pre [B, h]`: the sparsity rule on latents `[dense, h)`, ReLU on the dense block."""
+        if not self.dense:
+            return self._act(pre)
+        return jnp.concatenate([jax.nn.relu(pre[..., :self.dense]), self._act(pre[..., self.dense:])], axis=-1)
+
+    def encode(self, x: jax.Array) -> "tuple[jax.Array, NormStats]":
+        """Latents `z [B, h]` of rows `x [B, d]`, and the row statistics that decoding must undo."""
+        pre, stats = self.pre_activations(x)
+        return self.activate(pre), stats
 
     def decode(self, z: jax.Array, stats: NormStats) -> jax.Array:
         """Reconstruction `[B, d]` in the input space from latents `z [B, h]` (all levels' latents)."""

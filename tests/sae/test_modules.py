@@ -119,7 +119,8 @@ def test_untied_decoder_rows_are_unit_norm():
 
 
 def test_registry_names_and_errors():
-    assert set(SAE_REGISTRY) == {"tied", "topk", "matryoshka"}
+    assert set(SAE_REGISTRY) == {"tied", "topk", "matryoshka", "batchtopk", "matryoshka_batchtopk"}
+    assert make_sae("matryoshka_batchtopk", 4, 8, k=2).prefixes == (2, 4, 8)
     assert isinstance(make_sae("matryoshka", 4, 8), MatryoshkaSAE)
     assert make_sae("matryoshka", 4, 8).prefixes == (2, 4, 8)
     assert make_sae("topk", 4, 8, k=3).k == 3

@@ -26,6 +26,7 @@ class RunData:
     temporal: Optional[Dict[str, Any]] = None  # analysis/temporal.json
     ms: Optional[Dict[str, Any]] = None  # analysis/ms.json
     hierarchy: Optional[List[Dict[str, Any]]] = None  # analysis/hierarchy.json
+    bound: Optional[Dict[str, Any]] = None  # analysis/bound.json (probe bound, concept recall, density)
     interventions: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # interventions/*.json
     ablation: Optional[List[Dict[str, Any]]] = None  # ablation/ablation.json
     pipeline: Optional[Dict[str, Any]] = None  # pipeline.json
@@ -43,6 +44,7 @@ FILES = {
     "temporal": "analysis/temporal.json",
     "ms": "analysis/ms.json",
     "hierarchy": "analysis/hierarchy.json",
+    "bound": "analysis/bound.json",
     "ablation": "ablation/ablation.json",
     "pipeline": "pipeline.json",
 }

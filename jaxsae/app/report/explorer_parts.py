@@ -14,10 +14,11 @@ FAMILY_ORDER = ("genre", "tag", "decade", "popularity")
 
 
 def headline(run: RunData, digits: int = 3) -> Dict[str, Any]:
-    """The run's headline figures: recommender vs most popular, fidelity, MS, purity counts, ablation."""
+    """The run's headline figures: recommender vs most popular, fidelity, MS, purity counts, concept
+    recall against the probe bound with the code's density, ablation."""
     from jaxsae.app.report.sections import ABLATION_KEYS, purity_summary
 
-    out: Dict[str, Any] = {"rec": None, "fidelity": None, "ms": None, "purity": None, "ablation": None}
+    out: Dict[str, Any] = {"rec": None, "fidelity": None, "ms": None, "purity": None, "ablation": None, "bound": None}
     if run.rec is not None:
         pop = run.rec.get("most_popular") or {}
         keys = [k for k in ("hit@10", "ndcg@10", "recall@20", "mpr") if k in run.rec]
@@ -31,6 +32,11 @@ def headline(run: RunData, digits: int = 3) -> Dict[str, Any]:
         out["ms"] = _sig(run.ms.get("ms"), digits)
     if run.concepts is not None:
         out["purity"] = purity_summary(run.concepts)
+    if isinstance(run.bound, dict):
+        dn = run.bound.get("density") or {}
+        out["bound"] = {k: run.bound.get(k) for k in ("sae_clear", "probe_clear", "sae_clear_among_probe_clear",
+                                                          "concept_recall", "null_seeds")}
+        out["bound"].update({k: dn.get(k) for k in ("item_density", "user_density", "n_dead", "n_dense")})
     if run.ablation is not None:
         rows = sorted([r for r in run.ablation if isinstance(r, dict)], key=lambda r: _num(r.get("w_pred")) or 0.0)
         out["ablation"] = {"keys": list(ABLATION_KEYS),

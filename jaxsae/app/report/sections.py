@@ -159,6 +159,13 @@ def concepts_section(run: RunData, figs: FigureContext) -> Section:
         s.blocks.append(Paragraph(
             f"{sm['sae_pure']} of {sm['n_concepts']} genre/tag concepts have a neuron with purity@10 >= {PURE} "
             f"(random-direction null: {sm['null_pure']})."))
+    if run.bound is not None:
+        from jaxsae.analysis.suite import bound_lines
+
+        try:
+            s.blocks.append(Paragraph(" ".join(line + "." for line in bound_lines(run.bound))))
+        except (KeyError, TypeError, ValueError):
+            run.errors.append("analysis/bound.json: unexpected content")
     if run.ms is not None:
         s.blocks.append(Paragraph(f"Monosemanticity score (MS, top {fmt(run.ms.get('top_n'))} items): "
                                   f"{fmt(_num(run.ms.get('ms')))}."))

@@ -2,7 +2,7 @@
 
 Options: the `AnalysisConfig` fields. `run` reads `RUN/data` and the SAE of `RUN/sae` (with its recommender)
 and writes `RUN/analysis/` (`concepts.json`, `neurons.json`, `popularity.json`, `temporal.json`, `ms.json`,
-`hierarchy.json` for Matryoshka SAEs, `config.json`) aside, swapped in whole; the three marker files
+`hierarchy.json` for Matryoshka SAEs, `bound.json` (probe bound, concept recall, density), `config.json`) aside, swapped in whole; the three marker files
 (concepts, neurons, ms) are written last.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from jaxsae.app.options import from_options
 
 DIRECTORY = "analysis"
 OPTIONS = (AnalysisConfig,)
-FILES = ("popularity", "temporal", "hierarchy", "neurons", "ms", "concepts")  # write order: markers last
+FILES = ("bound", "popularity", "temporal", "hierarchy", "neurons", "ms", "concepts")  # write order: markers last
 
 
 def build(options: Mapping[str, Any]) -> AnalysisConfig:

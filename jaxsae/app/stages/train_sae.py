@@ -48,7 +48,7 @@ class SweepGrid:
     OPTION_REPEATABLE: ClassVar[Sequence[str]] = ("axis", "set")
 
     grid: str = "default"
-    """Grid: default, large, or a JSON file {base, axes, seeds}."""
+    """Grid: default, large, sparse, or a JSON file {base, axes, seeds}."""
     axis: Tuple[str, ...] = ()
     """FIELD=V1,V2: a grid axis over an SAE config field (replaces the grid's axes)."""
     set: Tuple[str, ...] = ()

@@ -24,6 +24,7 @@ from jaxsae.recommenders.base import TwoTower
 from jaxsae.sae import diagnostics
 from jaxsae.sae.balance import BALANCE_KEY, sae_input_space
 from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.registry import SPARSE_K_SAES
 from jaxsae.sae.trained import TrainedSAE
 from jaxsae.training.sae._batches import _chunks, batch_indices, heldout_split
 from jaxsae.training.sae._epoch import METRIC_KEYS, EpochRunner, make_sae_epoch
@@ -163,7 +164,7 @@ def final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total:
     z = jnp.concatenate([zu, zi])
     x_hat = jnp.concatenate([trained.decode(zu, su, side="user"), trained.decode(zi, si, side="item")])
     metrics: Dict[str, Any] = {
-        "sae": config.sae, "latents": config.latents, "k": config.k if config.sae == "topk" else None,
+        "sae": config.sae, "latents": config.latents, "k": config.k if config.sae in SPARSE_K_SAES else None,
         "fold_biases": config.fold_biases, "balance_sides": config.balance_sides,
         BALANCE_KEY: trained.balance_factor, "steps": total,
         **{k: last.get(k) for k in TERMS},

@@ -28,6 +28,7 @@ import numpy as np
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.recommenders.base import ScoreFn, TwoTower
 from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae.registry import SPARSE_K_SAES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _compile(fn: Any, args: Tuple[Any, ...]) -> Any:
 
 
 def _label(config: SAETrainConfig) -> str:
-    return (f"{config.sae} h={config.latents}" + (f" k={config.k}" if config.sae == "topk" else "")
+    return (f"{config.sae} h={config.latents}" + (f" k={config.k}" if config.sae in SPARSE_K_SAES else "")
             + f" w_pred={config.w_pred:g} seed={config.seed}")
 
 
@@ -160,7 +161,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
             runs[r] = GridRun(config=configs[r], state=_index(host, j), input_two_tower=input_tt, d=d, steps=total,
                               last=_unpacked(last[j]), program=g, balance_factor=factor)
         programs.append({"program": g, "runs": len(members), "steps": total, "sae": first.sae,
-                         "latents": first.latents, "k": first.k if first.sae == "topk" else None,
+                         "latents": first.latents, "k": first.k if first.sae in SPARSE_K_SAES else None,
                          "pred_loss": first.pred_loss, "lr": first.lr, "compile_s": compile_s, "train_s": train_s})
     info = {"programs": programs, "compile_s": sum(p["compile_s"] for p in programs),
             "train_s": sum(p["train_s"] for p in programs)}

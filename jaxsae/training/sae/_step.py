@@ -27,9 +27,10 @@ from jaxsae.losses import (LossWeights, cross_scores, embedding_loss, global_mea
                            paired_pred_loss, total_loss)
 from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross
 from jaxsae.sae import diagnostics
+from jaxsae.sae.batchtopk import batch_cutoff, firing_rates, updated_thresholds
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.params import init_sae_params, is_shared, side_params
-from jaxsae.sae.registry import make_sae
+from jaxsae.sae.registry import BATCH_SAES, make_sae
 from jaxsae.sae.trained import side_module
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 
@@ -86,8 +87,17 @@ def build_sae(config: SAETrainConfig, d: int) -> nn.Module:
         reference["pre_bias"] = False
     if config.latent_bias_init != "zeros":
         reference["latent_bias_init"] = config.latent_bias_init
+    if getattr(config, "dense_latents", 0):
+        reference["dense"] = int(config.dense_latents)
     return make_sae(config.sae, d, config.latents, k=config.k, prefixes=config.prefixes,
                     normalize=config.normalize, tied=config.tied, **reference)
+
+
+def training_module(config: SAETrainConfig, d: int) -> nn.Module:
+    """The module as training applies it: a BatchTopK kind selects over the batch (`batch_training`);
+    every other kind is `build_sae` itself (encoding is the same in training and at inference)."""
+    module = build_sae(config, d)
+    return module.clone(batch_training=True) if config.sae in BATCH_SAES else module
 
 
 def loss_weights(config: SAETrainConfig) -> LossWeights:
@@ -141,7 +151,9 @@ def sae_loss(params: Any, batch: SAEBatch, recommender: TwoTower, config: SAETra
 
     `weights` defaults to the config's (`loss_weights`); `key` picks the listwise loss's random item subset on a
     catalogue larger than `config.listwise_items`; with `axis_name` (under `pmap`) every term is the global-batch
-    value. `aux` holds each term, `l0`, the FVU sums `sse`/`sst` and the latents that `fired`.
+    value. `aux` holds each term, `l0`, the FVU sums `sse`/`sst` and the latents that `fired`; with
+    `config.aux_k > 0` the AuxK term `aux` (weighted by `w_aux`) and, for a BatchTopK kind, what its inference
+    thresholds track (`cutoff`, `train_rate`, `infer_rate`: `jaxsae.sae.batchtopk`).
     """
     chex.assert_rank([batch.user_x, batch.item_x], 2)
     chex.assert_equal_shape_suffix([batch.user_x, batch.item_x, recommender.user_emb], 1)
@@ -155,7 +167,7 @@ def sae_loss(params: Any, batch: SAEBatch, recommender: TwoTower, config: SAETra
     if config.input_scaling == "batch_minmax":  # the reference MF SAE: each side's batch scaled per column to [0, 1]
         batch = batch.replace(user_x=minmax_columns(batch.user_x, axis_name),
                               item_x=minmax_columns(batch.item_x, axis_name))
-    module = build_sae(config, batch.user_x.shape[-1])
+    module = training_module(config, batch.user_x.shape[-1])
     user_module = side_module(module, config, "user")
     score_fn, gram = pred_spec(recommender, config)
     return _objective(module, None if user_module is module else user_module, params, batch, recommender.head,
@@ -205,6 +217,19 @@ def _objective(module: nn.Module, user_module: Optional[nn.Module], params: Any,
               + kl_sparsity(z_i, weights.rho, axis_name, config.kl_log_eps))
     l1 = l1_sparsity(z_u, axis_name) + l1_sparsity(z_i, axis_name)
     loss = total_loss(emb, pred, kl, l1, weights)
+    extra = {}
+    if config.aux_k > 0:
+        extra["aux"] = auxk_loss(module, params, x, levels[-1], z, config.aux_k, axis_name)
+        loss = loss + config.w_aux * extra["aux"]
+    if getattr(module, "batch_training", False):  # what the inference thresholds track
+        zs = jax.lax.stop_gradient(z)
+        p_thr = side_params(params, "item")
+        train_rate, infer_rate = firing_rates(module, jax.lax.stop_gradient(p_thr), x, zs)
+        # the cut-off of the batch rule: the dense block's ReLU values are outside it
+        extra.update(cutoff=batch_cutoff(zs[:, int(getattr(module, "dense", 0)):]), train_rate=train_rate,
+                     infer_rate=infer_rate)
+        if axis_name is not None:
+            extra = {k: jax.lax.pmean(v, axis_name) if k != "aux" else v for k, v in extra.items()}
 
     z = jax.lax.stop_gradient(z)
     x_hat = jax.lax.stop_gradient(levels[-1])
@@ -220,9 +245,47 @@ def _objective(module: nn.Module, user_module: Optional[nn.Module], params: Any,
         "loss": loss, "emb": emb, "pred": pred, "kl": kl, "l1": l1,
         "l0": global_mean(diagnostics.l0(z), axis_name),
         "sse": global_sum(sse, axis_name), "sst": global_sum(sst, axis_name),
-        "fired": fired,
+        "fired": fired, **extra,
     }
     return loss, aux
+
+
+def auxk_loss(module: nn.Module, params: Any, x: jax.Array, x_hat: jax.Array, z: jax.Array, aux_k: int,
+              axis_name: Optional[str] = None) -> jax.Array:
+    """AuxK (Gao et al. 2024; sparsify and SAELens alike): the dead latents reconstruct the residual.
+
+        dead   = latents that fired on no row of the step's (global) batch
+        z_aux  = per row, the aux_k largest pre-activations among dead latents (others 0)
+        e      = stop_gradient(x - x_hat),  e_hat = (z_aux U) * scale      (input space, no bias)
+        U_j    = D_j / ||D_j||  (latent j's decoder direction at unit norm)
+        L_aux  = min(n_dead / aux_k, 1) * sum ||e - e_hat||^2 / sum ||x - mean(x)||^2
+
+    Unlike the references, which apply the ReLU first, `z_aux` takes the raw pre-activations: a latent
+    whose pre-activation is negative on every row (dead under ReLU, not only beaten in the top-k race)
+    still receives a gradient that moves its bias and direction toward the residual. The directions are
+    taken at unit norm (the references' decoders are unit-norm): a tied SAE could otherwise lower the
+    aux loss by shrinking a dead latent's column to zero, which stops its revival. A shared SAE's
+    rows are users and items stacked; two SAEs use the item SAE's parameters for both (the usual case is shared).
+    """
+    p = {"params": side_params(params, "item")}
+    pre, stats = module.apply(p, x, method="pre_activations")
+    fired = jnp.any(z > 0, axis=0)
+    if axis_name is not None:
+        fired = jax.lax.psum(fired.astype(jnp.int32), axis_name) > 0
+    dead = ~fired
+    n_dead = jnp.sum(dead)
+    k = min(int(aux_k), pre.shape[-1])
+    vals, idx = jax.lax.top_k(jnp.where(dead, pre, -jnp.inf), k)
+    vals = jnp.where(jnp.isfinite(vals), vals, 0.0)
+    z_aux = jnp.zeros_like(pre).at[jnp.arange(pre.shape[0])[:, None], idx].set(vals)
+    dec = module.apply(p, method="decoder_matrix")
+    unit = dec / jnp.maximum(jnp.linalg.norm(dec, axis=-1, keepdims=True), 1e-12)
+    e_hat = (z_aux @ unit) * stats.scale
+    e = jax.lax.stop_gradient(x - x_hat)
+    err = global_sum(jnp.sum((e - e_hat) ** 2), axis_name)
+    var = global_sum(jnp.sum((x - global_mean(jnp.mean(x, axis=0, keepdims=True), axis_name)) ** 2), axis_name)
+    scale = jnp.minimum(n_dead / k, 1.0)
+    return jnp.where(n_dead > 0, scale * err / jnp.maximum(var, 1e-12), 0.0)
 
 
 def _listwise_pred(module: nn.Module, params: Any, batch: SAEBatch, head: Any, score_fn: ScoreFn, u_hat_levels: jax.Array,
@@ -279,4 +342,10 @@ def train_step(state: SAEState, batch: SAEBatch, recommender: TwoTower, config: 
     (_, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
     if axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name)
-    return _apply_gradients(_optimizer(config), state, grads), metrics
+    new = _apply_gradients(_optimizer(config), state, grads)
+    if "cutoff" in metrics:  # BatchTopK: the inference thresholds follow the batch cut-off
+        first = state.step == 0
+        new = new.replace(params={side: updated_thresholds(p, metrics["cutoff"], first, metrics["train_rate"],
+                                                           metrics["infer_rate"])
+                                  for side, p in new.params.items()})
+    return new, metrics

@@ -52,10 +52,11 @@ def supports_hand_gradient(config: SAETrainConfig, gram: bool) -> bool:
     """True when the hand-derived gradient applies: one shared tied ReLU/TopK SAE with a pre-bias, one k for
     both sides and the MF Gram loss on raw table rows (on one device, under `vmap`, or under `pmap` with
     `axis_name`). The reference's per-batch min-max scaling (`input_scaling`), an SAE without `b_pre` and
-    `k_user` take the autodiff path; `std_ddof` and `kl_log_eps` are supported here."""
+    `k_user`, AuxK and a dense block take the autodiff path; `std_ddof` and `kl_log_eps` are supported here."""
     return bool(gram and config.shared and config.tied and config.sae in ("tied", "topk")
                 and config.input_scaling == "none" and config.pre_bias
-                and getattr(config, "k_user", None) in (None, config.k))
+                and getattr(config, "k_user", None) in (None, config.k)
+                and not config.aux_k and not config.dense_latents)
 
 
 def input_table(x: jax.Array, normalize: bool = True, eps: float = 1e-5, ddof: int = 0) -> jax.Array:

@@ -220,6 +220,7 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     assert main(["run", str(config_file), "--out", str(run)]) == 0
     for rel in ("data/summary.json", "rec/metrics.json", "sae/metrics.json", "sae/history.json",
                 "analysis/concepts.json", "analysis/neurons.json", "analysis/popularity.json", "analysis/ms.json",
+                "analysis/bound.json",
                 "report/index.html", "report/report.md", "report/purity.png", "report/sae_history.png"):
         assert (run / rel).exists(), rel
     kinds = sorted(p.name.split("-")[0] for p in (run / "interventions").glob("*-*.json"))

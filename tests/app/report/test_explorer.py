@@ -45,6 +45,8 @@ def test_report_writes_explorer_from_json_only(tmp_path) -> None:
     assert any("rerun `jaxsae intervene`" in n for n in doc["meta"]["notes"])
     assert doc["headline"]["rec"]["rows"][0] == ["hit@10", 0.61, 0.305]
     assert [r[0] for r in doc["headline"]["ablation"]["rows"]] == [0, 1, 2, 5, 10]
+    assert doc["headline"]["bound"]["sae_clear_among_probe_clear"] == 1 and doc["headline"]["bound"]["probe_clear"] == 3
+    assert doc["headline"]["bound"]["item_density"] == 0.1  # from analysis/bound.json
     assert doc["latents"]["group"] == [0, 0, 1, 1, 2, 2, 2, 2]  # Matryoshka groups from hierarchy.json
 
 

@@ -79,6 +79,8 @@ def test_numbers_from_the_json_appear(full_report: Path) -> None:
     assert "0.610" in text and "0.305" in text  # hit@10 of MF and of most popular (half)
     assert "0.710" in text  # rbo@30
     assert "Monosemanticity score (MS, top 30 items): 0.612" in text
+    assert "probe-clear 3, SAE-clear among them 1 (concept recall 33%)" in text  # analysis/bound.json
+    assert "density: active latents per item / h 0.100, per user 0.120; dead 1" in text
     # genre purities in the fixture are 0.95, 0.85, 0.75, 0.65: only Action reaches 0.9; the null (0.4) none
     assert "1 of 4 genre/tag concepts have a neuron with purity@10 >= 0.9 (random-direction null: 0)" in text
     assert "Neuron 0: Action" in text and "Dead neurons: 7" in text
@@ -183,6 +185,6 @@ def test_fixture_analysis_documents_are_shaped_like_analyze_output(tmp_path: Pat
     x = rng.normal(size=(data.n_items, 4)).astype(np.float32)
     real = analyze_arrays(a, x, x, data, AnalysisConfig(null_seeds=1), prefixes=(2, 4, 8))
     run = write_fake_run(tmp_path / "run")
-    for name in ("concepts", "neurons", "popularity", "temporal", "ms", "hierarchy"):
+    for name in ("concepts", "neurons", "popularity", "temporal", "ms", "hierarchy", "bound"):
         fake = json.loads((run / "analysis" / f"{name}.json").read_text())
         _same_shape(_shape(fake), _shape(json.loads(json.dumps(real[name]))), name)

@@ -58,6 +58,11 @@
       out.push(`<div class="hl" data-headline="purity"><div class="k">concepts at purity@10 ≥ 0.9</div><div class="v">${h.purity.sae_pure} of ${h.purity.n_concepts}</div>` +
         `<div class="s">random-direction null: ${h.purity.null_pure}${isNum(h.ms) ? " · MS " + f(h.ms, 3) : ""}</div></div>`);
     }
+    if (h.bound) {
+      const b = h.bound, rec = isNum(b.concept_recall) ? (100 * b.concept_recall).toFixed(0) + "%" : "n/a";
+      out.push(`<div class="hl" data-headline="recall"><div class="k">concept recall (clear among probe-clear)</div><div class="v">${b.probe_clear === null ? "no probe" : esc(b.sae_clear_among_probe_clear) + " of " + esc(b.probe_clear) + " · " + rec}</div>` +
+        `<div class="s">SAE-clear ${esc(b.sae_clear)} (${esc(b.null_seeds)}-seed null) · density ${f(b.item_density, 3)} items${isNum(b.user_density) ? " / " + f(b.user_density, 3) + " users" : ""} · dead ${esc(b.n_dead)} · dense ${esc(b.n_dense)}</div></div>`);
+    }
     if (h.ablation && h.ablation.rows.length) {
       const k = h.ablation.keys, iw = k.indexOf("w_pred"), ir = k.indexOf("rbo@30"), ik = k.indexOf("kendall_tau@30");
       const cells = h.ablation.rows.map((r) => `${f(r[iw], 0)}: ${f(r[ir])}/${f(r[ik])}`).join(" · ");
