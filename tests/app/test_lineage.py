@@ -189,5 +189,5 @@ def test_the_report_leaves_out_results_made_from_an_older_input(tmp_path: Path) 
     (run / "analysis" / "stage.json").write_text(json.dumps({"status": "complete", "inputs": {"sae": "an-older-sae"}}))
     shown = load_run(run)
     assert shown.concepts is None and shown.neurons is None and shown.ms is None  # the stale analysis
-    assert shown.sae is not None and shown.rec is not None and len(shown.interventions) == 3  # the rest (legacy)
+    assert shown.sae is not None and shown.rec is not None and len(shown.interventions) == 4  # the rest (legacy)
     assert any(e.startswith("not shown: ") and "analysis was made from an older" in e for e in shown.errors)

@@ -94,7 +94,7 @@ def test_intervene_checks_against_the_data_and_help_shows_the_real_levels(tiny_r
     line = _one_line_error(capsys, main(["intervene", str(run), "--filter", "Horrr"]))
     assert "Horror" in line  # close match offered
     assert main(["intervene", "--help"]) == 0
-    assert "[default: filter 0..-3, nudge 1..4, promote 0..8]" in " ".join(capsys.readouterr().out.split())
+    assert "[default: filter 0..-3, nudge 1..4, promote 0..8, benchmark 0..4]" in " ".join(capsys.readouterr().out.split())
 
 
 def test_train_sae_refuses_k_for_an_sae_without_k(tmp_path: Path, capsys) -> None:

@@ -1,5 +1,6 @@
 """`jaxsae intervene`: filter, nudge and promote on a trained tiny run; names that do not exist."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,9 @@ def test_unknown_names_list_close_matches(tiny_run: Path, capsys):
     assert "out of range" in capsys.readouterr().err
 
 
-def test_benchmark_writes_the_sae_and_baseline_curves(tmp_path_factory):
-    run = tiny_run(tmp_path_factory)
+def test_benchmark_writes_the_sae_and_baseline_curves(tiny_run: Path, tmp_path: Path):
+    run = tmp_path / "run"  # a private copy: the benchmark adds to RUN/interventions
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("analysis", "interventions", "ablation", "report"))
     assert main(["intervene", str(run), "--benchmark", "horror", "--levels=0,1,2"]) == 0
     r = json.loads((run / "interventions" / "benchmark.json").read_text())
     c, p = r["concept"], r["popularity"]

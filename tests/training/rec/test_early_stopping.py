@@ -157,12 +157,12 @@ def test_a_tied_best_score_keeps_the_earliest_epoch(data, monkeypatch):
     from it and the returned params are epoch 2's."""
     tied = [0.10, 0.50, 0.30, 0.50, 0.20, 0.20, 0.20, 0.20]
     assert rec_files.best_of([{"epoch": e, "val_ndcg@10": v} for e, v in enumerate(tied, 1)], "ndcg@10") == (2, 0.5)
-    cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False, grid=False)
     scripted(monkeypatch, curve=tied)
     out = train_recommender(data, cfg, log=quiet)
     assert out.best_epoch == 2 and [h["epoch"] for h in out.history] == [1, 2, 3, 4, 5]
     scripted(monkeypatch, curve=tied)  # the same slice and keys for two epochs: epoch 2's params
-    two = train_recommender(data, RecConfig(epochs=2, patience=3, batch_size=512, refit=False), log=quiet)
+    two = train_recommender(data, RecConfig(epochs=2, patience=3, batch_size=512, refit=False, grid=False), log=quiet)
     assert two.best_epoch == 2
     for a, b in zip(jax.tree_util.tree_leaves(out.params), jax.tree_util.tree_leaves(two.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
