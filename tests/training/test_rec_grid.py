@@ -8,7 +8,7 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import ranking
-from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender_state, slice_options, train_recommender,
+from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender, load_recommender_state, slice_options, train_recommender,
                                 validation_split)
 
 
@@ -71,13 +71,35 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
     out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
     grid = out.validation["grid"]
     assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
-    assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only"]
-    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1]
+    assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only",
+                                                       "most-popular"]
+    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1, 0.05]
     assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
     # the run's checkpoint is the chosen candidate's refit
     _, params, cfg, _ = load_recommender_state(tmp_path)
     assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.best_epoch
     assert np.asarray(params["user_emb"]).shape[1] == 32
+
+
+def test_most_popular_is_kept_when_no_trained_candidate_beats_it_on_validation(data, tmp_path, monkeypatch):
+    def fake_two_tower(tt, view, **kw):
+        return {"ndcg@10": 0.1, "hit@10": 0.1, "n_eval_users": int(view.test_users.shape[0])}
+
+    def fake_popular(view, **kw):
+        return {"ndcg@10": 0.2, "hit@10": 0.2, "n_eval_users": int(view.test_users.shape[0])}
+
+    monkeypatch.setattr(ranking, "evaluate_two_tower", fake_two_tower)
+    monkeypatch.setattr(ranking, "evaluate_most_popular", fake_popular)
+    out = train_recommender(data, RecConfig(epochs=2, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
+    assert out.validation["grid"]["chosen"] == "most-popular" and out.config.bias_only
+    monkeypatch.undo()
+    # what later stages load ranks exactly as most-popular
+    tt = load_recommender(tmp_path)
+    users = np.arange(data.n_users)
+    mine = ranking.evaluate_two_tower(tt, data, ks=(10,))
+    popular = ranking.evaluate_most_popular(data, ks=(10,))
+    assert mine["hit@10"] == popular["hit@10"] and mine["ndcg@10"] == popular["ndcg@10"]
+    assert np.all(np.asarray(tt.item_emb) == 0) and users.size == np.asarray(tt.user_emb).shape[0]
 
 
 def test_sparse_data_validates_one_positive_of_every_user_with_two(data):

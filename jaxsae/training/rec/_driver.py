@@ -83,6 +83,7 @@ def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool
     return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
 
 
+MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_most_popular_model`)
 # The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
 SPARSE_SLICE = (1, 2)
 
@@ -183,13 +184,21 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                      "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
                      "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
                      "train_s": float(sel.train_s)})
-    j = choose(rows, config.val_metric)
     popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
+    # the floor: most-popular itself, kept when no trained candidate beats it on validation (ties: trained)
+    rows.append({"name": MOST_POPULAR, "model": "mf", "dim": 1, "l2": 0.0, "bias_only": True,
+                 "best": popular[config.val_metric], "best_epoch": 0, "val_hit@10": popular["hit@10"],
+                 "epochs_run": 0, "train_s": 0.0})
+    j = choose(rows, config.val_metric)
     grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows,
             "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
     log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
         + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None)
         + f"; most popular {popular[config.val_metric]:.4f})")
+    if rows[j]["name"] == MOST_POPULAR:
+        validation = {"metric": config.val_metric, "best": rows[j]["best"], "best_epoch": 0, "stopped_early": False,
+                      "patience": int(config.patience), **val.info["validation"], "grid": grid}
+        return _most_popular_model(data, config, out, validation, sum(r[1].train_s for r in runs))
     cand, sel = runs[j]
     sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid},
                               train_s=sum(r[1].train_s for r in runs))
@@ -198,6 +207,26 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
             _copy_checkpoint(out / "grid" / rows[j]["name"], out)
         return sel
     return _refit(data, cand, sel, out, resume, log)
+
+
+def _most_popular_model(data: Any, config: RecConfig, out: Optional[Path], validation: Dict[str, Any],
+                        train_s: float) -> TrainedRecommender:
+    """The most-popular ranking as a bias-only MF (`item_bias` = the item's training count, everything else
+    zero, so every user's scores are the counts: the most-popular lists exactly), checkpointed in `out`."""
+    cfg = RecConfig(model="mf", dim=1, bias_only=True, grid=False, patience=0, epochs=1, l2=0.0, seed=config.seed,
+                    devices=config.devices, eval_chunk_size=config.eval_chunk_size)
+    module = build_recommender(cfg, data.n_users, data.n_items)
+    params = {k: jax.numpy.zeros_like(v) for k, v in init_params(module, jax.random.PRNGKey(cfg.seed)).items()}
+    params["item_bias"] = jax.numpy.asarray(np.asarray(data.popularity, np.float32))
+    params = jax.device_get(params)
+    if out is not None:
+        clear_outputs(out)
+        state = _state(params, init_opt_state(cfg, make_optimizer(cfg), params), 1, jax.random.PRNGKey(cfg.seed), None)
+        save_checkpoint(out, 1, state, CHECKPOINT_KIND, cfg.to_dict(),
+                        extra={"n_users": data.n_users, "n_items": data.n_items, "history": [],
+                               "early_stopping": False, "best_epoch": 0})
+    return TrainedRecommender(module=module, params=params, config=cfg, two_tower=to_two_tower(cfg, params),
+                              history=[], train_s=train_s, best_epoch=0, validation=validation)
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
