@@ -63,6 +63,11 @@ def purity_rows(label: str, runs: List[RunData], model: str) -> List[Sequence[st
     return rows
 
 
+def _abs(x: Any) -> Any:
+    """|x| for a number (a neuron's sign is arbitrary: seeds differ in which way it points), else x."""
+    return abs(x) if isinstance(x, (int, float)) else x
+
+
 def intervention(run: RunData, kind: str) -> Dict[str, Any]:
     return next((i for i in run.interventions if i.get("_kind") == kind), {})
 
@@ -75,10 +80,10 @@ def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
                     stat([(r.rec or {}).get("ndcg@10") for r in runs]), stat([(r.sae or {}).get("rbo_paper") for r in runs]),
                     stat([(r.sae or {}).get("kendall_tau_paper") for r in runs]), stat([(r.sae or {}).get("fvu") for r in runs])))
         pur.extend(purity_rows(label, runs, model))
-        pop.append((label, stat([(r.popularity or {}).get("spearman") for r in runs]),
+        pop.append((label, stat([_abs((r.popularity or {}).get("spearman")) for r in runs]),
                     stat([(r.popularity or {}).get("top_k_popularity_percentile") for r in runs], 1),
                     stat([((r.popularity or {}).get("positive") or {}).get("spearman") for r in runs]),
-                    stat([(r.temporal or {}).get("spearman") for r in runs])))
+                    stat([_abs((r.temporal or {}).get("spearman")) for r in runs])))
         ms.append((label, paper(PAPER_MS[model]), stat([(r.ms or {}).get("ms") for r in runs])))
         for i, w in enumerate(PAPER_W_PRED):
             cells = []
@@ -100,8 +105,8 @@ def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
         "## Purity of the best neuron (paper: MF Comedy and Horror 1.00 at every K)\n\n" + table(
             ("runs", "genre", "K", "paper", "jaxsae", "random null", "base rate"), pur),
         "## Popularity and year neurons (the paper shows them, without a number)\n\n" + table(
-            ("runs", "popularity neuron Spearman", "its top-10 popularity percentile", "most positive Spearman",
-             "year neuron Spearman"), pop),
+            ("runs", "popularity neuron abs(Spearman)", "its top-10 popularity percentile", "most positive Spearman",
+             "year neuron abs(Spearman)"), pop),
         "## Monosemanticity score (paper: its ablation at the config's w_pred)\n\n" + table(("runs", "paper", "jaxsae"), ms),
         "## The w_pred ablation (the reference's 29-item RBO and Kendall tau)\n\n" + table(
             ("runs", "w_pred", "RBO paper", "RBO jaxsae", "Kendall paper", "Kendall jaxsae", "MS paper", "MS jaxsae"), abl),
