@@ -37,23 +37,28 @@ def stat(values: Sequence[Optional[float]], digits: int = 3) -> str:
 
 
 def paper(x: Optional[float], digits: int = 3) -> str:
+    """A paper number as printed, or '-' where the paper gives none."""
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def model_of(runs: List[RunData]) -> str:
+    """"mf" or "ncf": the recommender of a group's first run, which picks the paper numbers it is compared with."""
     return str((runs[0].rec or {}).get("model") or (runs[0].pipeline or {}).get("model") or "mf").lower()
 
 
 def table(head: Sequence[str], rows: List[Sequence[str]]) -> str:
+    """A markdown table of already formatted cells."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def concept(run: RunData, name: str) -> Dict[str, Any]:
+    """The run's `analysis/concepts.json` row of one concept (empty when absent)."""
     return next((c for c in run.concepts or [] if c.get("concept") == name), {})
 
 
 def purity_rows(label: str, runs: List[RunData], model: str) -> List[Sequence[str]]:
+    """Best-neuron purity at each K of the paper's genres, beside the random-direction null and the base rate."""
     rows = []
     for name in ("Comedy", "Horror"):
         cs = [concept(r, name) for r in runs]
@@ -69,10 +74,12 @@ def _abs(x: Any) -> Any:
 
 
 def intervention(run: RunData, kind: str) -> Dict[str, Any]:
+    """The run's first intervention result of a kind (filter, nudge, promote; empty when absent)."""
     return next((i for i in run.interventions if i.get("_kind") == kind), {})
 
 
 def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
+    """The markdown sections, one row (or one row per K / w_pred) per group."""
     rec, pur, pop, ms, abl, itv = [], [], [], [], [], []
     for label, runs in groups:
         model = model_of(runs)
