@@ -49,6 +49,7 @@ def curve(two_tower: Any, data: Any, config: Any, weights: List[float], seeds: L
 
 
 def markdown(results: List[Dict[str, Any]], weights: List[float], keys=("rbo_paper", "kendall_tau_paper", "ms")) -> str:
+    """One row per setting and metric, `mean +- sd` per w_pred."""
     head = "| setting | steps | metric | " + " | ".join(f"w_pred {w:g}" for w in weights) + " |"
     lines = [head, "|" + "---|" * (3 + len(weights))]
     for res in results:
@@ -59,6 +60,7 @@ def markdown(results: List[Dict[str, Any]], weights: List[float], keys=("rbo_pap
 
 
 def main(argv: Optional[List[str]] = None) -> str:
+    """Parse, train every setting's ablation, print and write the table."""
     from data_prep.dataset import InteractionData
     from jaxsae.checkpoint import checkpoint_meta
     from jaxsae.sae.config import SAETrainConfig

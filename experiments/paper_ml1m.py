@@ -37,23 +37,28 @@ def stat(values: Sequence[Optional[float]], digits: int = 3) -> str:
 
 
 def paper(x: Optional[float], digits: int = 3) -> str:
+    """A paper number as printed, or '-' where the paper gives none."""
     return "-" if x is None else f"{x:.{digits}f}"
 
 
 def model_of(runs: List[RunData]) -> str:
+    """"mf" or "ncf": the recommender of a group's first run, which picks the paper numbers it is compared with."""
     return str((runs[0].rec or {}).get("model") or (runs[0].pipeline or {}).get("model") or "mf").lower()
 
 
 def table(head: Sequence[str], rows: List[Sequence[str]]) -> str:
+    """A markdown table of already formatted cells."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
 def concept(run: RunData, name: str) -> Dict[str, Any]:
+    """The run's `analysis/concepts.json` row of one concept (empty when absent)."""
     return next((c for c in run.concepts or [] if c.get("concept") == name), {})
 
 
 def purity_rows(label: str, runs: List[RunData], model: str) -> List[Sequence[str]]:
+    """Best-neuron purity at each K of the paper's genres, beside the random-direction null and the base rate."""
     rows = []
     for name in ("Comedy", "Horror"):
         cs = [concept(r, name) for r in runs]
@@ -63,11 +68,18 @@ def purity_rows(label: str, runs: List[RunData], model: str) -> List[Sequence[st
     return rows
 
 
+def _abs(x: Any) -> Any:
+    """|x| for a number (a neuron's sign is arbitrary: seeds differ in which way it points), else x."""
+    return abs(x) if isinstance(x, (int, float)) else x
+
+
 def intervention(run: RunData, kind: str) -> Dict[str, Any]:
+    """The run's first intervention result of a kind (filter, nudge, promote; empty when absent)."""
     return next((i for i in run.interventions if i.get("_kind") == kind), {})
 
 
 def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
+    """The markdown sections, one row (or one row per K / w_pred) per group."""
     rec, pur, pop, ms, abl, itv = [], [], [], [], [], []
     for label, runs in groups:
         model = model_of(runs)
@@ -75,10 +87,10 @@ def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
                     stat([(r.rec or {}).get("ndcg@10") for r in runs]), stat([(r.sae or {}).get("rbo_paper") for r in runs]),
                     stat([(r.sae or {}).get("kendall_tau_paper") for r in runs]), stat([(r.sae or {}).get("fvu") for r in runs])))
         pur.extend(purity_rows(label, runs, model))
-        pop.append((label, stat([(r.popularity or {}).get("spearman") for r in runs]),
+        pop.append((label, stat([_abs((r.popularity or {}).get("spearman")) for r in runs]),
                     stat([(r.popularity or {}).get("top_k_popularity_percentile") for r in runs], 1),
                     stat([((r.popularity or {}).get("positive") or {}).get("spearman") for r in runs]),
-                    stat([(r.temporal or {}).get("spearman") for r in runs])))
+                    stat([_abs((r.temporal or {}).get("spearman")) for r in runs])))
         ms.append((label, paper(PAPER_MS[model]), stat([(r.ms or {}).get("ms") for r in runs])))
         for i, w in enumerate(PAPER_W_PRED):
             cells = []
@@ -100,8 +112,8 @@ def build(groups: List[Tuple[str, List[RunData]]]) -> List[str]:
         "## Purity of the best neuron (paper: MF Comedy and Horror 1.00 at every K)\n\n" + table(
             ("runs", "genre", "K", "paper", "jaxsae", "random null", "base rate"), pur),
         "## Popularity and year neurons (the paper shows them, without a number)\n\n" + table(
-            ("runs", "popularity neuron Spearman", "its top-10 popularity percentile", "most positive Spearman",
-             "year neuron Spearman"), pop),
+            ("runs", "popularity neuron abs(Spearman)", "its top-10 popularity percentile", "most positive Spearman",
+             "year neuron abs(Spearman)"), pop),
         "## Monosemanticity score (paper: its ablation at the config's w_pred)\n\n" + table(("runs", "paper", "jaxsae"), ms),
         "## The w_pred ablation (the reference's 29-item RBO and Kendall tau)\n\n" + table(
             ("runs", "w_pred", "RBO paper", "RBO jaxsae", "Kendall paper", "Kendall jaxsae", "MS paper", "MS jaxsae"), abl),

@@ -34,3 +34,19 @@ def test_paper_settings_present_with_paper_schedule() -> None:
         assert pl.load_config(name).stages["train_sae"]["steps"] >= 5000  # the converging default
     rec = pl.load_config("ml1m-mf", "paper").stages["train_rec"]
     assert (rec["optimizer"], rec["lr"], rec["l2"], rec["batch_size"], rec["epochs"]) == ("sgd", 0.05, 0.01, 256, 10)
+
+
+def test_seed_configs_are_their_base_config_with_other_seeds() -> None:
+    import json
+
+    for path in sorted((pl.CONFIG_DIR / "seeds").glob("*.json")):
+        seeded = json.loads(path.read_text())
+        base_name, seed = seeded["name"].rsplit("-s", 1)
+        base = json.loads((pl.CONFIG_DIR / f"{base_name}.json").read_text())
+        assert seeded["train_rec"].pop("seed") == seeded["train_sae"].pop("seed") == int(seed)
+        assert seeded["ablate"].pop("seeds") == seed
+        for key in ("name", "description"):
+            seeded.pop(key), base.pop(key)
+        base.pop("variants")
+        assert seeded == base, path.name
+        pl.check_options(pl.load_config(str(path)))

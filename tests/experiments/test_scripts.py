@@ -86,3 +86,11 @@ def test_paper_ml1m_puts_the_seed_mean_and_sd_beside_the_paper(tmp_path: Path) -
     assert "| MF | 1 | 0.403 | 0.600 +- 0.100 | 0.092 | 0.200 +- 0.000 | 0.580 | 0.600 +- 0.000 |" in out
     assert "| MF | Horror | 5 | 1.00 | 1.00 +- 0.00 |" in out  # the paper's MF purity beside ours
     assert "| MF | MF | 2 | 0.610 +- 0.000 |" in out  # two seeds, the recommender's HR@10
+
+
+def test_curve_effects_settings_read_json_values_else_text() -> None:
+    from experiments.curve_effects import parse_setting
+
+    assert parse_setting("as trained") == {}
+    assert parse_setting("input_scaling=none; epochs=null;steps=5000;w_kl=0.01") == {
+        "input_scaling": "none", "epochs": None, "steps": 5000, "w_kl": 0.01}
