@@ -175,16 +175,16 @@ def test_resume_with_another_config_is_refused(data, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
-    real = rec.epoch_batches
+    real = rec.EpochSampler.batches
 
-    def poisoned(data_, config, key, probs, **kw):
-        u, i, y, w = real(data_, config, key, probs, **kw)
-        if np.array_equal(np.asarray(key), np.asarray(rec.epoch_key(jax.random.PRNGKey(config.seed), 2))):
+    def poisoned(self, key):
+        u, i, y, w = real(self, key)
+        if np.array_equal(np.asarray(key), np.asarray(rec.epoch_key(jax.random.PRNGKey(self.config.seed), 2))):
             w = w.copy()
             w[0, 0] = np.nan
         return u, i, y, w
 
-    monkeypatch.setattr(rec, "epoch_batches", poisoned)
+    monkeypatch.setattr(rec.EpochSampler, "batches", poisoned)  # the class the trainer samples epochs with
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 2.*last good checkpoint \\(epoch 1\\)"):
         train_recommender(data, RecConfig(epochs=3, batch_size=512, patience=0), out_dir=tmp_path, log=quiet)
     assert checkpoint_meta(tmp_path)["step"] == 1
