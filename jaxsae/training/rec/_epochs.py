@@ -15,7 +15,7 @@ import numpy as np
 
 from data_prep.negatives import (all_positives_csr, item_sampling_weights, positive_keys, positive_lookup,
                                  sample_negatives)
-from jaxsae.training.parallel import shard_steps
+from jaxsae.training.parallel import shard_steps, unreplicate
 from jaxsae.training.rec._config import RecConfig
 
 
@@ -104,8 +104,9 @@ def epoch_loss(outs: list) -> Tuple[float, float]:
     """Wait for a dispatched epoch: its summed BCE and row weight (float64 on the host)."""
     bce_total, w_total = 0.0, 0.0
     for bce, w in outs:
-        bce_total += float(np.sum(np.asarray(bce[0], np.float64)))
-        w_total += float(np.sum(np.asarray(w[0], np.float64)))
+        bce, w = unreplicate((bce, w))
+        bce_total += float(np.sum(np.asarray(bce, np.float64)))
+        w_total += float(np.sum(np.asarray(w, np.float64)))
     return bce_total, w_total
 
 
