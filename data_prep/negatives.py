@@ -27,6 +27,22 @@ DENSE_MASK_MAX_CELLS = 64_000_000
 FILTER_SLOTS_PER_KEY = 16
 FILTER_MAX_SLOTS = 1 << 29
 _HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of k * 2^64 / phi
+# Look-ups run over blocks of this many candidates: the int64 temporaries stay small (measured 2.7x
+# faster than whole-array temporaries on 41M candidates at ML-25M size).
+LOOKUP_BLOCK = 1 << 20
+
+
+def _blockwise(f: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def g(u: np.ndarray, it: np.ndarray) -> np.ndarray:
+        n = int(np.shape(u)[0])
+        if n <= LOOKUP_BLOCK:
+            return f(u, it)
+        out = np.empty(n, dtype=bool)
+        for s in range(0, n, LOOKUP_BLOCK):
+            out[s:s + LOOKUP_BLOCK] = f(u[s:s + LOOKUP_BLOCK], it[s:s + LOOKUP_BLOCK])
+        return out
+
+    return g
 
 
 def item_sampling_weights(popularity: np.ndarray, scheme: str = "exp", alpha: float = 1.0, beta: float = 0.75) -> np.ndarray:
@@ -107,9 +123,9 @@ def positive_lookup(pos_keys: np.ndarray, n_users: int, n_items: int) -> Callabl
         dense[pos_keys] = True
 
         def dense_lookup(u: np.ndarray, it: np.ndarray) -> np.ndarray:
-            return dense[u * n_items + it]
+            return dense[np.asarray(u, np.int64) * n_items + it]
 
-        return dense_lookup
+        return _blockwise(dense_lookup)
     if pos_keys.size == 0:
         return lambda u, it: np.zeros(np.shape(u), dtype=bool)
     bits = int(min(max(int(pos_keys.size) * FILTER_SLOTS_PER_KEY, 1 << 10), FILTER_MAX_SLOTS)).bit_length()
@@ -132,7 +148,7 @@ def positive_lookup(pos_keys: np.ndarray, n_users: int, n_items: int) -> Callabl
             out[maybe] = pos_keys[idx] == km
         return out
 
-    return filtered_lookup
+    return _blockwise(filtered_lookup)
 
 
 def sample_negatives(

@@ -204,3 +204,17 @@ def test_load_ncf_round_trip(data, tmp_path):
 def test_load_recommender_without_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no recommender checkpoint"):
         load_recommender(tmp_path)
+
+
+def test_epoch_batches_do_not_depend_on_the_block_size(data, monkeypatch):
+    """Negatives are checked and the shuffled epoch gathered in blocks: tiny blocks give the same batches."""
+    import jaxsae.training.rec._epochs as epochs_mod
+    from data_prep import negatives
+
+    cfg = RecConfig(batch_size=256, negatives=2)
+    key = rec_epochs.epoch_key(jax.random.PRNGKey(0), 1)
+    whole = rec_epochs.epoch_batches(data, cfg, key, None)
+    monkeypatch.setattr(negatives, "LOOKUP_BLOCK", 97)
+    monkeypatch.setattr(epochs_mod, "BLOCK", 101)
+    for a, b in zip(rec_epochs.epoch_batches(data, cfg, key, None), whole):
+        np.testing.assert_array_equal(a, b)

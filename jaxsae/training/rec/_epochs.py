@@ -19,6 +19,9 @@ from jaxsae.training.parallel import shard_steps, unreplicate
 from jaxsae.training.rec._config import RecConfig
 
 
+BLOCK = 1 << 20  # rows per block when gathering a shuffled epoch
+
+
 # ---- host-side batches -----------------------------------------------------------------------------
 def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
     """The PRNG key of epoch `epoch` (1-based): negatives and shuffling depend only on (seed, epoch)."""
@@ -54,18 +57,17 @@ class EpochSampler:
         np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()).shuffle(perm)
         b = cfg.batch_size
         steps = max(1, -(-n // b))
-        pad = steps * b - n
-
-        def arrange(x: np.ndarray, fill: float) -> np.ndarray:
-            if pad:
-                x = np.concatenate([x, np.full(pad, fill, x.dtype)])
-            return x.reshape(steps, b)
-
-        users = arrange(self.pos_u[perm % n_pos], 0)
-        items = arrange(items[perm], 0)
-        labels = arrange((perm < n_pos).astype(np.float32), 0.0)
-        del perm
-        return users, items, labels, arrange(np.ones(n, np.float32), 0.0)
+        # padded to steps x b with weight-0 rows of user 0, item 0, label 0
+        users, shuffled = np.zeros(steps * b, np.int32), np.zeros(steps * b, np.int32)
+        labels, weights = np.zeros(steps * b, np.float32), np.zeros(steps * b, np.float32)
+        weights[:n] = 1.0
+        for s in range(0, n, BLOCK):  # in blocks: small temporaries
+            p = perm[s:s + BLOCK]
+            users[s:s + p.shape[0]] = self.pos_u[p % n_pos]
+            shuffled[s:s + p.shape[0]] = items[p]
+            labels[s:s + p.shape[0]] = p < n_pos
+        del perm, items
+        return tuple(x.reshape(steps, b) for x in (users, shuffled, labels, weights))
 
 
 def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray],
