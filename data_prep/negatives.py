@@ -112,7 +112,8 @@ def positive_keys(indptr: np.ndarray, indices: np.ndarray, n_items: int) -> np.n
     return keys
 
 
-def positive_lookup(pos_keys: np.ndarray, n_users: int, n_items: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def positive_lookup(pos_keys: np.ndarray, n_users: int,
+                    n_items: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """`is_positive(users, items) -> bool[]` over the sorted keys `pos_keys = user * n_items + item`.
 
     Up to `DENSE_MASK_MAX_CELLS` cells: a dense user x item bitmap, one look-up per candidate. Above it
