@@ -218,3 +218,25 @@ def test_epoch_batches_do_not_depend_on_the_block_size(data, monkeypatch):
     monkeypatch.setattr(epochs_mod, "BLOCK", 101)
     for a, b in zip(rec_epochs.epoch_batches(data, cfg, key, None), whole):
         np.testing.assert_array_equal(a, b)
+
+
+def test_epoch_batches_equal_the_plain_construction(data):
+    """The sampler's epoch is, bit for bit, the plain one: all positives then `negatives` sampled negatives
+    per positive (same key), shuffled by `rng.permutation`, cut into batches and padded with weight-0 rows."""
+    from data_prep.negatives import all_positives_csr, sample_negatives
+
+    cfg = RecConfig(batch_size=256, negatives=2)
+    key = rec_epochs.epoch_key(jax.random.PRNGKey(3), 2)
+    pos_u, pos_i = data.train_pairs()
+    neg_u = np.tile(pos_u, 2)
+    neg_i = sample_negatives(key, neg_u, *all_positives_csr(data), data.n_items, None)
+    users, items = np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, neg_i])
+    labels = np.concatenate([np.ones(pos_u.size), np.zeros(neg_u.size)]).astype(np.float32)
+    seed = np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()
+    perm = np.random.default_rng(seed).permutation(users.size)
+    pad = -users.size % 256
+    want = [np.concatenate([x[perm], np.zeros(pad, x.dtype)]).reshape(-1, 256)
+            for x in (users, items, labels, np.ones(users.size, np.float32))]
+    for got, w in zip(rec_epochs.epoch_batches(data, cfg, key, None), want):
+        assert got.dtype == w.dtype
+        np.testing.assert_array_equal(got, w)
