@@ -139,11 +139,13 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     "ml1m": dict(n_users=6040, n_items=3706, n_genres=18, interactions_per_user=166.0, interactions_sigma=0.9),
     # 10x ML-1M users (about 10M interactions), for scaling benchmarks
     "large": dict(n_users=60400, n_items=3706, n_genres=18, interactions_per_user=166.0, interactions_sigma=0.9),
+    # ML-25M scale: 162,541 x 59,047, about 25M interactions (24,963,455 in ML-25M), for the scale benchmark
+    "ml25m": dict(n_users=162541, n_items=59047, n_genres=18, interactions_per_user=153.6, interactions_sigma=0.9),
 }
 
 
 def preset(name: str, **overrides: Any) -> SyntheticConfig:
-    """The named preset ("tiny", "small", "demo", "ml1m", "large"), with fields overridden by keyword."""
+    """The named preset ("tiny", "small", "demo", "ml1m", "large", "ml25m"), with fields overridden by keyword."""
     if name not in PRESETS:
         raise UnknownNameError(f"unknown synthetic preset {name!r}; known: {', '.join(PRESETS)}")
     fields = dict(PRESETS[name])

@@ -76,6 +76,25 @@ def shard_steps(tree: Any, n_devices: int) -> Any:
     return jax.tree_util.tree_map(f, tree)
 
 
+def pmap_devices(devices: Sequence[jax.Device]) -> list:
+    """The devices a data-parallel `pmap` spans: `devices` on one host; with several processes
+    (`jax.distributed.initialize`) every device of every process, in `jax.devices()` order (process 0's
+    first), which is the order `host_slice` hands out the columns of the global batch. Each process then
+    passes its own `[n_local, ...]` shards; collectives (`pmean`, `psum`, `all_gather`) span all hosts.
+    Every process must use all its local devices."""
+    if jax.process_count() == 1:
+        return list(devices)
+    if len(devices) != jax.local_device_count():
+        raise ConfigError(f"several hosts: use all {jax.local_device_count()} local devices of this host "
+                          f"(got {len(devices)})")
+    return list(jax.devices())
+
+
+def data_parallel(devices: Sequence[jax.Device]) -> bool:
+    """True when a step must run under `pmap` (several local devices, or several hosts)."""
+    return len(devices) > 1 or jax.process_count() > 1
+
+
 def replicate(tree: Any, devices: Sequence[jax.Device]) -> Any:
     """Put one copy of `tree` on each device (leading axis = devices), laid out as a pmap output."""
     n = len(devices)
@@ -86,5 +105,11 @@ def replicate(tree: Any, devices: Sequence[jax.Device]) -> Any:
 
 
 def unreplicate(tree: Any) -> Any:
-    """The copy on the first device (replicas are identical after a pmean-ed update)."""
-    return jax.tree_util.tree_map(lambda x: x[0], tree)
+    """The copy on this host's first device (replicas are identical after a pmean-ed update; with
+    several hosts a pmap output is not addressable as a whole, so the local shard is read)."""
+    def first(x: Any) -> Any:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return x.addressable_data(0).reshape(x.shape[1:])
+        return x[0]
+
+    return jax.tree_util.tree_map(first, tree)

@@ -105,10 +105,14 @@ def test_dense_users():
         sample_negatives(0, np.array([0]), *csr([list(range(10))]), 10)
 
 
-@pytest.mark.parametrize("sorted_items", [True, False])
-def test_sparse_lookup_path_never_returns_a_positive(monkeypatch, sorted_items):
-    """Above DENSE_MASK_MAX_CELLS user x item cells positives are found by binary search: force that path."""
+@pytest.mark.parametrize("sorted_items,filter_slots", [(True, None), (False, None), (True, 16)])
+def test_sparse_lookup_path_never_returns_a_positive(monkeypatch, sorted_items, filter_slots):
+    """Above DENSE_MASK_MAX_CELLS user x item cells positives are found through a hashed filter and binary
+    search: force that path (with a 32-slot filter nearly every candidate is flagged and checked exactly)."""
     from data_prep import negatives
+
+    if filter_slots:
+        monkeypatch.setattr(negatives, "FILTER_MAX_SLOTS", filter_slots)
 
     rng = np.random.default_rng(2)
     n_users, n_items = 200, 40
@@ -124,3 +128,15 @@ def test_sparse_lookup_path_never_returns_a_positive(monkeypatch, sorted_items):
         assert hits == 0 and neg.shape == users.shape and neg.min() >= 0 and neg.max() < n_items
     # the two look-ups answer the same question: the same key gives the same negatives
     np.testing.assert_array_equal(sample_negatives(3, users, indptr, indices, n_items), dense)
+
+
+def test_prebuilt_lookup_gives_the_same_negatives():
+    from data_prep.negatives import positive_keys, positive_lookup
+
+    rng = np.random.default_rng(1)
+    rows = [rng.choice(30, size=rng.integers(1, 20), replace=False) for _ in range(50)]
+    indptr, indices = csr(rows)
+    users = np.repeat(np.arange(50), 3)
+    lookup = positive_lookup(positive_keys(indptr, indices, 30), 50, 30)
+    np.testing.assert_array_equal(sample_negatives(7, users, indptr, indices, 30, lookup=lookup),
+                                  sample_negatives(7, users, indptr, indices, 30))

@@ -110,7 +110,8 @@ def test_planted_genres_are_linearly_recoverable():
 
 
 def test_presets_and_validation():
-    assert set(PRESETS) == {"tiny", "small", "demo", "ml1m", "large"}
+    assert set(PRESETS) == {"tiny", "small", "demo", "ml1m", "large", "ml25m"}
+    assert (preset("ml25m").n_users, preset("ml25m").n_items) == (162541, 59047)
     ml = preset("ml1m")
     assert (ml.n_users, ml.n_items, ml.n_genres) == (6040, 3706, 18)
     assert preset("large").n_users == 10 * ml.n_users

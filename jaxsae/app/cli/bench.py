@@ -1,4 +1,4 @@
-"""`jaxsae bench sae|rec|eval [--json]`: throughput figures, one JSON line per workload.
+"""`jaxsae bench sae|rec|eval|scale [--json]`: throughput figures, one JSON line per workload.
 
 Each workload lives in `jaxsae.app.bench.<name>` with `run(args) -> list[dict]`; sizes default to ML-1M
 (6,040 users x 3,706 items, d=20).
@@ -14,7 +14,8 @@ from typing import Any, Dict, List
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("bench", help="throughput benchmarks")
-    p.add_argument("target", choices=["sae", "rec", "eval"], help="what to measure")
+    p.add_argument("target", choices=["sae", "rec", "eval", "scale"],
+                   help="what to measure (scale: `jaxsae run` end to end, every stage timed, peak RSS)")
     p.add_argument("--json", action="store_true", help="print one JSON line per workload (else a table)")
     p.add_argument("--model", default=None, help="sae: mf|ncf|matryoshka (default all); rec: mf|ncf (default mf)")
     p.add_argument("--users", type=int, default=6040)
@@ -29,6 +30,10 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--chunk-size", type=int, default=1024, help="eval: users per chunk")
     p.add_argument("--devices", type=int, default=1, help="pmap over N local devices")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", default="ml25m", help="scale: synthetic preset (ml25m: ML-25M size; ml1m, demo, ...)")
+    p.add_argument("--out", default=None, help="scale: run directory (default runs/bench-scale-SIZE)")
+    p.add_argument("--max-rss-gib", type=float, default=8.0, help="scale: stop the run above this resident memory")
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="scale: stop the run after this long")
     p.add_argument("--baseline", metavar="DIR", default=None,
                    help="also run the PyTorch peer (DIR/run.sh, e.g. ../shared/baselines) with the same sizes")
     p.add_argument("--baseline-impls", default="idiomatic,compiled",

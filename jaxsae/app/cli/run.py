@@ -19,7 +19,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--dataset", default=None,
                    help="without CONFIG: 'synthetic' runs the built-in demo config; any other `jaxsae prepare` "
                         "name (ml-100k, lastfm-hetrec-2k, csv, ...) runs every stage with its defaults")
-    p.add_argument("--size", default=None, help="synthetic preset size (tiny, small, demo, ml1m, large)")
+    p.add_argument("--size", default=None, help="synthetic preset size (tiny, small, demo, ml1m, large, ml25m)")
     p.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
     p.add_argument("--variant", default=None, help="apply one of the config's variants (e.g. 'paper' schedule)")
     p.add_argument("--data-dir", default=None, help="passed to `jaxsae prepare --data-dir`")

@@ -35,7 +35,8 @@ from jaxsae.training.parallel import local_devices, replicate, unreplicate
 # the config lives in its own module; re-exported here, where train_recommender's callers look for it
 from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
                                         RESUME_IGNORED, VAL_METRICS, RecConfig)
-from jaxsae.training.rec._epochs import dispatch_epoch, epoch_batches, epoch_key, epoch_loss, negative_probs
+from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
+                                         negative_probs)
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
@@ -289,6 +290,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
             f"({val.info['validation']['per_user']} training positive(s) each held out), patience {config.patience}, "
             f"at most {config.epochs} epochs")
     probs = negative_probs(fit, config)
+    sampler = EpochSampler(fit, config, probs)  # the positive look-up, built once for all epochs
     epoch_fn = make_rec_epoch(module, config, tx, devices)
     r_params, r_opt = replicate(params, devices), replicate(opt_state, devices)
     t_train = 0.0
@@ -296,14 +298,14 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     next_batches = None
     stopped = should_stop(history, config)
     if start_epoch < config.epochs and not stopped:
-        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs)
+        next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs, sampler=sampler)
     for epoch in range(start_epoch + 1, config.epochs + 1):
         if stopped:
             break
         batches, next_batches = next_batches, None
         r_params, r_opt, outs = dispatch_epoch(epoch_fn, r_params, r_opt, batches, n_dev, config.max_scan_steps)
         if epoch < config.epochs:  # host work for the next epoch overlaps this epoch's device work
-            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs)
+            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs, sampler=sampler)
         bce, w = epoch_loss(outs)
         loss = bce / max(w, 1.0)
         dt = time.perf_counter() - t_mark

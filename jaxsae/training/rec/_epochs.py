@@ -13,9 +13,13 @@ from typing import Any, Callable, Optional, Tuple
 import jax
 import numpy as np
 
-from data_prep.negatives import all_positives_csr, item_sampling_weights, sample_negatives
-from jaxsae.training.parallel import shard_steps
+from data_prep.negatives import (all_positives_csr, item_sampling_weights, positive_keys, positive_lookup,
+                                 sample_negatives)
+from jaxsae.training.parallel import shard_steps, unreplicate
 from jaxsae.training.rec._config import RecConfig
+
+
+BLOCK = 1 << 20  # rows per block when gathering a shuffled epoch
 
 
 # ---- host-side batches -----------------------------------------------------------------------------
@@ -24,32 +28,55 @@ def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
     return jax.random.fold_in(base_key, epoch)
 
 
-def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray]) -> Tuple[np.ndarray, ...]:
+class EpochSampler:
+    """Everything an epoch's batches need that does not change between epochs, built once per run: the
+    training pairs (user-major) and the positive look-up of `data_prep.negatives.positive_lookup` over
+    training and hidden test positives (`all_positives_csr`). `batches(key)` is one epoch."""
+
+    def __init__(self, data: Any, config: RecConfig, probs: Optional[np.ndarray]) -> None:
+        self.n_items, self.config, self.probs = int(data.n_items), config, probs
+        self.pos_u, self.pos_i = data.train_pairs()
+        self.indptr, self.indices = all_positives_csr(data)
+        self.lookup = positive_lookup(positive_keys(self.indptr, self.indices, self.n_items), int(data.n_users),
+                                      self.n_items)
+
+    def batches(self, key: jax.Array) -> Tuple[np.ndarray, ...]:
+        """`(users, items, labels, weights)`, each `[steps, batch_size]` (see `epoch_batches`).
+
+        Row r of the epoch, before shuffling, is positive r for r < P (P positives) and a negative of
+        user `pos_u[r mod P]` after; so with the shuffle `perm`, `users = pos_u[perm mod P]`,
+        `labels = perm < P`, and only the items need a gather of the concatenated rows."""
+        cfg, n_pos = self.config, self.pos_u.shape[0]
+        neg_u = np.tile(self.pos_u, cfg.negatives)
+        neg_i = sample_negatives(key, neg_u, self.indptr, self.indices, self.n_items, self.probs, lookup=self.lookup)
+        del neg_u
+        items = np.concatenate([self.pos_i, neg_i]).astype(np.int32, copy=False)
+        del neg_i
+        n = items.shape[0]
+        perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)  # shuffled in place: rng.permutation(n)
+        np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()).shuffle(perm)
+        b = cfg.batch_size
+        steps = max(1, -(-n // b))
+        # padded to steps x b with weight-0 rows of user 0, item 0, label 0
+        users, shuffled = np.zeros(steps * b, np.int32), np.zeros(steps * b, np.int32)
+        labels, weights = np.zeros(steps * b, np.float32), np.zeros(steps * b, np.float32)
+        weights[:n] = 1.0
+        for s in range(0, n, BLOCK):  # in blocks: small temporaries
+            p = perm[s:s + BLOCK]
+            users[s:s + p.shape[0]] = self.pos_u[p % n_pos]
+            shuffled[s:s + p.shape[0]] = items[p]
+            labels[s:s + p.shape[0]] = p < n_pos
+        del perm, items
+        return tuple(x.reshape(steps, b) for x in (users, shuffled, labels, weights))
+
+
+def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray],
+                  sampler: Optional[EpochSampler] = None) -> Tuple[np.ndarray, ...]:
     """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
     negatives per positive (never one of the user's training or hidden test positives), shuffled; the
-    last batch padded with weight-0 rows."""
-    pos_u, pos_i = data.train_pairs()
-    neg_u = np.tile(pos_u, config.negatives)
-    indptr, indices = all_positives_csr(data)
-    neg_i = sample_negatives(key, neg_u, indptr, indices, data.n_items, probs)
-    users = np.concatenate([pos_u, neg_u]).astype(np.int32)
-    items = np.concatenate([pos_i, neg_i]).astype(np.int32)
-    labels = np.concatenate([np.ones(pos_u.shape[0], np.float32), np.zeros(neg_u.shape[0], np.float32)])
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist())
-    perm = rng.permutation(users.shape[0])
-    n = users.shape[0]
-    b = config.batch_size
-    steps = max(1, -(-n // b))
-    pad = steps * b - n
-
-    def arrange(x: np.ndarray, fill: float) -> np.ndarray:
-        x = x[perm]
-        if pad:
-            x = np.concatenate([x, np.full(pad, fill, x.dtype)])
-        return x.reshape(steps, b)
-
-    weights = np.ones(n, np.float32)
-    return arrange(users, 0), arrange(items, 0), arrange(labels, 0.0), arrange(weights, 0.0)
+    last batch padded with weight-0 rows. `sampler`: an `EpochSampler(data, config, probs)` reused across
+    epochs (the same batches, without rebuilding the positive look-up every epoch)."""
+    return (sampler or EpochSampler(data, config, probs)).batches(key)
 
 
 def negative_probs(data: Any, config: RecConfig) -> Optional[np.ndarray]:
@@ -79,8 +106,9 @@ def epoch_loss(outs: list) -> Tuple[float, float]:
     """Wait for a dispatched epoch: its summed BCE and row weight (float64 on the host)."""
     bce_total, w_total = 0.0, 0.0
     for bce, w in outs:
-        bce_total += float(np.sum(np.asarray(bce[0], np.float64)))
-        w_total += float(np.sum(np.asarray(w[0], np.float64)))
+        bce, w = unreplicate((bce, w))
+        bce_total += float(np.sum(np.asarray(bce, np.float64)))
+        w_total += float(np.sum(np.asarray(w, np.float64)))
     return bce_total, w_total
 
 

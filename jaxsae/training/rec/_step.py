@@ -25,7 +25,7 @@ import optax
 from jaxsae.recommenders import mf as mf_lib
 from jaxsae.recommenders import ncf as ncf_lib
 from jaxsae.recommenders.base import TwoTower
-from jaxsae.training.parallel import AXIS
+from jaxsae.training.parallel import AXIS, pmap_devices
 from jaxsae.training.rec._config import RecConfig
 
 # Per-id tables (updated row-sparsely with SGD/Adagrad) and the id each is indexed by.
@@ -213,6 +213,7 @@ def make_rec_epoch(module: nn.Module, config: RecConfig, tx: optax.GradientTrans
     the sparse SGD/Adagrad step); the scan returns per-step sums of BCE and of row weights (identical on
     every device).
     """
+    devices = pmap_devices(devices)  # with several hosts: every device of every host
     n = len(devices)
     step = _sparse_step(config, tx, n) if sparse_rows(config) else _dense_step(module, config, tx, n)
 

@@ -26,7 +26,8 @@ from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_score
 from jaxsae.sae import diagnostics
 from jaxsae.sae.config import SAETrainConfig
 from jaxsae.sae.params import n_saes
-from jaxsae.training.parallel import AXIS, local_devices, replicate, shard_steps, unreplicate
+from jaxsae.training.parallel import (AXIS, data_parallel, local_devices, pmap_devices, replicate, shard_steps,
+                                     unreplicate)
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, make_hand_row_step,
                                       pred_spec, prepare_inputs, train_step)
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient
@@ -118,9 +119,9 @@ def _unpacked(vector: np.ndarray) -> Dict[str, Any]:
 @functools.lru_cache(maxsize=32)
 def _compiled_epoch(config: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool,
                     devices: Tuple[jax.Device, ...]) -> Callable[..., Any]:
-    if len(devices) > 1:
+    if data_parallel(devices):
         fn = make_sae_epoch(config, d, score_fn, gram, axis_name=AXIS)
-        return jax.pmap(_packed(fn), axis_name=AXIS, in_axes=(0, None, 0, 0), devices=list(devices))
+        return jax.pmap(_packed(fn), axis_name=AXIS, in_axes=(0, None, 0, 0), devices=pmap_devices(devices))
     return jax.jit(_packed(make_sae_epoch(config, d, score_fn, gram)))
 
 
@@ -137,18 +138,19 @@ class EpochRunner:
         n_dev = len(local_devices(None if config.devices == 0 else config.devices))
         self.devices = local_devices(n_dev)
         self.n = n_dev
+        self.parallel = data_parallel(self.devices)  # pmap: several local devices, or several hosts
         if n_dev > 1 and config.batch_size % n_dev:
             raise ConfigError(f"batch_size {config.batch_size} is not divisible by {n_dev} devices")
         program = config.static_part()
         self._fn = _compiled_epoch(program, d, score_fn, gram, tuple(self.devices))
-        self._prepare = lambda tt: prepare_inputs(program, tt, gram) if n_dev == 1 else SAEInputs(two_tower=tt)
+        self._prepare = lambda tt: SAEInputs(two_tower=tt) if self.parallel else prepare_inputs(program, tt, gram)
         self._tt, self._inputs = two_tower, self._prepare(two_tower)
 
     def put(self, state: SAEState) -> SAEState:
-        return replicate(state, self.devices) if self.n > 1 else state
+        return replicate(state, self.devices) if self.parallel else state
 
     def get(self, state: SAEState) -> SAEState:
-        return unreplicate(state) if self.n > 1 else state
+        return unreplicate(state) if self.parallel else state
 
     def inputs(self, two_tower: TwoTower) -> SAEInputs:
         """The prepared inputs of `two_tower` (cached for the runner's own recommender)."""
@@ -159,9 +161,9 @@ class EpochRunner:
     def __call__(self, state: SAEState, two_tower: TwoTower, users: np.ndarray,
                  items: np.ndarray) -> Tuple[SAEState, Dict[str, Any]]:
         inputs = self.inputs(two_tower)
-        if self.n > 1:
+        if self.parallel:
             state, m = self._fn(state, inputs, shard_steps(users, self.n), shard_steps(items, self.n))
-            m = m[0]
+            m = unreplicate(m)
         else:
             state, m = self._fn(state, inputs, users, items)
         return state, _unpacked(np.asarray(m))

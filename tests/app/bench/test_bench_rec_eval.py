@@ -28,3 +28,29 @@ def test_bench_eval_rows():
     assert row["workload"] == "eval-mf" and row["chunk_size"] == 128 and row["items"] == 200
     assert row["users"] > 128  # more than one chunk
     assert row["users_per_s"] > 0 and row["peak_rss_mb"] > 0 and row["compile_s"] > 0
+
+
+def test_bench_scale_times_stages_and_stops_above_the_memory_cap(tmp_path):
+    """`bench scale`'s watcher on a stand-in for `jaxsae run`: stage lines attribute the peak RSS, the
+    pipeline.json stages become rows, and a run above `max_rss_gib` is stopped."""
+    import json
+    import sys
+
+    from jaxsae.app.bench import scale
+
+    child = ("import time\nprint('[jaxsae run] prepare: jaxsae prepare ...', flush=True)\ntime.sleep(0.6)\n"
+             "print('[jaxsae run] train_rec: jaxsae train-rec ...', flush=True)\n"
+             "x = bytearray(300 * 2**20)\nfor i in range(0, len(x), 4096): x[i] = 1\ntime.sleep(1.5)\n")
+    result = scale.run_pipeline([sys.executable, "-c", child], max_rss_gib=100, timeout_s=60, sample_s=0.05,
+                                log=lambda m: None)
+    assert result["rc"] == 0 and result["stopped"] is None
+    peaks = result["stage_peak_gib"]
+    assert peaks["train_rec"] > 0.25 > peaks["prepare"] > 0  # the 300 MiB belong to the stage that made them
+    (tmp_path / "pipeline.json").write_text(json.dumps({"stages": [
+        {"stage": "prepare", "status": "ran", "seconds": 0.6}, {"stage": "train_rec", "status": "ran", "seconds": 1.5}]}))
+    rows = scale.stage_rows(tmp_path, result, "tiny")
+    assert [r["stage"] for r in rows] == ["prepare", "train_rec", "total"]
+    assert rows[1]["peak_rss_gib"] == peaks["train_rec"] and rows[2]["peak_rss_gib"] >= peaks["train_rec"]
+    stopped = scale.run_pipeline([sys.executable, "-c", child], max_rss_gib=0.2, timeout_s=60, sample_s=0.05,
+                                 log=lambda m: None)
+    assert stopped["rc"] != 0 and "peak RSS" in stopped["stopped"]

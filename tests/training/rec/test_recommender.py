@@ -175,16 +175,16 @@ def test_resume_with_another_config_is_refused(data, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
-    real = rec.epoch_batches
+    real = rec.EpochSampler.batches
 
-    def poisoned(data_, config, key, probs, **kw):
-        u, i, y, w = real(data_, config, key, probs, **kw)
-        if np.array_equal(np.asarray(key), np.asarray(rec.epoch_key(jax.random.PRNGKey(config.seed), 2))):
+    def poisoned(self, key):
+        u, i, y, w = real(self, key)
+        if np.array_equal(np.asarray(key), np.asarray(rec.epoch_key(jax.random.PRNGKey(self.config.seed), 2))):
             w = w.copy()
             w[0, 0] = np.nan
         return u, i, y, w
 
-    monkeypatch.setattr("jaxsae.training.rec._driver.epoch_batches", poisoned)
+    monkeypatch.setattr(rec.EpochSampler, "batches", poisoned)  # the class the trainer samples epochs with
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 2.*last good checkpoint \\(epoch 1\\)"):
         train_recommender(data, RecConfig(epochs=3, batch_size=512, patience=0), out_dir=tmp_path, log=quiet)
     assert checkpoint_meta(tmp_path)["step"] == 1
@@ -204,3 +204,39 @@ def test_load_ncf_round_trip(data, tmp_path):
 def test_load_recommender_without_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no recommender checkpoint"):
         load_recommender(tmp_path)
+
+
+def test_epoch_batches_do_not_depend_on_the_block_size(data, monkeypatch):
+    """Negatives are checked and the shuffled epoch gathered in blocks: tiny blocks give the same batches."""
+    import jaxsae.training.rec._epochs as epochs_mod
+    from data_prep import negatives
+
+    cfg = RecConfig(batch_size=256, negatives=2)
+    key = rec_epochs.epoch_key(jax.random.PRNGKey(0), 1)
+    whole = rec_epochs.epoch_batches(data, cfg, key, None)
+    monkeypatch.setattr(negatives, "LOOKUP_BLOCK", 97)
+    monkeypatch.setattr(epochs_mod, "BLOCK", 101)
+    for a, b in zip(rec_epochs.epoch_batches(data, cfg, key, None), whole):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_epoch_batches_equal_the_plain_construction(data):
+    """The sampler's epoch is, bit for bit, the plain one: all positives then `negatives` sampled negatives
+    per positive (same key), shuffled by `rng.permutation`, cut into batches and padded with weight-0 rows."""
+    from data_prep.negatives import all_positives_csr, sample_negatives
+
+    cfg = RecConfig(batch_size=256, negatives=2)
+    key = rec_epochs.epoch_key(jax.random.PRNGKey(3), 2)
+    pos_u, pos_i = data.train_pairs()
+    neg_u = np.tile(pos_u, 2)
+    neg_i = sample_negatives(key, neg_u, *all_positives_csr(data), data.n_items, None)
+    users, items = np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, neg_i])
+    labels = np.concatenate([np.ones(pos_u.size), np.zeros(neg_u.size)]).astype(np.float32)
+    seed = np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()
+    perm = np.random.default_rng(seed).permutation(users.size)
+    pad = -users.size % 256
+    want = [np.concatenate([x[perm], np.zeros(pad, x.dtype)]).reshape(-1, 256)
+            for x in (users, items, labels, np.ones(users.size, np.float32))]
+    for got, w in zip(rec_epochs.epoch_batches(data, cfg, key, None), want):
+        assert got.dtype == w.dtype
+        np.testing.assert_array_equal(got, w)
