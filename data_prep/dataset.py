@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from data_prep.errors import DataFormatError, MissingDataError, UnknownNameError
+import difflib
+from data_prep.atomic import swap_in
 
 SCHEMA_VERSION = 1
 CONCEPT_FAMILIES = ("genre", "tag", "decade", "popularity")
@@ -109,7 +111,6 @@ class InteractionData:
         lowered = [c.lower() for c in self.concept_names]
         if name.lower() in lowered:
             return lowered.index(name.lower())
-        import difflib
 
         close = difflib.get_close_matches(name, self.concept_names, n=5, cutoff=0.5)
         hint = f"; close matches: {', '.join(close)}" if close else ""
@@ -167,7 +168,6 @@ class InteractionData:
     def save(self, directory: "str | os.PathLike[str]") -> Path:
         """Write `data.npz`, `meta.json` and `summary.json` atomically: a temp dir swapped into place whole
         (the old directory stays until the new one is complete; temp dirs leaked by a kill are removed)."""
-        from data_prep.atomic import swap_in
 
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)

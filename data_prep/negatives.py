@@ -17,6 +17,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from data_prep.errors import JaxsaeError
+import jax
 
 SCHEMES = ("exp", "power", "uniform")
 # Up to this many user x item cells (64 MB of bools) positives are looked up in a dense bitmap.
@@ -69,7 +70,6 @@ def as_numpy_rng(key: Union[int, np.random.Generator, Any]) -> np.random.Generat
     if isinstance(key, (int, np.integer)):
         return np.random.default_rng(int(key))
     try:  # a JAX key: typed keys need key_data
-        import jax
 
         if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.key_data(key)

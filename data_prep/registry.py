@@ -19,6 +19,7 @@ from data_prep.generic import load_generic
 from data_prep.lastfm import load_hetrec, load_msd
 from data_prep.movielens import load_ml100k, load_ml1m, load_ml_csv
 from data_prep.preprocess import LASTFM_MSD_FILTERS
+from data_prep.synthetic import generate, preset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,6 @@ class DatasetSpec:
 
 def load_synthetic(data_dir: "str | os.PathLike[str] | None" = None, size: str = "tiny", seed: int = 0) -> RawDataset:
     """The planted synthetic dataset of preset `size` (tiny, small, demo, ml1m, large) with `seed`."""
-    from data_prep.synthetic import generate, preset
 
     return generate(preset(size, seed=seed))
 

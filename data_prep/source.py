@@ -10,6 +10,8 @@ import dataclasses
 from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
 from data_prep.errors import ConfigError, MissingDataError
+from data_prep import registry
+from data_prep.synthetic import PRESETS
 
 # SourceOptions field -> the loader keyword it sets (fields not listed are not loader options)
 LOADER_KEYS: Dict[str, str] = {
@@ -50,7 +52,6 @@ class SourceOptions:
     """The paper's one-pass filters for this dataset (lastfm-msd)."""
 
     def __post_init__(self) -> None:
-        from data_prep import registry
 
         spec = registry.get(self.dataset)  # an unknown dataset: error with close matches
         object.__setattr__(self, "dataset", spec.name)
@@ -66,14 +67,12 @@ class SourceOptions:
         if spec.name in ("csv", "parquet") and self.interactions is None and self.data_dir is None:
             raise MissingDataError(f"{spec.name}: pass --interactions FILE (and optionally --items FILE)")
         if self.size is not None:
-            from data_prep.synthetic import PRESETS
 
             if self.size not in PRESETS:
                 raise ConfigError(f"unknown synthetic preset {self.size!r}; known: {', '.join(PRESETS)}")
 
     def loader_options(self, seed: int) -> Dict[str, Any]:
         """The keyword options of the dataset's loader (synthetic: its size, default tiny, and `seed`)."""
-        from data_prep import registry
 
         spec = registry.get(self.dataset)
         out: Dict[str, Any] = {key: getattr(self, name) for name, key in LOADER_KEYS.items()
@@ -86,6 +85,5 @@ class SourceOptions:
 
     def filter_sequence(self) -> Tuple[Tuple[str, int], ...]:
         """The paper's filters when asked for (`PrepareOptions.filter_sequence`), else none."""
-        from data_prep import registry
 
         return registry.get(self.dataset).paper_filters if self.paper_filters else ()

@@ -20,11 +20,11 @@ import numpy as np
 def main(argv: Optional[List[str]] = None) -> int:
     from data_prep.dataset import InteractionData
     from jaxsae.app import steering
-    from jaxsae.analysis.suite import AnalysisConfig, analyze
+    from jaxsae.analysis import AnalysisConfig, analyze
     from jaxsae.app.stages.import_rec import import_recommender
     from jaxsae.app.pipeline import pick_concepts
-    from jaxsae.recommenders.import_run import load_imported
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.recommenders import load_imported
+    from jaxsae.sae import SAETrainConfig
     from jaxsae.training.sae import train_sae
     import shutil
     import tempfile

@@ -37,7 +37,7 @@ def parse_setting(text: str) -> Dict[str, Any]:
 
 def curve(two_tower: Any, data: Any, config: Any, weights: List[float], seeds: List[int]) -> Dict[str, Any]:
     """The ablation rows of `config` with, per metric, the seeds' standard deviation beside the mean."""
-    from jaxsae.selection.ablation import AblationConfig, ablate
+    from jaxsae.selection import AblationConfig, ablate
 
     t0 = time.perf_counter()
     rows = ablate(two_tower, data, config, AblationConfig(pred_weights=tuple(weights), seeds=tuple(seeds)),
@@ -63,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> str:
     """Parse, train every setting's ablation, print and write the table."""
     from data_prep.dataset import InteractionData
     from jaxsae.checkpoint import checkpoint_meta
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae import SAETrainConfig
     from jaxsae.training.rec import load_recommender
 
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])

@@ -57,10 +57,10 @@ def stress_run(items: int, latents: int, users: int, k: int, seed: int = 0):
 
     from data_prep.preprocess import prepare
     from data_prep.synthetic import generate, preset
-    from jaxsae.recommenders.base import TwoTower
+    from jaxsae.recommenders import TwoTower
     from jaxsae.app.report.collect import RunData
-    from jaxsae.sae.config import SAETrainConfig
-    from jaxsae.sae.trained import TrainedSAE
+    from jaxsae.sae import SAETrainConfig
+    from jaxsae.sae import TrainedSAE
     from jaxsae.training.sae import heldout_split
     from jaxsae.training.sae import build_sae, init_state
 

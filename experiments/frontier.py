@@ -40,7 +40,7 @@ NULL_SEEDS = 30
 
 
 def _probe(x: np.ndarray, conc: np.ndarray, h: int, cache: Dict[Tuple[int, int], Any]) -> Any:
-    from jaxsae.analysis.probe import probe_bound
+    from jaxsae.analysis import probe_bound
 
     key = (id(x), h)
     if key not in cache:
@@ -53,12 +53,12 @@ def measure(run: Path, name: str, overrides: Dict[str, Any], seed: int, steps: i
     """One variant x seed on one run: the frontier row."""
     from data_prep.dataset import InteractionData
     from jaxsae.analysis import activations as act
-    from jaxsae.analysis.concepts import popularity_analysis, purity_at_k, random_direction_null
-    from jaxsae.analysis.density import density
-    from jaxsae.analysis.hierarchy import CONTENT_FAMILIES
-    from jaxsae.analysis.probe import is_clear, recall
+    from jaxsae.analysis import popularity_analysis, purity_at_k, random_direction_null
+    from jaxsae.analysis import density
+    from jaxsae.analysis import CONTENT_FAMILIES
+    from jaxsae.analysis import is_clear, recall
     from jaxsae.app.runs import load_run_recommender
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae import SAETrainConfig
     from jaxsae.training.sae import train_sae
 
     data = cache.setdefault(("data", run), InteractionData.load(run / "data"))

@@ -24,7 +24,7 @@ VARIANTS = {
 def measure(run: Path) -> Dict[str, Any]:
     """Train every variant on `run/data`; figures on the hidden split beside most-popular."""
     from data_prep.dataset import InteractionData
-    from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
+    from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
     from jaxsae.training.rec import RecConfig, train_recommender
 
     data = InteractionData.load(run / "data")

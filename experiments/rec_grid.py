@@ -60,7 +60,7 @@ def load_prepared(name: str) -> Any:
 
 def measure(name: str) -> Dict[str, Any]:
     """Most-popular, the single default and the grid on dataset `name`'s hidden split."""
-    from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
+    from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
     from jaxsae.training.rec import RecConfig, train_recommender
 
     data = load_prepared(name)

@@ -24,7 +24,7 @@ KEYS = ("rbo_paper", "kendall_tau_paper", "rbo@30", "kendall_tau@30", "ms", "fvu
 
 def measure_config(two_tower: Any, data: Any, config: Any, seeds: List[int]) -> Dict[str, float]:
     """Mean over seeds of `KEYS` for an SAE trained with `config` (the ablation's own measurements)."""
-    from jaxsae.selection.ablation import measure
+    from jaxsae.selection import measure
     from jaxsae.training.sae import train_sae
 
     rows = []
@@ -38,7 +38,7 @@ def measure_config(two_tower: Any, data: Any, config: Any, seeds: List[int]) -> 
 def main(argv: Optional[List[str]] = None) -> str:
     from data_prep.dataset import InteractionData
     from jaxsae.checkpoint import checkpoint_meta
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae import SAETrainConfig
     from jaxsae.training.rec import load_recommender
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

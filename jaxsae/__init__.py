@@ -18,7 +18,7 @@ from jaxsae.losses import (LossWeights, embedding_loss, kl_sparsity, l1_sparsity
 from jaxsae.recommenders import MF, NCF, TwoTower, dot_cross, dot_score, load_two_tower, ncf_score
 from jaxsae.sae import (SAE_REGISTRY, MatryoshkaSAE, ReferenceSwitches, SAEArchitecture, SAEObjective, SAEOutput,
                         SAETrainConfig, SAETraining, TiedSAE, TrainedSAE, from_preset, make_sae, register_sae)
-from jaxsae.sae.balance import sae_input_space
+from jaxsae.sae import sae_input_space
 from jaxsae.training.rec import RecConfig, load_recommender, train_recommender
 from jaxsae.training.sae import (SAEBatch, SAEState, batch_indices, build_sae, heldout_split, init_state, load_sae,
                                  loss_weights, sae_loss, train_sae, train_step)

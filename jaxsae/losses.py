@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxsae.recommenders.base import dot_score
+from jaxsae.recommenders import dot_score
+from jaxsae.errors import ConfigError
 
 ScoreFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
@@ -160,7 +161,6 @@ def paired_pred_loss(score_fn: ScoreFn, head: Any, u_hat: jax.Array, i_hat: jax.
     elif kind == "mse_prob":  # the reference Last.fm NCF SAE: MSE between the sigmoid outputs
         per_row = (jax.nn.sigmoid(logits) - jax.nn.sigmoid(target)) ** 2
     else:
-        from jaxsae.errors import ConfigError
 
         raise ConfigError(f"unknown prediction loss {kind!r}; known: mse, bce, mse_prob")
     return global_mean(jnp.mean(per_row), axis_name)

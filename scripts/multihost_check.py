@@ -49,7 +49,7 @@ def main(argv: "list[str] | None" = None) -> int:
 
     from data_prep import synthetic
     from data_prep.preprocess import PrepareOptions, prepare
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae import SAETrainConfig
     from jaxsae.training.rec import RecConfig, train_recommender
     from jaxsae.training.sae import train_sae
 

@@ -1,6 +1,6 @@
 """What the analyses read from a trained SAE: activations, its input space, and the recommender's items.
 
-`TrainedSAE` (jaxsae.sae.trained) holds the module, parameters and the two-tower whose embeddings it
+`TrainedSAE` (jaxsae.sae._trained) holds the module, parameters and the two-tower whose embeddings it
 encodes (bias-folded when trained with `fold_biases`). These helpers turn it into plain arrays, so the
 analysis functions stay functions of arrays.
 """
@@ -11,7 +11,7 @@ from typing import Any, Optional, Tuple
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.sae.normalization import normalize_rows
+from jaxsae.sae import normalize_rows
 
 
 def item_activations(sae: Any) -> np.ndarray:

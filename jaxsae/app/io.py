@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping
 
 from jaxsae.jsonio import write_json
+import jax
 
 STAGES = ("data", "rec", "sae", "analysis", "interventions", "ablation", "report")
 
@@ -22,7 +23,6 @@ def library_versions() -> Dict[str, str]:
         except ImportError:
             pass
     try:
-        import jax
 
         out["backend"] = jax.default_backend()
         out["devices"] = str(len(jax.devices()))

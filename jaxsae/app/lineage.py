@@ -51,6 +51,10 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from data_prep.atomic import swap_in
 from jaxsae.errors import JaxsaeError
+import importlib
+from jaxsae.jsonio import write_json
+from jaxsae.app.io import library_versions
+from jaxsae.jsonio import to_jsonable
 
 STAGE_FILE = "stage.json"
 SCHEMA = 1
@@ -247,13 +251,11 @@ def fingerprints(run_dir: "str | Path", inputs: Sequence[str], optional: Sequenc
 
 
 def _library_version() -> str:
-    import importlib
 
     return str(getattr(importlib.import_module("jaxsae"), "__version__", "unknown"))
 
 
 def _write_record(directory: Path, rec: Mapping[str, Any]) -> None:
-    from jaxsae.jsonio import write_json
 
     write_json(directory / STAGE_FILE, rec)
 
@@ -302,8 +304,6 @@ def stage(run_dir: "str | Path", name: str, config: Any = None, inputs: Sequence
             shutil.copytree(final, work)
         else:
             work.mkdir(parents=True)
-    from jaxsae.app.io import library_versions
-    from jaxsae.jsonio import to_jsonable
 
     rec: Dict[str, Any] = {
         "schema": SCHEMA, "stage": name, "status": "running", "config": to_jsonable(config), "inputs": fps,

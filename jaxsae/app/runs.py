@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import TrainedSAE
 from jaxsae.training.rec import load_recommender
 from jaxsae.training.sae import load_sae
 

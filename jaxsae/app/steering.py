@@ -25,6 +25,8 @@ import numpy as np
 
 from jaxsae import interventions as iv
 from jaxsae.errors import ConfigError
+from data_prep.dataset import InteractionData
+from jaxsae.app.runs import load_run_sae
 
 Audience = Union[str, Sequence[int], np.ndarray]
 AUDIENCES = ("heldout", "test", "all")
@@ -51,8 +53,6 @@ def open_arrays(sae: Any, data: Any, mode: str = "residual") -> Steering:
 
 def open_run(run_dir: "str | Path", mode: str = "residual") -> Steering:
     """A `Steering` of a run directory (`RUN/data`, `RUN/sae` and its recommender `RUN/rec`)."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app.runs import load_run_sae
 
     run = Path(run_dir)
     return open_arrays(load_run_sae(run), InteractionData.load(run / "data"), mode)

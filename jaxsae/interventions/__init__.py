@@ -1,6 +1,6 @@
 """Steering the recommender through SAE neurons: the steering math apart from its experiments.
 
-`jaxsae.interventions.steer` holds the math (latent edits, steered rows, `Steerer`'s jitted score
+`jaxsae.interventions._steer` holds the math (latent edits, steered rows, `Steerer`'s jitted score
 functions); `filter`, `nudge` and `promote` the experiments behind `jaxsae intervene`, `benchmark` the steering
 benchmark against steering without an SAE (label boosting, popularity down-weighting), which return the
 dicts written to `RUN/interventions/*.json`; `common` what they share. The public names are re-exported
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from typing import List
 
-from jaxsae.interventions.benchmark import (BENCHMARK_LEVELS, LABEL_LAMBDAS, LONG_TAIL_HEAD, POPULARITY_LAMBDAS,
+from jaxsae.interventions._benchmark import (BENCHMARK_LEVELS, LABEL_LAMBDAS, LONG_TAIL_HEAD, POPULARITY_LAMBDAS,
                                            POPULARITY_LEVELS, concept_benchmark, concept_fans, gini, label_scores,
                                            long_tail_coverage, long_tail_mask, ndcg_at_k, popularity_benchmark,
                                            popularity_neuron, redistribute, segment_recall)
-from jaxsae.interventions.common import (N_SAMPLES, activation_scale, baseline_top, concept_neuron, concept_share,
+from jaxsae.interventions._common import (N_SAMPLES, activation_scale, baseline_top, concept_neuron, concept_share,
                                         file_stem, level_scale, resolve_item, sample_lists, select_audience)
-from jaxsae.interventions.filter import (FILTER_DECAY, FILTER_DEPTH, FILTER_LEVELS, FILTER_METHODS,
+from jaxsae.interventions._filter import (FILTER_DECAY, FILTER_DEPTH, FILTER_LEVELS, FILTER_METHODS,
                                         FILTER_MIN_REST_RBO, FILTER_RIDGE, FILTER_TARGET, concept_candidates,
                                         filter_experiment, filter_neurons, filter_separation, filter_weights,
                                         headline_index, item_filter_neurons, removal, removal_auc)
-from jaxsae.interventions.nudge import NUDGE_LEVELS, nudge_experiment
-from jaxsae.interventions.promote import PROMOTE_LEVELS, item_neuron, promote_experiment
-from jaxsae.interventions.steer import (ADD, MODES, OPS, SCALE, SET, LatentEdit, Steerer, apply_edit, latent_edit,
+from jaxsae.interventions._nudge import NUDGE_LEVELS, nudge_experiment
+from jaxsae.interventions._promote import PROMOTE_LEVELS, item_neuron, promote_experiment
+from jaxsae.interventions._steer import (ADD, MODES, OPS, SCALE, SET, LatentEdit, Steerer, apply_edit, latent_edit,
                                        no_edit, steer_rows)
 
 __all__: List[str] = [

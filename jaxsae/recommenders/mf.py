@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsae.recommenders.base import TwoTower, dot_cross, dot_score
+from jaxsae.recommenders._base import TwoTower, dot_cross, dot_score
 
 
 class MF(nn.Module):

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders._base import TwoTower
 
 DEFAULT_HIDDEN: Tuple[int, ...] = (64, 32, 16)
 

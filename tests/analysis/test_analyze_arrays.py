@@ -6,10 +6,10 @@ import pytest
 
 from data_prep.dataset import InteractionData
 from jaxsae.analysis.activations import encoder_inputs, prefixes, recommender_item_embeddings
-from jaxsae.analysis.suite import AnalysisConfig, analyze_arrays
+from jaxsae.analysis import AnalysisConfig, analyze_arrays
 from jaxsae.errors import ConfigError
-from jaxsae.sae.matryoshka import MatryoshkaSAE
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.sae import MatryoshkaSAE
+from jaxsae.sae import TiedSAE
 
 
 def planted_data(n_items: int = 120) -> InteractionData:

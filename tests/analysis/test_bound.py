@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from jaxsae.analysis.association import point_biserial, tfidf
-from jaxsae.analysis.concepts import random_direction_null
-from jaxsae.analysis.density import density
-from jaxsae.analysis.probe import is_clear, ledoit_wolf_shrinkage, probe_bound, recall
+from jaxsae.analysis import point_biserial, tfidf
+from jaxsae.analysis import random_direction_null
+from jaxsae.analysis import density
+from jaxsae.analysis import is_clear, ledoit_wolf_shrinkage, probe_bound, recall
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_analyze_arrays_measures_recall_against_the_probe_bound(planted):
     the share of the probe-clear genres among them; bound.json carries the density of its code."""
     from types import SimpleNamespace
 
-    from jaxsae.analysis.suite import AnalysisConfig, analyze_arrays, bound_lines
+    from jaxsae.analysis import AnalysisConfig, analyze_arrays, bound_lines
 
     x, genres = planted
     n, g = genres.shape
@@ -141,7 +141,7 @@ def test_analyze_arrays_measures_recall_against_the_probe_bound(planted):
 
 
 def test_lda_directions_equal_the_per_concept_within_class_solve():
-    from jaxsae.analysis.probe import lda_directions
+    from jaxsae.analysis import lda_directions
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 5)) + rng.normal(size=5)

@@ -1,9 +1,9 @@
 """Matryoshka hierarchy rows and neuron cards."""
 import numpy as np
 
-from jaxsae.analysis.cards import neuron_cards
-from jaxsae.analysis.concepts import purity_at_k
-from jaxsae.analysis.hierarchy import concept_breadth, hierarchy
+from jaxsae.analysis import neuron_cards
+from jaxsae.analysis import purity_at_k
+from jaxsae.analysis import concept_breadth, hierarchy
 
 
 def test_concept_breadth_hand_computed():

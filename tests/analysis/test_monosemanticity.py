@@ -1,7 +1,7 @@
 """The monosemanticity score against a NumPy transcription of its definition."""
 import numpy as np
 
-from jaxsae.analysis.monosemanticity import monosemanticity, monosemanticity_per_neuron
+from jaxsae.analysis import monosemanticity, monosemanticity_per_neuron
 
 
 def ms_reference(a: np.ndarray, emb: np.ndarray, top_n: int) -> np.ndarray:

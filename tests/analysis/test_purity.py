@@ -1,10 +1,8 @@
 """Purity@K, best neuron per concept, base rates and the random-direction null."""
 import numpy as np
 
-from jaxsae.analysis.concepts import (
-    base_rates, best_neurons, concept_table, purity_at_k, random_direction_null, restrict_items, support_mask,
-    top_activations,
-)
+from jaxsae.analysis import (base_rates, best_neurons, concept_table, purity_at_k, random_direction_null,
+    restrict_items, support_mask, top_activations)
 
 # 6 items x 3 neurons. Neuron 0 ties items 2 and 3 (activation 2.0); neuron 1 is dead; neuron 2 fires
 # on item 2 only (negative values do not count as active).
@@ -134,7 +132,7 @@ def test_purity_is_an_exact_fraction_and_the_null_threshold_is_exact():
 
 
 def test_summary_counts_concepts_per_family():
-    from jaxsae.analysis.suite import family_counts
+    from jaxsae.analysis import family_counts
 
     rows = [{"concept": "A", "family": "genre", "purity@10": 1.0, "null_purity@10": 0.8},
             {"concept": "B", "family": "genre", "purity@10": 0.9, "null_purity@10": 0.9},

@@ -1,8 +1,8 @@
 """Tie-averaged ranks, Spearman sign convention and percentiles; popularity and temporal neurons."""
 import numpy as np
 
-from jaxsae.analysis.concepts import popularity_analysis, temporal_analysis
-from jaxsae.analysis.ranks import average_ranks, percentile_ranks, spearman
+from jaxsae.analysis import popularity_analysis, temporal_analysis
+from jaxsae.analysis import average_ranks, percentile_ranks, spearman
 
 
 def test_average_ranks_ties():

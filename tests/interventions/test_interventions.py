@@ -10,8 +10,8 @@ from jaxsae.interventions import (
     Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, filter_weights,
     headline_index, item_filter_neurons, removal, removal_auc, latent_edit, nudge_experiment, promote_experiment, resolve_item,
 )
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import TiedSAE
 
 
 def make_data(n_users: int, n_items: int, concept_items, train_items, titles=None) -> InteractionData:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from jaxsae.losses import cross_scores, listwise_kl
-from jaxsae.recommenders.base import TwoTower, dot_score
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower, dot_score
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training.sae import SAEBatch, build_sae, init_state, loss_weights, sae_loss, train_step
 
 
@@ -88,7 +88,7 @@ def test_listwise_training_improves_ranking_fidelity_over_its_start():
 
 
 def test_k_user_encodes_users_with_more_latents_than_items():
-    from jaxsae.sae.trained import TrainedSAE
+    from jaxsae.sae import TrainedSAE
 
     rng = np.random.default_rng(4)
     d = 5

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxsae import losses
-from jaxsae.recommenders.base import dot_score
+from jaxsae.recommenders import dot_score
 from jaxsae.recommenders.ncf import init_head, ncf_score
 
 

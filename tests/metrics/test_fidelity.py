@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxsae.metrics.fidelity import kendall_tau_union, overlap_at_depths, rbo, rbo_truncated, topk_overlap
+from jaxsae.metrics import kendall_tau_union, overlap_at_depths, rbo, rbo_truncated, topk_overlap
 
 
 def test_rbo_hand_computed():
@@ -46,8 +46,8 @@ def test_batched_rows_and_overlap():
 def test_fidelity_report_of_identical_recommenders():
     from data_prep.preprocess import prepare
     from data_prep.synthetic import generate, preset
-    from jaxsae.metrics.fidelity import fidelity_report
-    from jaxsae.recommenders.base import TwoTower
+    from jaxsae.metrics import fidelity_report
+    from jaxsae.recommenders import TwoTower
 
     data = prepare(generate(preset("tiny")))
     rng = np.random.default_rng(0)

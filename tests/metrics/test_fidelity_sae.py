@@ -7,11 +7,11 @@ import pytest
 
 from data_prep.preprocess import prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.metrics.fidelity import fidelity_report, top_k_lists
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.tied import TiedSAE
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.metrics import fidelity_report, top_k_lists
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import TiedSAE
+from jaxsae.sae import TrainedSAE
 
 K = 10
 D, H = 4, 3  # fewer latents than dimensions: the reconstruction is lossy on both sides

@@ -1,12 +1,12 @@
-"""`jaxsae.metrics.leak.hidden_fit` on a hand-computed example: each positive is ranked against the user's
+"""`jaxsae.metrics._leak.hidden_fit` on a hand-computed example: each positive is ranked against the user's
 *other* items only (neither training nor hidden positives)."""
 import types
 
 import numpy as np
 import pytest
 
-from jaxsae.metrics.leak import LEAK_RATIO, hidden_fit
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.metrics import LEAK_RATIO, hidden_fit
+from jaxsae.recommenders import TwoTower
 
 
 def _one_user(train, hidden):

@@ -7,7 +7,7 @@ import pytest
 
 from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError
-from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_ranking, top_k
+from jaxsae.metrics import evaluate_most_popular, evaluate_ranking, top_k
 
 
 def make_data(n_users, n_items, train, test_users, test_pos, popularity=None):

@@ -88,7 +88,7 @@ def test_shuffled_tables_import_by_id_score_like_implicit_and_train_an_sae(byo, 
     assert main(["train-sae", str(run), "--sae", "topk", "--latents", "8", "--k", "2", "--steps", "20",
                  "--batch-size", "16", "--log-every", "20", "--fold-biases", "--no-normalize"]) == 0
     sae = json.loads((run / "sae" / "metrics.json").read_text())
-    from jaxsae.sae.balance import side_factor
+    from jaxsae.sae import side_factor
     from jaxsae.app.runs import load_run_sae
     from jaxsae.training.sae import heldout_split
 

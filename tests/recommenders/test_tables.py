@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from jaxsae.errors import ConfigError, DataFormatError
-from jaxsae.recommenders.tables import align_to_data, canonical_ids, read_id_tables
+from jaxsae.recommenders import align_to_data, canonical_ids, read_id_tables
 
 DATA_USERS = np.array(["1", "2", "10"])
 DATA_ITEMS = np.array(["a", "b", "c"])

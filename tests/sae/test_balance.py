@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from jaxsae.checkpoint import META_FILE, checkpoint_meta
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
-from jaxsae.sae import balance as B
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae import _balance as B
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training import sae as T
 N_USERS, N_ITEMS, D = 30, 20, 4
 
@@ -122,7 +122,7 @@ def test_checkpoint_saved_before_balancing_loads_with_factor_one(tmp_path):
 
 
 def test_metrics_report_fvu_and_fidelity_per_side():
-    from jaxsae.metrics.sides import side_fvu
+    from jaxsae.metrics import side_fvu
 
     x_u = np.array([[1.0, 0.0], [3.0, 0.0]])
     x_i = np.array([[0.0, 2.0], [0.0, 4.0]])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.batchtopk import batch_topk
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import batch_topk
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training import sae as T
 
 N_USERS, N_ITEMS, D = 300, 200, 8
@@ -145,7 +145,7 @@ def test_batchtopk_with_auxk_trains_through_an_ncf_recommender():
 
 
 def test_the_sparse_grid_builds_wide_topk_and_batchtopk_settings():
-    from jaxsae.selection.sweep_config import SweepConfig, load_grid
+    from jaxsae.selection import SweepConfig, load_grid
 
     cfg = SweepConfig.from_grid(load_grid("sparse"))
     kinds = {(c.sae, c.latents, c.k, c.dense_latents) for _, c in cfg.settings()}

@@ -2,7 +2,7 @@
 import pytest
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.config import PRESETS, SAETrainConfig, from_preset
+from jaxsae.sae import PRESETS, SAETrainConfig, from_preset
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -1,8 +1,8 @@
-"""`jaxsae.sae.memory`: a run that cannot fit is refused before anything is allocated."""
+"""`jaxsae.sae._memory`: a run that cannot fit is refused before anything is allocated."""
 import pytest
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.memory import check_fits, estimate_bytes
+from jaxsae.sae import check_fits, estimate_bytes
 
 
 def test_estimate_counts_parameters_adam_and_batch_latents() -> None:

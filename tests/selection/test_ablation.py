@@ -5,12 +5,12 @@ import pytest
 
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.selection.ablation import AblationConfig, train_sweep
+from jaxsae.selection import AblationConfig, train_sweep
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training.sae import train_sae
-from jaxsae.sae.params import side_params
+from jaxsae.sae import side_params
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_fidelity_rises_with_w_pred_on_a_planted_recommender():
     """Planted trade-off: items vary most along dimensions 0-2, which users ignore; rankings live in the
     low-variance dimensions 3-5. With 6 ReLU latents, reconstruction alone (w_pred = 0) spends them on the
     loud dimensions (low FVU, poor rankings); the prediction-aware loss buys back the rankings."""
-    from jaxsae.selection.ablation import ablate
+    from jaxsae.selection import ablate
 
     data = prepare(generate(preset("tiny", n_users=80, n_items=120, seed=3)), PrepareOptions())
     rng = np.random.default_rng(0)
@@ -66,7 +66,7 @@ def test_fidelity_rises_with_w_pred_on_a_planted_recommender():
 
 
 def test_ablation_can_ablate_a_paper_sae_setting_and_refuses_an_unknown_one():
-    from jaxsae.selection.ablation import AblationConfig
+    from jaxsae.selection import AblationConfig
     from jaxsae.app.cli import build_parser
     from jaxsae.app.cli.ablate import config_from_args
     from jaxsae.errors import ConfigError
@@ -82,7 +82,7 @@ def test_ncf_reference_ablation_trains_on_the_runs_positive_pairs():
     data knows: the ablation passes the data to every program it compiles, and its w_pred run equals `train_sae`
     of the same config (same positive-pair batches, same held-out users)."""
     from jaxsae.recommenders.ncf import init_head, ncf_score
-    from jaxsae.selection.ablation import ablate
+    from jaxsae.selection import ablate
 
     data = prepare(generate(preset("tiny", n_users=60, n_items=40, seed=3)), PrepareOptions())
     rng = np.random.default_rng(0)

@@ -8,11 +8,11 @@ import pytest
 
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
-from jaxsae.selection.sweep import choose, sweep, sweep_split
-from jaxsae.selection.sweep_config import SweepConfig
+from jaxsae.selection import choose, sweep, sweep_split
+from jaxsae.selection import SweepConfig
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training.sae import program_key, train_grid
 from jaxsae.training.sae import heldout_split, train_sae
 
@@ -97,7 +97,7 @@ def test_grid_runs_are_balanced_from_their_own_training_users(world):
     """A run's input space is `train_sae`'s for the same users: its side-balancing c comes from its training users
     only (users it never trains on, a sweep's validation users, cannot reach it), and runs with another c train
     in another program."""
-    from jaxsae.sae.balance import sae_input_space
+    from jaxsae.sae import sae_input_space
 
     _, tt = world
     lopsided = tt.replace(user_emb=tt.user_emb * 12.0, item_emb=tt.item_emb * 0.1)
@@ -173,8 +173,8 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     assert sae.config.w_pred == doc["chosen_params"]["w_pred"] and sae.config.k == 8
     # the reused grid run is saved with the balancing factor of the space it was trained in
     from jaxsae.checkpoint import checkpoint_meta
-    from jaxsae.sae.balance import side_factor
-    from jaxsae.selection.sweep import sweep_split
+    from jaxsae.sae import side_factor
+    from jaxsae.selection import sweep_split
     from jaxsae.training.rec import load_recommender
 
     rec = load_recommender(tmp_path / "rec")
@@ -185,7 +185,7 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
 
 
 def test_pipeline_configs_can_ask_for_the_automatic_sae():
-    from jaxsae.selection.sweep_config import SweepConfig
+    from jaxsae.selection import SweepConfig
     from jaxsae.app.pipeline import check_options, load_config, stage_argv
 
     cfg = load_config("synthetic-demo")  # the demo's SAE is the automatic choice

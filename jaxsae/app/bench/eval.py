@@ -17,7 +17,7 @@ import jax
 
 from jaxsae.app.bench.rec import bench_data
 from jaxsae.errors import ConfigError
-from jaxsae.metrics.ranking import evaluate_two_tower
+from jaxsae.metrics import evaluate_two_tower
 from jaxsae.training.rec import RecConfig
 from jaxsae.training.rec import build_recommender, init_params, to_two_tower
 

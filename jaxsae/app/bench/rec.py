@@ -31,12 +31,13 @@ from jaxsae.training import rec as rec_epochs
 from jaxsae.training import rec as rec_step
 from jaxsae.training import rec as rec
 from jaxsae.training.rec import RecConfig
+from data_prep import synthetic
+from data_prep.preprocess import PrepareOptions, prepare
+from jaxsae.errors import ConfigError
 
 
 def bench_data(users: int, items: int, seed: int = 0) -> Any:
     """ML-1M-like planted synthetic `InteractionData` of `users x items` (about 166 positives per user)."""
-    from data_prep import synthetic
-    from data_prep.preprocess import PrepareOptions, prepare
 
     per_user = min(166.0, max(6.0, items / 6))
     cfg = synthetic.preset("ml1m", n_users=users, n_items=items, seed=seed, interactions_per_user=per_user,
@@ -148,7 +149,6 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
             rows.append(quality_row(data, args))
             continue
         else:
-            from jaxsae.errors import ConfigError
 
             raise ConfigError(f"bench rec: unknown model {model!r}; expected mf, ncf or quality")
         for workload, cfg in configs.items():

@@ -20,11 +20,12 @@ import jax
 import numpy as np
 
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training.sae import batch_indices
 from jaxsae.training.sae import EpochRunner
 from jaxsae.training.sae import init_state
+from jaxsae.recommenders.ncf import init_head, ncf_score
 
 WORKLOADS = ("mf-sae", "ncf-sae", "matryoshka-sae")
 _MODEL_TO_WORKLOAD = {"mf": "mf-sae", "ncf": "ncf-sae", "matryoshka": "matryoshka-sae"}
@@ -36,7 +37,6 @@ def _two_tower(workload: str, users: int, items: int, dim: int, seed: int) -> Tw
     u = rng.normal(0.0, 0.3, (users, dim)).astype(np.float32)
     i = rng.normal(0.0, 0.3, (items, dim)).astype(np.float32)
     if workload == "ncf-sae":
-        from jaxsae.recommenders.ncf import init_head, ncf_score
 
         head = init_head(jax.random.PRNGKey(seed), 2 * dim, (64, 32, 16))
         return TwoTower.create(u, i, score_fn=ncf_score, head=head, kind="ncf")

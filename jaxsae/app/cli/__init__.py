@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 from typing import List, NoReturn, Optional
+from jaxsae.errors import JaxsaeError
+import os
 
 # (module under jaxsae.app.cli) in the order they appear in `jaxsae --help`
 COMMAND_MODULES = (
@@ -58,7 +60,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from jaxsae.errors import JaxsaeError
 
     try:
         return int(args.func(args) or 0)
@@ -83,7 +84,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so Python's exit-time flush does not raise BrokenPipeError again."""
-    import os
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

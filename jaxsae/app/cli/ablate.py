@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import ablate as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import ablate as stage
 
     p = sub.add_parser("ablate", help="retrain the SAE for several w_pred and compare fidelity, MS, purity (RUN/ablation/)")
     p.add_argument("run", metavar="RUN", help="run directory with data/ and rec/ (and sae/ for its config)")
@@ -22,14 +23,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `AblationConfig` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import ablate as stage
 
     return stage.build(given(args, exclude=("run",)))
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import ablate as stage
 
     stage.run(Path(args.run), config_from_args(args), log=lambda s: print(s, flush=True))
     return 0

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import analyze as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import analyze as stage
 
     p = sub.add_parser("analyze", help="concept purity, popularity/temporal neurons, MS and neuron cards (RUN/analysis/)")
     p.add_argument("run", metavar="RUN", help="run directory with data/, rec/ and sae/")
@@ -21,14 +22,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `AnalysisConfig` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import analyze as stage
 
     return stage.build(given(args, exclude=("run",)))
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import analyze as stage
 
     stage.run(Path(args.run), config_from_args(args), log=lambda s: print(s, flush=True))
     return 0

@@ -10,6 +10,7 @@ import importlib
 import json
 import sys
 from typing import Any, Dict, List
+from jaxsae.app.bench.baseline import attach_baselines
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -45,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"jaxsae.app.bench.{args.target}")
     rows: List[Dict[str, Any]] = module.run(args)
     if args.baseline:
-        from jaxsae.app.bench.baseline import attach_baselines
 
         impls = [s.strip() for s in args.baseline_impls.split(",") if s.strip()]
         rows = attach_baselines(rows, args.baseline, impls, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+from data_prep.dataset import InteractionData
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -36,7 +37,6 @@ def export_split(data: "object", out_dir: "str | Path") -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from data_prep.dataset import InteractionData
 
     data = InteractionData.load(Path(args.run) / "data")
     path = export_split(data, args.out)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import import_rec as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import import_rec as stage
 
     p = sub.add_parser("import-rec", help="use embeddings trained elsewhere as RUN/rec/ (aligned by id)",
                        description="Write RUN/rec/ from outside user/item tables aligned by id to RUN/data.")
@@ -18,14 +19,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `ImportRecOptions` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import import_rec as stage
 
     return stage.build(given(args, exclude=("run",)))
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import import_rec as stage
 
     stage.run(args.run, config_from_args(args), log=lambda s: print(s, flush=True))
     return 0

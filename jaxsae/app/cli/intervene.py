@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from jaxsae.app.stages.intervene import InterveneOptions
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import intervene as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import intervene as stage
 
     p = sub.add_parser("intervene", help="filter, nudge or promote through an SAE neuron, or benchmark steering against baselines without an SAE (RUN/interventions/)")
     p.add_argument("run", metavar="RUN", help="run directory with data/, rec/ and sae/")
@@ -23,14 +24,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> InterveneOptions:
     """The validated `InterveneOptions` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import intervene as stage
 
     return stage.build(given(args, exclude=("run",)))
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import intervene as stage
 
     stage.run(Path(args.run), config_from_args(args), log=lambda s: print(s, flush=True))
     return 0

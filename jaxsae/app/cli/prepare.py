@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from data_prep.registry import DATASETS
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import prepare as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from data_prep.registry import DATASETS
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import prepare as stage
 
     names = "\n".join(f"  {n:17s} {s.description}" for n, s in DATASETS.items())
     p = sub.add_parser(
@@ -31,14 +32,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `PrepareConfig` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import prepare as stage
 
     return stage.build(given(args, exclude=("out",)))
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import prepare as stage
 
     config = config_from_args(args)  # every option checked before any file is read
     data = stage.run(Path(args.out), config, log=lambda msg: print(msg, file=sys.stderr, flush=True))

@@ -4,11 +4,12 @@ neuron explorer RUN/report/explorer.html. The flags are the fields of `ReportOpt
 from __future__ import annotations
 
 import argparse
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import report as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import report as stage
 
     p = sub.add_parser("report", help="write RUN/report/index.html and report.md with tables and figures")
     p.add_argument("run", help="run directory")
@@ -18,14 +19,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `ReportOptions` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import report as stage
 
     return stage.build(given(args, exclude=("run",)))
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import report as stage
 
     stage.run(args.run, config_from_args(args), log=lambda m: print(m, flush=True))
     return 0

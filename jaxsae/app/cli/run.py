@@ -8,6 +8,8 @@ import argparse
 from pathlib import Path
 
 from jaxsae.errors import ConfigError
+from jaxsae.app.pipeline import prepared_data, check_options, deep_merge, load_config, parse_config, plan, stage_argv, stage_complete, synthetic_config
+from jaxsae.app.pipeline import run_pipeline
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -38,8 +40,6 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.app.pipeline import (prepared_data, check_options, deep_merge, load_config, parse_config, plan,
-                                 stage_argv, stage_complete, synthetic_config)
 
     if args.config is None and args.dataset is None:
         raise ConfigError("give a CONFIG file or --dataset NAME (e.g. synthetic, ml-100k, or csv --interactions F)")
@@ -80,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
                 mark = "complete" if todo.get(stage) == "complete" else f"to run ({todo.get(stage)})"
                 print(f"{stage:10s} {mark:28s} jaxsae {' '.join(stage_argv(stage, out, o, cfg.dataset))}")
         return 0
-    from jaxsae.app.pipeline import run_pipeline
 
     run_pipeline(cfg, out, force=force, log=lambda m: print(m, flush=True))
     return 0

@@ -3,7 +3,7 @@
 Trains a grid of SAEs on RUN's recommender in few compiled programs, scores every setting on
 validation users (never the held-out users of `RUN/sae/metrics.json`) and writes
 `RUN/sweep/sweep.json`, `RUN/sweep/pareto.png` and `config.json`; the selection rule is in
-`jaxsae.selection.sweep`. `train-sae RUN --sae auto` runs the same sweep and installs its choice as
+`jaxsae.selection._sweep`. `train-sae RUN --sae auto` runs the same sweep and installs its choice as
 RUN/sae. Every `SAETrainConfig` field is a flag setting the sweep's base (`--set FIELD=VALUE` too), and
 `--axis` takes any of them (`jaxsae.app.stages.train_sae.build_sweep`).
 """
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import train_sae as stage
+from jaxsae.app.cli.flags import given
+from jaxsae.app.stages.auto_sae import run_sweep
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import train_sae as stage
 
     p = sub.add_parser("sweep", help="train a grid of SAEs, score them on validation users, pick one (RUN/sweep/)",
                        description="Train a grid of SAEs in few compiled programs, score each on validation users "
@@ -27,9 +29,6 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import train_sae as stage
-    from jaxsae.app.stages.auto_sae import run_sweep
 
     config = stage.build_sweep(given(args, exclude=("run",)))
     doc, _ = run_sweep(Path(args.run), config, log=lambda s: print(f"[sweep] {s.removeprefix('sweep: ')}", flush=True))

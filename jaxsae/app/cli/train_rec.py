@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import train_rec as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import train_rec as stage
 
     p = sub.add_parser("train-rec", help="train an MF or NCF recommender on RUN/data (writes RUN/rec/)",
                        description="Train an MF or NCF recommender on RUN/data; writes RUN/rec/.")
@@ -23,14 +24,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated `TrainRecConfig` of the command line (the stage's own `build`)."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import train_rec as stage
 
     return stage.build(given(args, exclude=("run", "resume")))
 
 
 def main(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import train_rec as stage
 
     config = config_from_args(args)  # validated before anything is read
     stage.run(Path(args.run), config, resume=args.resume, log=lambda s: print(s, flush=True))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from jaxsae.app.cli.flags import add_options
+from jaxsae.app.stages import train_sae as stage
+from jaxsae.app.cli.flags import given
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    from jaxsae.app.cli.flags import add_options
-    from jaxsae.app.stages import train_sae as stage
 
     p = sub.add_parser("train-sae", help="train the sparse autoencoder through the frozen recommender (RUN/sae/)",
                        description="Train a prediction-aware SAE on RUN/rec's embeddings; writes RUN/sae/.")
@@ -26,14 +27,11 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 def config_from_args(args: argparse.Namespace) -> "object":
     """The validated config of the command line (the stage's own `build`): an `SAETrainConfig`, or with
     `--sae auto` the `SweepConfig` whose grid the automatic choice sweeps."""
-    from jaxsae.app.cli.flags import given
-    from jaxsae.app.stages import train_sae as stage
 
     return stage.build(given(args, exclude=("run", "resume")))
 
 
 def run(args: argparse.Namespace) -> int:
-    from jaxsae.app.stages import train_sae as stage
 
     config = config_from_args(args)  # validated before anything is read
     stage.run(Path(args.run), config, resume=args.resume, log=lambda line: print(line, flush=True))

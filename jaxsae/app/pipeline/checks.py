@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Mapping
 from jaxsae.errors import ConfigError, JaxsaeError
 from jaxsae.app.pipeline.config import INTERVENTION_KINDS, RESERVED_OPTIONS, STAGE_COMMANDS, PipelineConfig
 from jaxsae.app.stages.auto import AUTO
+import importlib
 
 # runner(stage, run_dir, config, resume, log): runs one stage (default: the stage function itself)
 Runner = Callable[[str, Path, Any, bool, Callable[[str], None]], Any]
@@ -14,7 +15,6 @@ Runner = Callable[[str, Path, Any, bool, Callable[[str], None]], Any]
 
 def stage_module(stage: str) -> Any:
     """The module of a pipeline stage (`jaxsae.app.stages.<stage>`: OPTIONS, build, record, run)."""
-    import importlib
 
     return importlib.import_module(f"jaxsae.app.stages.{stage}")
 

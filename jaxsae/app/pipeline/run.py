@@ -13,6 +13,11 @@ from jaxsae.training import rec as rec_training, sae as sae_training
 from jaxsae.app.pipeline.config import (DEPENDS, INTERVENTION_KINDS, RESUMABLE, STAGE_COMMANDS, STAGE_DIRS,
                                     PipelineConfig)
 from jaxsae.app.stages.auto import PipelineError, intervention_done, resolve_interventions
+from data_prep.dataset import InteractionData
+from jaxsae.jsonio import to_jsonable
+from jaxsae.app.io import library_versions
+from jaxsae.jsonio import write_json
+from jaxsae.checkpoint import checkpoint_meta
 
 def upstream(stage: str) -> List[str]:
     """Every stage `stage` depends on, directly or transitively."""
@@ -52,7 +57,6 @@ def prepared_data(run_dir: Path) -> Any:
     """The run's `InteractionData` when `RUN/data` is complete, else None."""
     if not lineage.status(run_dir, "data").ok:
         return None
-    from data_prep.dataset import InteractionData
 
     try:
         return InteractionData.load(run_dir / "data")
@@ -77,7 +81,6 @@ def config_change(run_dir: Path, stage: str, validated: Any) -> str:
         recorded = recorded.get("ablation")
     if not isinstance(recorded, dict):
         return ""
-    from jaxsae.jsonio import to_jsonable
 
     want = to_jsonable(stage_module(stage).record(validated))  # as stage.json holds it (tuples as lists)
     if not isinstance(want, dict):
@@ -126,8 +129,6 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
     interventions' concepts and items again once the data is prepared); `runner(stage, run_dir, config,
     resume, log)` then runs each (default `run_stage`, the stage function). Returns the pipeline.json payload.
     """
-    from jaxsae.app.io import library_versions
-    from jaxsae.jsonio import write_json
 
     run_dir = Path(run_dir)
     unknown = [s for s in force if s not in STAGE_COMMANDS]
@@ -213,7 +214,6 @@ def run_pipeline(config: PipelineConfig, run_dir: "str | Path", force: Sequence[
 def _interrupted(run_dir: Path, name: str) -> bool:
     """True when `RUN/<name>` has a training checkpoint to continue: in its work directory (killed or failed
     under lineage) or, for a legacy run, in the unfinished directory itself."""
-    from jaxsae.checkpoint import checkpoint_meta
 
     work = lineage.work_dir(run_dir, name)
 

@@ -17,6 +17,9 @@ from jaxsae.app.report.content import Section
 from jaxsae.app.report.html import render_html
 from jaxsae.app.report.markdown import render_markdown
 from jaxsae.app.report.sections import ablation_table, build_sections, purity_summary, purity_table
+from jaxsae.errors import MissingDataError
+from jaxsae.app.io import save_stage_config
+from jaxsae.app.report.explorer import write_explorer
 
 __all__ = ["build_report", "load_run", "RunData", "Section", "build_sections", "purity_table", "purity_summary",
            "ablation_table", "render_html", "render_markdown"]
@@ -35,7 +38,6 @@ def build_report(run_dir: "str | Path", out_dir: "str | Path | None" = None, fig
 
     Returns the path of `index.html`, which is written last: its presence marks the report complete.
     """
-    from jaxsae.errors import MissingDataError
 
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -47,12 +49,10 @@ def build_report(run_dir: "str | Path", out_dir: "str | Path | None" = None, fig
     sections = build_sections(run, out, draw_figures=figures)
     dataset = (run.summary or {}).get("dataset")
     title = f"jaxsae report: {dataset}" if dataset else f"jaxsae report: {run_dir.name}"
-    from jaxsae.app.io import save_stage_config
 
     save_stage_config(out, {"run_dir": str(run_dir), "figures": figures, "out_dir": str(out)})
     _write_text(out / "report.md", render_markdown(title, sections))
     if explorer:
-        from jaxsae.app.report.explorer import write_explorer
 
         t_exp = time.perf_counter()
         try:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+from jaxsae.app import lineage
 
 
 @dataclasses.dataclass
@@ -70,7 +71,6 @@ def _read(path: Path, errors: List[str], expected: type = dict) -> Any:
 def inconsistent_stages(run_dir: Path, notes: List[str]) -> List[str]:
     """Stage directories the report must not show (stale, unfinished or failed; `jaxsae.app.lineage`), each with
     a note in `notes`: the report shows one consistent chain, never a new SAE beside an older analysis."""
-    from jaxsae.app import lineage
     hidden: List[str] = []
     for name in ("data", "rec", "sae", "analysis", "interventions", "ablation"):
         if lineage.read_stage(run_dir / name) is None:  # absent, or a legacy directory: shown as it is

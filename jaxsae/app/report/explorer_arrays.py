@@ -5,6 +5,7 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from scipy.stats import rankdata
 
 
 # ---- compact numbers ------------------------------------------------------------------------------
@@ -99,7 +100,6 @@ def _histograms(a: np.ndarray, bins: int) -> List[Dict[str, Any]]:
 def _spearman(a: np.ndarray, y: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Spearman correlation of every column of `a [n, h]` with `y [n]` (tie-averaged ranks; 0 for a constant
     column), in column chunks. Only used when the run has no analysis/popularity.json."""
-    from scipy.stats import rankdata
 
     ry = rankdata(y)
     ry = ry - ry.mean()

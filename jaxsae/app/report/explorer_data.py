@@ -35,6 +35,9 @@ import numpy as np
 from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.explorer_arrays import _flat_pairs, _histograms, _sig, _sig_array, _spearman, _top_rows
 from jaxsae.app.report.explorer_parts import KS, _concepts_part, _groups, _load_arrays, _per_neuron, _steering, _user_rows, headline
+from jaxsae.analysis import activations as act
+from jaxsae.analysis import purity_at_k
+from jaxsae.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,6 @@ class ExplorerConfig:
     label_threshold: float = 0.7  # purity@10 from which a latent is labeled with its best concept
 
     def __post_init__(self) -> None:
-        from jaxsae.errors import ConfigError
 
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
@@ -104,7 +106,6 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
     h = len(neurons)
     a = u = None
     if sae is not None:
-        from jaxsae.analysis import activations as act
 
         a = act.item_activations(sae)
         u = act.user_activations(sae)
@@ -120,7 +121,6 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
     ms = _per_neuron((run.ms or {}).get("per_neuron"), "ms", h)
     prefixes = None
     if sae is not None:
-        from jaxsae.analysis import activations as act
 
         prefixes = act.prefixes(sae)
     groups, group_of = _groups(run, prefixes, h)
@@ -138,7 +138,6 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
         lat["group"].append(group_of[j])
     users: Optional[Dict[str, Any]] = None
     if a is not None and data is not None:
-        from jaxsae.analysis.concepts import purity_at_k
 
         # exactly as analyze ranks items (its --min-support restriction, read from analysis/config.json)
         min_support = _analysis_min_support(run.run_dir)

@@ -8,6 +8,9 @@ import numpy as np
 
 from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.explorer_arrays import _num, _sig
+from jaxsae.app.report.sections import ABLATION_KEYS, purity_summary
+from data_prep.dataset import InteractionData
+from jaxsae.app.runs import load_run_sae
 
 KS = (5, 10, 20, 50)
 FAMILY_ORDER = ("genre", "tag", "decade", "popularity")
@@ -16,7 +19,6 @@ FAMILY_ORDER = ("genre", "tag", "decade", "popularity")
 def headline(run: RunData, digits: int = 3) -> Dict[str, Any]:
     """The run's headline figures: recommender vs most popular, fidelity, MS, purity counts, concept
     recall against the probe bound with the code's density, ablation."""
-    from jaxsae.app.report.sections import ABLATION_KEYS, purity_summary
 
     out: Dict[str, Any] = {"rec": None, "fidelity": None, "ms": None, "purity": None, "ablation": None, "bound": None}
     if run.rec is not None:
@@ -138,7 +140,6 @@ def _load_arrays(run_dir: Path, notes: List[str]) -> Tuple[Any, Any]:
     data = sae = None
     if (run_dir / "data" / "meta.json").exists():
         try:
-            from data_prep.dataset import InteractionData
 
             data = InteractionData.load(run_dir / "data")
         except Exception as e:  # noqa: BLE001 - any unreadable data only costs the views that need it
@@ -147,7 +148,6 @@ def _load_arrays(run_dir: Path, notes: List[str]) -> Tuple[Any, Any]:
         notes.append("no data/ (run `jaxsae prepare`): item titles and concepts from the JSON only")
     if data is not None and (run_dir / "sae").is_dir():
         try:
-            from jaxsae.app.runs import load_run_sae
 
             sae = load_run_sae(run_dir)
             if sae.input_two_tower.n_items != data.n_items:

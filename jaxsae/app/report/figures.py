@@ -23,8 +23,8 @@ def available() -> bool:
 
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1) -> Tuple[Any, Any]:
     """A matplotlib Figure on an Agg canvas and its axes array (squeezed like `plt.subplots`)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: an optional dependency
+    from matplotlib.figure import Figure  # lazy: an optional dependency
 
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)

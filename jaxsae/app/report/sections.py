@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from jaxsae.app.report import figures
 from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.content import Card, Figure, Paragraph, Section, Table, fmt, table
+from jaxsae.analysis import bound_lines
 
 RANKING_KEYS = ("hit@10", "ndcg@10", "mrr@10", "recall@10", "hit@20", "ndcg@20", "mrr@20", "recall@20", "mpr")
 PURE = 0.9  # purity@10 at or above which a concept counts as recovered (the paper's bar)
@@ -160,7 +161,6 @@ def concepts_section(run: RunData, figs: FigureContext) -> Section:
             f"{sm['sae_pure']} of {sm['n_concepts']} genre/tag concepts have a neuron with purity@10 >= {PURE} "
             f"(random-direction null: {sm['null_pure']})."))
     if run.bound is not None:
-        from jaxsae.analysis.suite import bound_lines
 
         try:
             s.blocks.append(Paragraph(" ".join(line + "." for line in bound_lines(run.bound))))

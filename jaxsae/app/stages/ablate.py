@@ -10,8 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping
 
-from jaxsae.selection.ablation import AblationConfig
+from jaxsae.selection import AblationConfig
 from jaxsae.app.options import from_options
+from jaxsae.jsonio import to_jsonable
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.selection import ablate, plot_ablation
+from jaxsae.checkpoint import checkpoint_meta
+from jaxsae.app.io import save_stage_config
+from jaxsae.jsonio import write_json
+from jaxsae.sae import SAETrainConfig, from_preset
+from jaxsae.training.rec import load_recommender
 
 DIRECTORY = "ablation"
 OPTIONS = (AblationConfig,)
@@ -24,7 +33,6 @@ def build(options: Mapping[str, Any]) -> AblationConfig:
 
 def record(config: AblationConfig) -> Dict[str, Any]:
     """The part of `RUN/ablation/stage.json`'s config that `jaxsae run` compares (its `ablation` entry)."""
-    from jaxsae.jsonio import to_jsonable
 
     return to_jsonable(config)
 
@@ -32,14 +40,6 @@ def record(config: AblationConfig) -> Dict[str, Any]:
 def run(run_dir: "str | Path", config: AblationConfig, *, resume: bool = False,
         log: Callable[[str], None] = print) -> List[Dict[str, Any]]:
     """Ablate into `RUN/ablation/`; returns the rows."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.selection.ablation import ablate, plot_ablation
-    from jaxsae.checkpoint import checkpoint_meta
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.jsonio import write_json
-    from jaxsae.sae.config import SAETrainConfig, from_preset
-    from jaxsae.training.rec import load_recommender
 
     run_dir = Path(run_dir)
     lineage.require(run_dir, "rec")

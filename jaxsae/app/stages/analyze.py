@@ -11,8 +11,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping
 
-from jaxsae.analysis.suite import AnalysisConfig
+from jaxsae.analysis import AnalysisConfig
 from jaxsae.app.options import from_options
+from jaxsae.jsonio import to_jsonable
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.analysis import analyze, summary_lines
+from jaxsae.app.io import save_stage_config
+from jaxsae.jsonio import write_json
+from jaxsae.app.runs import load_run_sae
 
 DIRECTORY = "analysis"
 OPTIONS = (AnalysisConfig,)
@@ -26,7 +33,6 @@ def build(options: Mapping[str, Any]) -> AnalysisConfig:
 
 def record(config: AnalysisConfig) -> Dict[str, Any]:
     """What `RUN/analysis/stage.json` records."""
-    from jaxsae.jsonio import to_jsonable
 
     return to_jsonable(config)
 
@@ -34,12 +40,6 @@ def record(config: AnalysisConfig) -> Dict[str, Any]:
 def run(run_dir: "str | Path", config: AnalysisConfig, *, resume: bool = False,
         log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Analyze the run's SAE into `RUN/analysis/`; returns the results by file name."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.analysis.suite import analyze, summary_lines
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.jsonio import write_json
-    from jaxsae.app.runs import load_run_sae
 
     run_dir = Path(run_dir)
     lineage.require(run_dir, "sae")  # an unfinished, failed or stale SAE is refused with what to rerun

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from jaxsae.errors import JaxsaeError
+import numpy as np
+from data_prep.dataset import InteractionData
 
 AUTO = "auto"
 
@@ -62,7 +64,6 @@ def pick_niche_item(popularity: Sequence[int], item_ids: Sequence[str], quantile
 
     A niche but not unknown item, so promoting it is a real change of the lists.
     """
-    import numpy as np
 
     pop = np.asarray(popularity)
     candidates = np.flatnonzero(pop > 0)
@@ -85,7 +86,6 @@ def resolve_interventions(run_dir: Path, interventions: Sequence[Mapping[str, An
         best = pick_concepts(json.loads(path.read_text()), n=2)
     item: Optional[str] = None
     if needs_item:
-        from data_prep.dataset import InteractionData
 
         data = InteractionData.load(run_dir / "data")
         item = pick_niche_item(data.popularity, data.item_ids)

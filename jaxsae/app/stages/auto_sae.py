@@ -1,6 +1,6 @@
 """The sweep on a run directory: `RUN/sweep/` and the automatic SAE of `train-sae --sae auto`.
 
-`run_sweep` trains and scores a grid (`jaxsae.selection.sweep`) on `RUN/data` and `RUN/rec` and writes
+`run_sweep` trains and scores a grid (`jaxsae.selection._sweep`) on `RUN/data` and `RUN/rec` and writes
 `RUN/sweep/sweep.json`, `pareto.png` and `config.json` (built aside in `RUN/sweep.tmp`, then swapped
 in whole). `train_auto` then installs the chosen setting as `RUN/sae/` so every later stage works
 unchanged: by default the sweep's own run of that setting with the base seed (its checkpoint,
@@ -15,16 +15,21 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from jaxsae.selection.sweep import plot_pareto, request_fingerprint, sweep, table_lines
-from jaxsae.selection.sweep_config import SweepConfig
+from jaxsae.selection import plot_pareto, request_fingerprint, sweep, table_lines
+from jaxsae.selection import SweepConfig
 from jaxsae.app.io import save_stage_config
 from jaxsae.jsonio import write_json
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae import SAETrainConfig
+from data_prep.dataset import InteractionData
+from jaxsae.training.rec import load_recommender
+from jaxsae.checkpoint import save_checkpoint
+from jaxsae.training.sae import final_metrics, train_sae
+from jaxsae.checkpoint import clear_outputs
+from jaxsae.training.sae import CHECKPOINT_KIND
+from jaxsae.sae import BALANCE_KEY
 
 
 def _load(run_dir: Path) -> Tuple[Any, Any]:
-    from data_prep.dataset import InteractionData
-    from jaxsae.training.rec import load_recommender
 
     return InteractionData.load(run_dir / "data"), load_recommender(run_dir / "rec")
 
@@ -73,11 +78,6 @@ def train_auto(run_dir: "str | Path", config: SweepConfig, resume: bool = False,
                log: Callable[[str], None] = print, out_dir: "str | Path | None" = None) -> Tuple[Any, Dict[str, Any]]:
     """`train-sae --sae auto`: sweep (or reuse a matching RUN/sweep), then write the chosen SAE to RUN/sae
     (or to `out_dir`, the stage's work folder that `jaxsae.app.lineage` swaps in whole)."""
-    from jaxsae.checkpoint import save_checkpoint
-    from jaxsae.training.sae import final_metrics, train_sae
-    from jaxsae.checkpoint import clear_outputs
-    from jaxsae.training.sae import CHECKPOINT_KIND
-    from jaxsae.sae.balance import BALANCE_KEY
 
     run_dir = Path(run_dir)
     loaded = _load(run_dir)

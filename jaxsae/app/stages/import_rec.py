@@ -1,9 +1,9 @@
 """The `import_rec` stage: an outside model's user/item tables as `RUN/rec/`.
 
-Options: the `ImportRecOptions` fields. `run` reads the tables (`jaxsae.recommenders.tables`), aligns their
+Options: the `ImportRecOptions` fields. `run` reads the tables (`jaxsae.recommenders._tables`), aligns their
 rows by id to `RUN/data`, and writes `RUN/rec/` (`imported.npz` + `checkpoint.json`, `config.json`, last
 `metrics.json` with the same evaluation and most-popular baseline as `train_rec`, plus `hidden_fit`,
-`jaxsae.metrics.leak`) aside and swapped in whole with its lineage, so every later stage (and `jaxsae run`,
+`jaxsae.metrics._leak`) aside and swapped in whole with its lineage, so every later stage (and `jaxsae run`,
 which then skips `train_rec`) works unchanged and sees an SAE of the previous recommender as stale.
 """
 from __future__ import annotations
@@ -16,7 +16,16 @@ import numpy as np
 
 from jaxsae.errors import ConfigError
 from jaxsae.app.options import from_options
-from jaxsae.recommenders.import_run import SCORES
+from jaxsae.recommenders import SCORES
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.app.io import save_stage_config
+from jaxsae.jsonio import write_json
+from jaxsae.metrics import hidden_fit
+from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
+from jaxsae.recommenders import save_imported, to_two_tower
+from jaxsae.recommenders import align_to_data, read_id_tables
+from jaxsae.recommenders import IdTables
 
 DIRECTORY = "rec"
 
@@ -60,14 +69,6 @@ def run(run_dir: "str | Path", config: Any, *, resume: bool = False, log: Callab
         tables: Any = None) -> Dict[str, Any]:
     """Align the tables (`config.tables`, or an `IdTables` given as `tables`) to `RUN/data` and write
     `RUN/rec/`; returns its metrics.json payload."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.jsonio import write_json
-    from jaxsae.metrics.leak import hidden_fit
-    from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
-    from jaxsae.recommenders.import_run import save_imported, to_two_tower
-    from jaxsae.recommenders.tables import align_to_data, read_id_tables
 
     run = Path(run_dir)
     lineage.require(run, "data")
@@ -112,7 +113,6 @@ def run(run_dir: "str | Path", config: Any, *, resume: bool = False, log: Callab
 def import_recommender(run_dir: "str | Path", tables: Any, score: str = "dot", by_position: bool = False,
                        exclude_train: bool = True, log: Any = print) -> Dict[str, Any]:
     """Library form: align `tables` (paths, or an `IdTables`) to `run_dir/data`, write `run_dir/rec/`."""
-    from jaxsae.recommenders.tables import IdTables
 
     given = isinstance(tables, IdTables)
     config = ImportRecOptions(tables=("<in memory>",) if given else tuple(str(t) for t in tables), score=score,

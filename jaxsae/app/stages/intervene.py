@@ -20,6 +20,12 @@ from jaxsae import interventions as iv
 from jaxsae.errors import ConfigError
 from jaxsae.interventions import MODES  # residual, reconstruct, double_pass (the reference NCF path)
 from jaxsae.app.options import split_options
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.app.io import save_stage_config
+from jaxsae.jsonio import write_json
+from jaxsae.app.runs import load_run_sae
+from jaxsae.interventions import resolve_item
 
 KINDS = ("filter", "nudge", "promote", "benchmark")
 DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20, "benchmark": 20}
@@ -107,7 +113,6 @@ class InterveneOptions:
         if self.list_k > data.n_items:
             raise ConfigError(f"--k {self.list_k} is larger than the catalogue ({data.n_items} items)")
         if self.kind == "promote":
-            from jaxsae.interventions import resolve_item
 
             resolve_item(data, self.target)
         else:
@@ -183,11 +188,6 @@ def _pool(kind: str, sae: Any, data: Any) -> np.ndarray:
 def run(run_dir: "str | Path", config: InterveneOptions, *, resume: bool = False,
         log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run one experiment into `RUN/interventions/`; returns its result (with `path`, the file written)."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.jsonio import write_json
-    from jaxsae.app.runs import load_run_sae
 
     opts = config
     kind, target, k = opts.kind, opts.target, opts.list_k

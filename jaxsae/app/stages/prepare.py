@@ -20,6 +20,11 @@ from data_prep.source import SourceOptions
 from jaxsae.errors import ConfigError, MissingDataError
 from jaxsae.app.options import build as build_dataclass
 from jaxsae.app.options import split_options
+from data_prep import download, registry
+from data_prep import registry
+from data_prep.preprocess import prepare
+from jaxsae.app import lineage
+from jaxsae.app.io import save_stage_config
 
 OPTIONS = (SourceOptions, PrepareOptions)
 TITLES = ("source", "preprocessing")
@@ -58,7 +63,6 @@ def build(options: Mapping[str, Any]) -> PrepareConfig:
 def resolve_data_dir(source: SourceOptions, log: Callable[[str], None]) -> Optional[Path]:
     """The folder to read: `data_dir`, else `$JAXSAE_DATA_DIR/<dataset>` when it exists, else a download
     (`download`) or an earlier one in the cache."""
-    from data_prep import download, registry
 
     spec = registry.get(source.dataset)
     if source.data_dir is not None:
@@ -114,10 +118,6 @@ def run(run_dir: "str | Path", config: PrepareConfig, *, resume: bool = False,
         log: Callable[[str], None] = print) -> Any:
     """Read, prepare and write `RUN/data/`; returns the `InteractionData` (`resume` is accepted for a
     uniform stage signature: preparing is fast and always starts afresh)."""
-    from data_prep import registry
-    from data_prep.preprocess import prepare
-    from jaxsae.app import lineage
-    from jaxsae.app.io import save_stage_config
 
     out = Path(run_dir)
     source, options = config.source, config.options
@@ -128,7 +128,7 @@ def run(run_dir: "str | Path", config: PrepareConfig, *, resume: bool = False,
     log(f"reading {source.dataset}" + (f" from {data_dir}" if data_dir else ""))
     raw = registry.load(source.dataset, data_dir, **loader_options)
     t1 = time.perf_counter()
-    import pandas as pd
+    import pandas as pd  # lazy: pandas is slow to import; only this path needs it
 
     log(f"read {raw.n_rows:,} rows, {len(pd.unique(raw.user)):,} users, "
         f"{len(raw.item_table_ids):,} catalogue items in {t1 - t0:.2f} s")

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from jaxsae.app.options import from_options
+from jaxsae.app import lineage
+from jaxsae.errors import MissingDataError
+from jaxsae.app.report import build_report
 
 DIRECTORY = "report"
 
@@ -43,9 +46,6 @@ def record(config: ReportOptions) -> Dict[str, Any]:
 def run(run_dir: "str | Path", config: ReportOptions, *, resume: bool = False,
         log: Callable[[str], None] = print) -> Path:
     """Write the report; returns its directory."""
-    from jaxsae.app import lineage
-    from jaxsae.errors import MissingDataError
-    from jaxsae.app.report import build_report
 
     if config.out is not None:
         build_report(run_dir, out_dir=config.out, figures=config.figures, log=log, explorer=config.explorer)

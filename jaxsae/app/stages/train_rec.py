@@ -13,6 +13,12 @@ from typing import Any, Callable, ClassVar, Dict, Mapping, Sequence
 
 from jaxsae.app.options import split_options
 from jaxsae.training.rec import RecConfig
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.app.io import save_stage_config
+from jaxsae.jsonio import write_json
+from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
+from jaxsae.training.rec import train_recommender
 
 DIRECTORY = "rec"
 PRESETS = ("default", "paper")
@@ -69,12 +75,6 @@ def record(config: TrainRecConfig) -> Dict[str, Any]:
 def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
         log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Train, evaluate and write `RUN/rec/`; returns its metrics.json payload."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.jsonio import write_json
-    from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
-    from jaxsae.training.rec import train_recommender
 
     run_dir = Path(run_dir)
     rec = config.rec

@@ -12,16 +12,24 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Sequence, Tuple, Union
 
-from jaxsae.selection.sweep_config import SweepConfig, load_grid
+from jaxsae.selection import SweepConfig, load_grid
 from jaxsae.errors import ConfigError
 from jaxsae.app.options import coerce, option_specs, split_options
-from jaxsae.sae.config import PRESETS, SAETrainConfig, from_preset
+from jaxsae.sae import PRESETS, SAETrainConfig, from_preset
+from jaxsae.sae import SAE_REGISTRY
+from jaxsae.jsonio import to_jsonable
+from data_prep.dataset import InteractionData
+from jaxsae.app import lineage
+from jaxsae.app.io import save_stage_config
+from jaxsae.sae import BALANCE_KEY
+from jaxsae.training.rec import load_recommender
+from jaxsae.training.sae import train_sae
+from jaxsae.app.stages.auto_sae import train_auto
 
 DIRECTORY = "sae"
 
 
 def _sae_kinds() -> Tuple[str, ...]:
-    from jaxsae.sae.registry import SAE_REGISTRY
 
     return (*SAE_REGISTRY, "auto")
 
@@ -125,7 +133,6 @@ def build_sweep(options: Mapping[str, Any]) -> SweepConfig:
 
 def record(config: Union[SAETrainConfig, SweepConfig]) -> Dict[str, Any]:
     """What `RUN/sae/stage.json` records."""
-    from jaxsae.jsonio import to_jsonable
 
     return config.to_dict() if isinstance(config, SAETrainConfig) else to_jsonable(config)
 
@@ -136,18 +143,11 @@ SUMMARY = ("fvu", "l0", "dead_fraction", "rbo@30", "kendall_tau@30", "rbo_paper"
 def run(run_dir: "str | Path", config: Union[SAETrainConfig, SweepConfig], *, resume: bool = False,
         log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Train (or sweep and install the choice) into `RUN/sae/`; returns its metrics.json payload."""
-    from data_prep.dataset import InteractionData
-    from jaxsae.app import lineage
-    from jaxsae.app.io import save_stage_config
-    from jaxsae.sae.balance import BALANCE_KEY
-    from jaxsae.training.rec import load_recommender
-    from jaxsae.training.sae import train_sae
 
     run_dir = Path(run_dir)
     lineage.require(run_dir, "rec")  # refuses an unfinished, failed or stale recommender (one line)
     with lineage.stage(run_dir, DIRECTORY, config=record(config), inputs=("data", "rec"), resume=resume) as out:
         if isinstance(config, SweepConfig):
-            from jaxsae.app.stages.auto_sae import train_auto
 
             _, metrics = train_auto(run_dir, config, resume=resume, log=log, out_dir=out)
         else:

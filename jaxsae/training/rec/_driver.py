@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import CheckpointError, TrainingDivergedError
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.training.parallel import local_devices, replicate, unreplicate
 # the config lives in its own module; re-exported here, where train_recommender's callers look for it
 from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
@@ -40,6 +40,11 @@ from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_bat
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
+from jaxsae.training.rec._validation import carve_validation
+from jaxsae.metrics import evaluate_most_popular
+from jaxsae.training.rec._grid import choose, grid_candidates
+import shutil
+from jaxsae.metrics import evaluate_two_tower
 
 
 
@@ -112,7 +117,6 @@ def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
     positives), or `(data, None)` when no user has enough positives to hold some out."""
     if not early_stopping(config):
         return data, None
-    from jaxsae.training.rec._validation import carve_validation
 
     per_user, min_train = slice_options(data, config)
     fit, val, _ = carve_validation(data, per_user=per_user, min_train=min_train,
@@ -164,8 +168,6 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
     (checkpointed in `out/grid/<name>/`), the best on the validation slice kept (`choose`) and refitted
     (with `config.refit`). `validation["grid"]` records each candidate's validation figures and the
     most-popular ranking's on the same slice; the returned `config` is the chosen candidate's."""
-    from jaxsae.metrics.ranking import evaluate_most_popular
-    from jaxsae.training.rec._grid import choose, grid_candidates
 
     _, val = validation_split(data, config)
     if val is None:  # no user can give validation positives: nothing to choose on
@@ -232,7 +234,6 @@ def _most_popular_model(data: Any, config: RecConfig, out: Optional[Path], valid
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
     """Copy a candidate's checkpoint files (`checkpoint.json`, `checkpoints/`) into `dst`."""
-    import shutil
 
     clear_outputs(dst)
     shutil.copytree(src / "checkpoints", dst / "checkpoints")
@@ -318,7 +319,6 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         entry: Dict[str, Any] = {"epoch": epoch, "loss": loss, "time_s": dt}
         msg = f"[rec] {config.model} epoch {epoch}/{config.epochs} loss {loss:.4f} ({dt:.2f}s)"
         if val is not None or (config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs)):
-            from jaxsae.metrics.ranking import evaluate_two_tower
 
             host_params = unreplicate(r_params)
             tt = to_two_tower(config, host_params)

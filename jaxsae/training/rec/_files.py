@@ -10,9 +10,10 @@ import numpy as np
 
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
 from jaxsae.errors import CheckpointError
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.training.rec._config import RecConfig
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_optimizer, to_two_tower
+from jaxsae.recommenders import IMPORTED_KIND, load_imported
 
 CHECKPOINT_KIND = "recommender"
 
@@ -46,7 +47,6 @@ def load_recommender_state(rec_dir: "str | Path") -> Tuple[nn.Module, Any, RecCo
 def load_recommender(rec_dir: "str | Path") -> TwoTower:
     """The frozen `TwoTower` of the recommender checkpointed in `rec_dir` (e.g. `RUN/rec`), or of the outside
     tables `jaxsae import-rec` wrote there."""
-    from jaxsae.recommenders.import_run import IMPORTED_KIND, load_imported
 
     meta = checkpoint_meta(Path(rec_dir))
     if meta is not None and meta.get("kind") == IMPORTED_KIND:

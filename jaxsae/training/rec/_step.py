@@ -24,7 +24,7 @@ import optax
 
 from jaxsae.recommenders import mf as mf_lib
 from jaxsae.recommenders import ncf as ncf_lib
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.training.parallel import AXIS, pmap_devices
 from jaxsae.training.rec._config import RecConfig
 

@@ -2,7 +2,7 @@
 
 Per user with at least `min_train` training positives, `per_user` of them (chosen with `seed`) are held
 out of the matrix the recommender is fitted on; they become the "hidden" positives of a validation view
-of the data, which the chunked full-ranking evaluator (`jaxsae.metrics.ranking`) scores every epoch.
+of the data, which the chunked full-ranking evaluator (`jaxsae.metrics._ranking`) scores every epoch.
 Only training positives are ever held out, so the slice never overlaps the hidden test split, and the
 test users' hidden positives are never looked at. At most `max_users` users are validated (a seeded
 subset), so per-epoch evaluation costs O(max_users x n_items) however large the data is.

@@ -20,17 +20,21 @@ import numpy as np
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint, save_checkpoint
 from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.jsonio import read_json, write_json
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.sae import diagnostics
-from jaxsae.sae.balance import BALANCE_KEY, sae_input_space
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.registry import SPARSE_K_SAES
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.sae import BALANCE_KEY, sae_input_space
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import SPARSE_K_SAES
+from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae._batches import _chunks, batch_indices, heldout_split
 from jaxsae.training.sae._epoch import METRIC_KEYS, EpochRunner, make_sae_epoch
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.sae._files import CHECKPOINT_KIND, RESUMABLE_KEYS, load_sae
 from jaxsae.training.sae._step import TERMS, build_sae, init_state
+from jaxsae.training.sae._schedules import batch_plan
+from jaxsae.sae import check_fits
+from jaxsae.metrics import fidelity_report
+from jaxsae.metrics import side_fidelity, side_fvu
 
 
 
@@ -45,7 +49,7 @@ def training_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
 
 def balanced_training_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
                             ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, int, float]:
-    """`training_setup` plus the side-balancing factor c it chose (`jaxsae.sae.balance`, from the
+    """`training_setup` plus the side-balancing factor c it chose (`jaxsae.sae._balance`, from the
     training users' and all items' row norms; 1.0 when off or for non-MF scorers)."""
     input_tt, d, train_users, heldout, plan, c = _setup(two_tower, config, data)
     return input_tt, d, train_users, heldout, plan.total, c
@@ -58,7 +62,6 @@ def batch_setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None) -
 
 def _setup(two_tower: TwoTower, config: SAETrainConfig, data: Any = None
            ) -> Tuple[TwoTower, int, np.ndarray, np.ndarray, Any, float]:
-    from jaxsae.training.sae._schedules import batch_plan
 
     train_users, heldout = heldout_split(two_tower.n_users, config.heldout_fraction, config.seed)
     if len(train_users) == 0:
@@ -84,7 +87,6 @@ def train_sae(two_tower: TwoTower, data: Any, config: SAETrainConfig, out_dir: "
                           f"has {data.n_users} x {data.n_items}")
     input_tt, d, train_users, heldout, plan, balance = _setup(two_tower, config, data)
     total = plan.total
-    from jaxsae.sae.memory import check_fits
 
     check_fits(d, config.latents, config.batch_size, config.tied, config.shared,
                n_eval_rows=len(heldout) + input_tt.n_items)  # refuse before allocating
@@ -154,7 +156,6 @@ def final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total:
                    train_s: float, last: Dict[str, Any]) -> Dict[str, Any]:
     """metrics.json: last window's loss terms; L0, dead fraction and FVU over held-out users and all
     items; fidelity of the reconstructed recommender on the held-out users."""
-    from jaxsae.metrics.fidelity import fidelity_report
 
     tt = trained.input_two_tower
     rows_u = tt.user_emb[jnp.asarray(trained.heldout_users)] if len(trained.heldout_users) else tt.user_emb[:0]
@@ -174,7 +175,6 @@ def final_metrics(trained: TrainedSAE, data: Any, config: SAETrainConfig, total:
         "train_fvu": last.get("fvu"),
         "n_heldout_users": int(len(trained.heldout_users)),
     }
-    from jaxsae.metrics.sides import side_fidelity, side_fvu
 
     n_u = rows_u.shape[0]
     metrics.update(side_fvu(rows_u, x_hat[:n_u], tt.item_emb, x_hat[n_u:]))

@@ -22,10 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_score
+from jaxsae.recommenders import ScoreFn, TwoTower, dot_score
 from jaxsae.sae import diagnostics
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.params import n_saes
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import n_saes
 from jaxsae.training.parallel import (AXIS, data_parallel, local_devices, pmap_devices, replicate, shard_steps,
                                      unreplicate)
 from jaxsae.training.sae._step import (TERMS, SAEBatch, SAEInputs, SAEState, build_sae, make_hand_row_step,

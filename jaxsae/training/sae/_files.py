@@ -10,12 +10,13 @@ import optax
 from flax import struct
 
 from jaxsae.checkpoint import checkpoint_meta, restore_checkpoint
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.balance import sae_input_space, stored_factor
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.trained import TrainedSAE
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae import sae_input_space, stored_factor
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae._batches import heldout_split
 from jaxsae.training.sae._step import SAEState, build_sae, init_state
+from jaxsae.errors import CheckpointError
 
 CHECKPOINT_KIND = "sae"
 # Config fields that never change the trained SAE (beyond float summation order): logging, checkpoints, devices.
@@ -50,7 +51,6 @@ def load_sae(sae_dir: "str | Path", two_tower: TwoTower) -> TrainedSAE:
     The recommender is bias-folded and side-balanced again as in training (the factor is stored in the
     checkpoint). Row normalization needs no stored constants (it is per row).
     """
-    from jaxsae.errors import CheckpointError
 
     sae_dir = Path(sae_dir)
     meta = checkpoint_meta(sae_dir)

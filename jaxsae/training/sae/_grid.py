@@ -10,7 +10,7 @@ normalization and the learning rate (baked into the Adam transform) make a new p
 Run r starts from `init_state(PRNGKey(configs[r].seed))`, reads the batches of
 `batch_indices(train_users[r], n_items, batch_seeds[r], ...)` (default: its own seed) and so equals
 `train_sae` of the same config and users, step for step (up to float reassociation under vmap).
-Its input space is balanced (`jaxsae.sae.balance`) from *its own* training users, as `train_sae`'s is:
+Its input space is balanced (`jaxsae.sae._balance`) from *its own* training users, as `train_sae`'s is:
 runs whose factors c differ get separate groups, and users outside every run (a sweep's validation
 users) never reach training, not even through c.
 """
@@ -26,9 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import ConfigError, TrainingDivergedError
-from jaxsae.recommenders.base import ScoreFn, TwoTower
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.registry import SPARSE_K_SAES
+from jaxsae.recommenders import ScoreFn, TwoTower
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import SPARSE_K_SAES
+from jaxsae.training.sae._epoch import _packed, make_sae_epoch
+from jaxsae.sae import balances, sae_input_space, side_factor
+from jaxsae.training.sae._batches import _chunks
+from jaxsae.training.sae._epoch import METRIC_KEYS, _unpacked
+from jaxsae.training.sae._step import init_state, pred_spec, prepare_inputs
+from jaxsae.training.sae._schedules import batch_plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +66,6 @@ def _index(tree: Any, r: int) -> Any:
 
 @functools.lru_cache(maxsize=32)
 def _grid_epoch(program: SAETrainConfig, d: int, score_fn: ScoreFn, gram: bool, shared_batches: bool) -> Callable:
-    from jaxsae.training.sae._epoch import _packed, make_sae_epoch
 
     ax = None if shared_batches else 0
     return jax.jit(jax.vmap(_packed(make_sae_epoch(program, d, score_fn, gram)), in_axes=(0, None, ax, ax)))
@@ -92,11 +97,6 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
     vmapped programs. Returns the runs in input order and `{"programs": [...], "compile_s", "train_s"}`.
     Each run's batches come from its `jaxsae.training.sae._schedules.BatchPlan` (the reference's `schedule` and
     `pairs` included; `data` is needed for `pairs="positives"`), seeded by its batch seed."""
-    from jaxsae.sae.balance import balances, sae_input_space, side_factor
-    from jaxsae.training.sae._batches import _chunks
-    from jaxsae.training.sae._epoch import METRIC_KEYS, _unpacked
-    from jaxsae.training.sae._step import init_state, pred_spec, prepare_inputs
-    from jaxsae.training.sae._schedules import batch_plan
 
     configs = list(configs)
     if not configs:

@@ -25,6 +25,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from jaxsae.errors import ConfigError
+from jaxsae.training.sae._batches import _stream, batch_indices
 
 __all__ = ["BatchPlan", "batch_plan", "positive_pairs"]
 
@@ -59,7 +60,6 @@ class BatchPlan:
 
     def batches(self, first_step: int, n_steps: int) -> Tuple[np.ndarray, np.ndarray]:
         """User and item index batches `[n_steps, B]` for steps `[first_step, first_step + n_steps)`."""
-        from jaxsae.training.sae._batches import _stream, batch_indices
 
         b = self.batch_size
         if self.schedule == "stream":

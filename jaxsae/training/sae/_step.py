@@ -25,13 +25,13 @@ from jaxsae.errors import ConfigError
 from jaxsae.losses import (LossWeights, cross_scores, embedding_loss, global_mean, global_sum, kl_sparsity,
                            l1_sparsity, listwise_kl, mf_pred_loss, mf_pred_loss_stacked, minmax_columns,
                            paired_pred_loss, total_loss)
-from jaxsae.recommenders.base import ScoreFn, TwoTower, dot_cross
+from jaxsae.recommenders import ScoreFn, TwoTower, dot_cross
 from jaxsae.sae import diagnostics
-from jaxsae.sae.batchtopk import batch_cutoff, firing_rates, updated_thresholds
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.params import init_sae_params, is_shared, side_params
-from jaxsae.sae.registry import BATCH_SAES, make_sae
-from jaxsae.sae.trained import side_module
+from jaxsae.sae import batch_cutoff, firing_rates, updated_thresholds
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import init_sae_params, is_shared, side_params
+from jaxsae.sae import BATCH_SAES, make_sae
+from jaxsae.sae import side_module
 from jaxsae.training.sae._tied_mf_grad import input_table, supports_hand_gradient, tied_mf_rows_value_and_grad
 
 TERMS = ("loss", "emb", "pred", "kl", "l1")
@@ -44,7 +44,7 @@ class SAEState:
     """Everything that changes during SAE training (a pytree; stack it to vmap runs)."""
 
     step: jax.Array  # int32 [], optimizer steps taken
-    params: Any  # the layout of jaxsae.sae.params: {"shared": p} or {"user": p, "item": p}
+    params: Any  # the layout of jaxsae.sae._params: {"shared": p} or {"user": p, "item": p}
     opt_state: Any  # Adam moments
     weights: LossWeights  # loss weights and rho (arrays, so they are arguments of the compiled step)
     key: jax.Array  # the run's random stream; step s uses fold_in(key, s)
@@ -153,7 +153,7 @@ def sae_loss(params: Any, batch: SAEBatch, recommender: TwoTower, config: SAETra
     catalogue larger than `config.listwise_items`; with `axis_name` (under `pmap`) every term is the global-batch
     value. `aux` holds each term, `l0`, the FVU sums `sse`/`sst` and the latents that `fired`; with
     `config.aux_k > 0` the AuxK term `aux` (weighted by `w_aux`) and, for a BatchTopK kind, what its inference
-    thresholds track (`cutoff`, `train_rate`, `infer_rate`: `jaxsae.sae.batchtopk`).
+    thresholds track (`cutoff`, `train_rate`, `infer_rate`: `jaxsae.sae._batchtopk`).
     """
     chex.assert_rank([batch.user_x, batch.item_x], 2)
     chex.assert_equal_shape_suffix([batch.user_x, batch.item_x, recommender.user_emb], 1)

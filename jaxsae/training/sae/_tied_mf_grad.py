@@ -33,10 +33,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxsae.losses import LossWeights
-from jaxsae.sae.activations import get_activation
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.normalization import NormStats, normalize_rows
-from jaxsae.sae.params import SHARED
+from jaxsae.sae import get_activation
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import NormStats, normalize_rows
+from jaxsae.sae import SHARED
 
 __all__ = ["supports_hand_gradient", "input_table", "tied_mf_value_and_grad", "tied_mf_rows_value_and_grad"]
 

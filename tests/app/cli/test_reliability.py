@@ -35,7 +35,6 @@ def run_copy(tiny_run: Path, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_a_failed_retrain_keeps_the_good_sae(run_copy: Path, capsys, monkeypatch) -> None:
-    import jaxsae.training.sae as T  # the name the stage calls
     from jaxsae.errors import TrainingDivergedError
 
     before = (run_copy / "sae" / "metrics.json").read_bytes()
@@ -44,7 +43,7 @@ def test_a_failed_retrain_keeps_the_good_sae(run_copy: Path, capsys, monkeypatch
         (Path(out_dir) / "history.json").write_text("[]")  # a half-written retrain ...
         raise TrainingDivergedError("SAE training diverged: non-finite loss at step 2")  # ... that diverges
 
-    monkeypatch.setattr(T, "train_sae", diverges)
+    monkeypatch.setattr("jaxsae.app.stages.train_sae.train_sae", diverges)  # the name the stage calls
     rc = main(["train-sae", str(run_copy), "--sae", "topk", "--lr", "1e6"])
     assert "diverged" in _one_line_error(capsys, rc)
     monkeypatch.undo()

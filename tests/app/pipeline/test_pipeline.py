@@ -10,7 +10,7 @@ import pytest
 
 import jaxsae.app.pipeline as pl
 from jaxsae.errors import ConfigError, TrainingDivergedError
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae import SAETrainConfig
 from jaxsae.app.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
                              pick_niche_item, run_pipeline)
 

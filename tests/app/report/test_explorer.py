@@ -114,10 +114,10 @@ def test_latent_firing_fractions_come_from_the_item_activations(tmp_path) -> Non
 
     from data_prep.preprocess import PrepareOptions, prepare
     from data_prep.synthetic import generate, preset
-    from jaxsae.recommenders.base import TwoTower
-    from jaxsae.sae.config import SAETrainConfig
-    from jaxsae.sae.tied import TiedSAE
-    from jaxsae.sae.trained import TrainedSAE
+    from jaxsae.recommenders import TwoTower
+    from jaxsae.sae import SAETrainConfig
+    from jaxsae.sae import TiedSAE
+    from jaxsae.sae import TrainedSAE
 
     data = prepare(generate(preset("tiny", n_users=30, n_items=40, seed=1)), PrepareOptions())
     h = 5

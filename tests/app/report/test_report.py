@@ -177,7 +177,7 @@ def test_fixture_analysis_documents_are_shaped_like_analyze_output(tmp_path: Pat
 
     from data_prep.preprocess import prepare
     from data_prep.synthetic import generate, preset
-    from jaxsae.analysis.suite import AnalysisConfig, analyze_arrays
+    from jaxsae.analysis import AnalysisConfig, analyze_arrays
 
     data = prepare(generate(preset("tiny")))
     rng = np.random.default_rng(0)

@@ -18,7 +18,7 @@ def _args(*argv):
 
 
 def test_options_become_the_config():
-    from jaxsae.selection.sweep_config import SweepConfig
+    from jaxsae.selection import SweepConfig
 
     auto = config_from_args(_args())  # no architecture asked for: the validation-based choice
     assert isinstance(auto, SweepConfig) and auto.base.sae == "topk"

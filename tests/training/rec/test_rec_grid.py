@@ -7,7 +7,7 @@ import pytest
 from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
-from jaxsae.metrics import ranking
+from jaxsae.metrics import _ranking as ranking
 from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender, load_recommender_state, slice_options, train_recommender,
                                 validation_split)
 
@@ -66,8 +66,8 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
         check_view(view)
         return {"ndcg@10": 0.05, "hit@10": 0.05, "n_eval_users": int(view.test_users.shape[0])}
 
-    monkeypatch.setattr(ranking, "evaluate_two_tower", fake_two_tower)
-    monkeypatch.setattr(ranking, "evaluate_most_popular", fake_popular)
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
     out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
     grid = out.validation["grid"]
     assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
@@ -88,8 +88,8 @@ def test_most_popular_is_kept_when_no_trained_candidate_beats_it_on_validation(d
     def fake_popular(view, **kw):
         return {"ndcg@10": 0.2, "hit@10": 0.2, "n_eval_users": int(view.test_users.shape[0])}
 
-    monkeypatch.setattr(ranking, "evaluate_two_tower", fake_two_tower)
-    monkeypatch.setattr(ranking, "evaluate_most_popular", fake_popular)
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
     out = train_recommender(data, RecConfig(epochs=2, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
     assert out.validation["grid"]["chosen"] == "most-popular" and out.config.bias_only
     monkeypatch.undo()

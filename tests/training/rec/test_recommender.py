@@ -10,7 +10,7 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.errors import CheckpointError, ConfigError, TrainingDivergedError
-from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
+from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
 from jaxsae.training import parallel
 from jaxsae.training import rec as rec_epochs
 from jaxsae.training import rec as rec_step

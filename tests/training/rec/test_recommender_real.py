@@ -1,7 +1,7 @@
 """Real MovieLens (JAXSAE_DATA_DIR): MF and NCF clearly beat the most-popular ranking."""
 import pytest
 
-from jaxsae.metrics.ranking import evaluate_most_popular, evaluate_two_tower
+from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
 from jaxsae.training.rec import RecConfig, train_recommender
 
 

@@ -11,10 +11,10 @@ import pytest
 from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError
 from jaxsae.losses import kl_sparsity, minmax_columns
-from jaxsae.recommenders.base import TwoTower, dot_score
-from jaxsae.sae.config import SAETrainConfig
-from jaxsae.sae.normalization import normalize_rows
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.recommenders import TwoTower, dot_score
+from jaxsae.sae import SAETrainConfig
+from jaxsae.sae import normalize_rows
+from jaxsae.sae import TiedSAE
 from jaxsae.training import sae as T
 def np_normalize_matrix(m):
     """ML-1M utils `normalize_matrix`: column min-max over the batch, nan_to_num."""
@@ -203,7 +203,7 @@ def test_zip_schedule_and_positive_pairs():
 
 # ---------------------------------------------------------------- 5. 29-item lists, all positives excluded
 def test_paper_fidelity_29_items_all_positives_excluded():
-    from jaxsae.metrics.fidelity import all_positives_mask, masked_top_k_lists, paper_fidelity
+    from jaxsae.metrics import all_positives_mask, masked_top_k_lists, paper_fidelity
 
     data = tiny_data(n_users=5, n_items=60, n_train=10, n_test=4)
     rng = np.random.default_rng(3)

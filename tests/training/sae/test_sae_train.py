@@ -10,9 +10,9 @@ import pytest
 
 from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.errors import ConfigError, TrainingDivergedError
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 from jaxsae.recommenders.ncf import init_head, ncf_score
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training import sae as T
 N_USERS, N_ITEMS, D = 60, 40, 6
 

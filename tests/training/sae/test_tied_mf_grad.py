@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsae.recommenders.base import TwoTower, dot_score
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.recommenders import TwoTower, dot_score
+from jaxsae.sae import SAETrainConfig
 from jaxsae.training import sae as T
 from jaxsae.training.sae import (input_table, supports_hand_gradient, tied_mf_rows_value_and_grad,
                                          tied_mf_value_and_grad)

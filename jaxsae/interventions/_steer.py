@@ -20,7 +20,7 @@ Levels: by default an edit's value is `level x scale`, scale = the neuron's larg
 mean the same for every SAE. `absolute=True` (the reference) uses the level itself as the latent value.
 
 `Steerer.scores` is one jitted batch function `[B_users] -> [B_users, n_items]` with user and item edits,
-usable at serving time; the experiments built on it are `jaxsae.interventions.filter`, `.nudge` and
+usable at serving time; the experiments built on it are `jaxsae.interventions._filter`, `.nudge` and
 `.promote`.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 from flax import struct
 
 from jaxsae.errors import ConfigError
-from jaxsae.recommenders.base import TwoTower
+from jaxsae.recommenders import TwoTower
 
 MODES = ("residual", "reconstruct", "double_pass")
 SET, ADD, SCALE = 0, 1, 2
@@ -158,7 +158,7 @@ class Steerer:
 
     @classmethod
     def from_trained(cls, sae: Any, mode: str = "residual") -> "Steerer":
-        """From a `jaxsae.sae.trained.TrainedSAE` (its module, per-side params and input two-tower)."""
+        """From a `jaxsae.sae._trained.TrainedSAE` (its module, per-side params and input two-tower)."""
         params = {"user": sae.side_params("user"), "item": sae.side_params("item")}
         return cls(sae.module, params, sae.input_two_tower, mode)
 

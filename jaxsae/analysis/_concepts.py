@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.analysis.ranks import percentile_ranks, spearman
+from jaxsae.analysis._ranks import percentile_ranks, spearman
 
 DEFAULT_KS: Tuple[int, ...] = (5, 10, 20, 50)
 SELECT_K = 10  # best neuron per concept is chosen by purity@10

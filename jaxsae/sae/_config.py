@@ -26,6 +26,9 @@ import math
 from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
+from jaxsae.sae._registry import SAE_REGISTRY
+from jaxsae.sae._registry import SPARSE_K_SAES
+from jaxsae.sae._matryoshka import resolve_prefixes
 
 PRED_LOSSES = ("mse", "bce", "listwise", "mse_prob")
 PRED_LEVELS = ("full", "all")
@@ -47,7 +50,7 @@ class SAEArchitecture:
 
     OPTION_SWITCHES: ClassVar[Mapping[str, Tuple[str, Any]]] = {"untied": ("tied", False), "separate": ("shared", False)}
 
-    sae: str = "tied"  # architecture in jaxsae.sae.registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka", "batchtopk", "matryoshka_batchtopk"
+    sae: str = "tied"  # architecture in jaxsae.sae._registry.SAE_REGISTRY: "tied" (ReLU), "topk", "matryoshka", "batchtopk", "matryoshka_batchtopk"
     latents: int = 22  # h, number of latents (paper: 22 for ML-1M d=20)
     k: int = 4  # active latents per row for "topk" (must be <= latents)
     k_user: Optional[int] = None  # topk: active latents per USER row (None = k); items, which concepts are read from, keep k
@@ -60,13 +63,11 @@ class SAEArchitecture:
     dense_latents: int = 0  # latents [0, dense_latents) outside the sparsity rule (ReLU only; not counted in k)
 
     def __post_init__(self) -> None:
-        from jaxsae.sae.registry import SAE_REGISTRY
 
         if self.sae not in SAE_REGISTRY:
             raise ConfigError(f"unknown SAE {self.sae!r}; known: {', '.join(SAE_REGISTRY)}")
         if self.latents < 1:
             raise ConfigError(f"latents must be >= 1, got {self.latents}")
-        from jaxsae.sae.registry import SPARSE_K_SAES
 
         if self.sae in SPARSE_K_SAES and not 1 <= self.k <= self.latents - self.dense_latents:
             raise ConfigError(f"TopK needs 1 <= k <= latents - dense_latents, got k={self.k}, "
@@ -81,7 +82,6 @@ class SAEArchitecture:
         if self.prefixes is not None:
             object.__setattr__(self, "prefixes", tuple(int(m) for m in self.prefixes))
         if self.sae in ("matryoshka", "matryoshka_batchtopk"):
-            from jaxsae.sae.matryoshka import resolve_prefixes
 
             resolve_prefixes(self.prefixes, self.latents)
 

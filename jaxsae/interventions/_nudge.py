@@ -5,9 +5,9 @@ from typing import Any, Dict, Sequence
 
 import numpy as np
 
-from jaxsae.interventions.common import (N_SAMPLES, _exclusion, _strongest, _top, baseline_top, concept_share,
+from jaxsae.interventions._common import (N_SAMPLES, _exclusion, _strongest, _top, baseline_top, concept_share,
                                         level_scale, sample_lists, select_audience)
-from jaxsae.interventions.steer import Steerer, latent_edit
+from jaxsae.interventions._steer import Steerer, latent_edit
 
 NUDGE_LEVELS = (1.0, 2.0, 3.0, 4.0)
 

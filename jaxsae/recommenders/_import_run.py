@@ -11,8 +11,10 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from jaxsae.recommenders.base import TwoTower, dot_cross, dot_score
-from jaxsae.recommenders.tables import IdTables
+from jaxsae.recommenders._base import TwoTower, dot_cross, dot_score
+from jaxsae.recommenders._tables import IdTables
+from jaxsae.checkpoint import SCHEMA_VERSION, META_FILE
+from jaxsae.jsonio import write_json
 
 IMPORTED_KIND = "imported"
 TABLES_FILE = "imported.npz"
@@ -35,8 +37,6 @@ def to_two_tower(tables: IdTables, score: str = "dot") -> TwoTower:
 
 def save_imported(rec_dir: "str | Path", tables: IdTables, score: str) -> Dict[str, Any]:
     """Write the aligned tables and `checkpoint.json`; returns the metadata."""
-    from jaxsae.checkpoint import SCHEMA_VERSION, META_FILE
-    from jaxsae.jsonio import write_json
 
     rec_dir = Path(rec_dir)
     rec_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax
 from flax import struct
 
-from jaxsae.sae.normalization import NormStats
+from jaxsae.sae._normalization import NormStats
 
 
 @struct.dataclass

@@ -3,7 +3,7 @@
 `analyze_arrays` combines the array functions of this package into the JSON documents of
 `RUN/analysis/` (docs/ARCHITECTURE.md); `analyze` feeds it from a `TrainedSAE` and `InteractionData`.
 `bound.json` measures the SAE against what is there to find: the supervised probe bound per concept
-(`jaxsae.analysis.probe`), concept recall, and the density of the code (`jaxsae.analysis.density`).
+(`jaxsae.analysis._probe`), concept recall, and the density of the code (`jaxsae.analysis._density`).
 """
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from jaxsae.analysis import activations as act
-from jaxsae.analysis.association import point_biserial, tfidf
-from jaxsae.analysis.cards import LABEL_THRESHOLD, neuron_cards
-from jaxsae.analysis.concepts import (
+from jaxsae.analysis._association import point_biserial, tfidf
+from jaxsae.analysis._cards import LABEL_THRESHOLD, neuron_cards
+from jaxsae.analysis._concepts import (
     DEFAULT_KS, DEFAULT_NULL_SEEDS, SELECT_K, NullPurity, concept_table, popularity_analysis, purity_at_k,
     random_direction_null, restrict_items, support_mask, temporal_analysis,
 )
-from jaxsae.analysis.density import density
-from jaxsae.analysis.hierarchy import CONTENT_FAMILIES, hierarchy
-from jaxsae.analysis.probe import CLEAR_MARGIN, CLEAR_PURITY, is_clear, probe_bound, recall
-from jaxsae.analysis.monosemanticity import TOP_N, monosemanticity
+from jaxsae.analysis._density import density
+from jaxsae.analysis._hierarchy import CONTENT_FAMILIES, hierarchy
+from jaxsae.analysis._probe import CLEAR_MARGIN, CLEAR_PURITY, is_clear, probe_bound, recall
+from jaxsae.analysis._monosemanticity import TOP_N, monosemanticity
 from jaxsae.errors import ConfigError
 
 OUTPUTS = ("concepts", "neurons", "popularity", "temporal", "ms", "hierarchy", "bound")

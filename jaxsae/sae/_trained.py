@@ -15,13 +15,13 @@ import jax.numpy as jnp
 import flax.linen as nn
 import numpy as np
 
-from jaxsae.recommenders.base import TwoTower
-from jaxsae.sae.normalization import NormStats
-from jaxsae.sae.output import SAEOutput
-from jaxsae.sae.params import SIDES, side_params
+from jaxsae.recommenders import TwoTower
+from jaxsae.sae._normalization import NormStats
+from jaxsae.sae._output import SAEOutput
+from jaxsae.sae._params import SIDES, side_params
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jaxsae.sae.config import SAETrainConfig
+    from jaxsae.sae._config import SAETrainConfig
 
 
 def side_module(module: nn.Module, config: Any, side: str) -> nn.Module:
@@ -38,11 +38,11 @@ class TrainedSAE:
     """SAE module + params + training config + the `TwoTower` whose embeddings it encodes."""
 
     module: nn.Module  # flax module (encode / decode / __call__)
-    params: Any  # the layout of jaxsae.sae.params: {"shared": p} or {"user": p, "item": p}
+    params: Any  # the layout of jaxsae.sae._params: {"shared": p} or {"user": p, "item": p}
     config: "SAETrainConfig"  # how it was trained
     input_two_tower: TwoTower  # the SAE's input space (bias-folded when config.fold_biases)
     heldout_users: np.ndarray  # users never trained on (fidelity, audiences)
-    # side balancing (jaxsae.sae.balance); input_two_tower is already the balanced space
+    # side balancing (jaxsae.sae._balance); input_two_tower is already the balanced space
     balance_factor: float = 1.0  # c: SAE user rows = c * recommender user factors, item rows = factors / c
     factor_dim: Optional[int] = None  # d of the recommender's own factors (the columns before folded biases)
 

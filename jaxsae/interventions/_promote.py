@@ -5,9 +5,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from jaxsae.interventions.common import (N_SAMPLES, _exclusion, _strongest, _top, activation_scale, baseline_top,
+from jaxsae.interventions._common import (N_SAMPLES, _exclusion, _strongest, _top, activation_scale, baseline_top,
                                         level_scale, resolve_item, sample_lists)
-from jaxsae.interventions.steer import Steerer, latent_edit
+from jaxsae.interventions._steer import Steerer, latent_edit
 
 PROMOTE_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 

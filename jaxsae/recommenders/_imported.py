@@ -19,7 +19,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from jaxsae.errors import DataFormatError, MissingDataError
-from jaxsae.recommenders.base import TwoTower, dot_cross, dot_score
+from jaxsae.recommenders._base import TwoTower, dot_cross, dot_score
+from jaxsae.errors import ConfigError
+from jaxsae.recommenders._import_run import to_two_tower
+from jaxsae.recommenders._tables import align_to_data, read_id_tables
 
 PathLike = Union[str, "os.PathLike[str]"]
 NPZ_KEYS = ("user_emb", "item_emb", "user_bias", "item_bias", "global_bias")
@@ -112,9 +115,6 @@ def load_two_tower(paths: Union[PathLike, Sequence[PathLike]], user_bias: Option
         with np.load(path, allow_pickle=False) as z:
             has_ids = "user_ids" in z.files or "item_ids" in z.files
         if has_ids or data is not None:
-            from jaxsae.errors import ConfigError
-            from jaxsae.recommenders.import_run import to_two_tower
-            from jaxsae.recommenders.tables import align_to_data, read_id_tables
 
             if data is None:
                 raise ConfigError(f"{path}: the tables carry user_ids/item_ids; pass data= (the InteractionData) so "

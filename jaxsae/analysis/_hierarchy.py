@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.analysis.concepts import top_activations, top_item_mean
-from jaxsae.analysis.ranks import percentile_ranks
+from jaxsae.analysis._concepts import top_activations, top_item_mean
+from jaxsae.analysis._ranks import percentile_ranks
 
 CONTENT_FAMILIES = ("genre", "tag")
 

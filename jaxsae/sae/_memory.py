@@ -10,6 +10,7 @@ import os
 from typing import Optional
 
 from jaxsae.errors import ConfigError
+import jax
 
 BYTES = 4  # float32
 
@@ -26,7 +27,6 @@ def estimate_bytes(d: int, latents: int, batch_size: int, tied: bool = True, sha
 def available_bytes() -> Optional[int]:
     """Memory the default JAX device can hold: the accelerator's limit, or the host's MemAvailable; None if unknown."""
     try:
-        import jax
 
         dev = jax.devices()[0]
         if dev.platform != "cpu":

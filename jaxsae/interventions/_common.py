@@ -9,7 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import UnknownNameError
-from jaxsae.interventions.steer import Steerer
+from jaxsae.interventions._steer import Steerer
+from jaxsae.metrics import train_mask
+from jaxsae.metrics import top_k
+from jaxsae.metrics import rbo
+from jaxsae.analysis import best_neurons, purity_at_k
 
 N_SAMPLES = 5  # users whose before/after lists each experiment keeps (`samples`, for the explorer)
 
@@ -48,13 +52,11 @@ def concept_share(top_items: np.ndarray, concept_mask: np.ndarray) -> np.ndarray
 
 
 def _exclusion(data: Any, users: np.ndarray, exclude_train: bool) -> np.ndarray:
-    from jaxsae.metrics.ranking import train_mask
 
     return train_mask(data, users) if exclude_train else np.zeros((len(users), data.n_items), bool)
 
 
 def _top(scores: jax.Array, k: int, exclude: np.ndarray) -> np.ndarray:
-    from jaxsae.metrics.ranking import top_k
 
     return np.asarray(top_k(scores, k, jnp.asarray(exclude))[1])
 
@@ -87,7 +89,6 @@ def _strongest(levels: Sequence[float]) -> int:
 
 
 def _mean_rbo(a: np.ndarray, b: np.ndarray, p: float = 0.9) -> float:
-    from jaxsae.metrics.fidelity import rbo
 
     return float(np.mean(rbo(np.asarray(a), np.asarray(b), p)))
 
@@ -110,7 +111,6 @@ def sample_lists(data: Any, users: np.ndarray, before: np.ndarray, after: np.nda
 
 def concept_neuron(item_latents: np.ndarray, concepts: np.ndarray, concept: int, k: int = 10) -> int:
     """The neuron that carries a concept: the best neuron by item purity@K."""
-    from jaxsae.analysis.concepts import best_neurons, purity_at_k
 
     p = purity_at_k(item_latents, np.asarray(concepts, bool)[:, concept : concept + 1], (k,))
     return int(best_neurons(p, (k,), k)[0][0])

@@ -6,7 +6,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from jaxsae.metrics.fidelity import kendall_tau_union, rbo, top_k_lists
+from jaxsae.metrics._fidelity import kendall_tau_union, rbo, top_k_lists
 from jaxsae.sae import diagnostics
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 import numpy as np
+import jax
 
 LEAK_RATIO = 1.25  # warn when hidden positives rank less than 1.25x worse than training positives
 MAX_USERS = 2000  # evaluated users checked (seeded sample beyond this)
@@ -23,7 +24,6 @@ MAX_USERS = 2000  # evaluated users checked (seeded sample beyond this)
 
 def hidden_fit(two_tower: Any, data: Any, max_users: int = MAX_USERS, chunk: int = 256) -> Dict[str, Any]:
     """`{"train_rank", "hidden_rank", "ratio", "n_users", "suspicious"}` of a recommender on `data`."""
-    import jax
 
     users = np.asarray(data.test_users, np.int64)
     rows = np.arange(len(users))

@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from jaxsae.analysis.concepts import DEFAULT_NULL_SEEDS, random_direction_null
+from jaxsae.analysis._concepts import DEFAULT_NULL_SEEDS, random_direction_null
 
 CLEAR_PURITY = 0.9  # purity@10 from which a concept is isolated
 CLEAR_MARGIN = 0.2  # ... and by how much it must beat the random-direction null

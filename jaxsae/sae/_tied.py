@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.activations import ACTIVATIONS, get_activation
-from jaxsae.sae.normalization import NormStats, denormalize_rows, normalize_rows
-from jaxsae.sae.output import SAEOutput
+from jaxsae.sae._activations import ACTIVATIONS, get_activation
+from jaxsae.sae._normalization import NormStats, denormalize_rows, normalize_rows
+from jaxsae.sae._output import SAEOutput
 
 # PyTorch's nn.Linear default (uniform, variance 1 / (3 fan_in)), as the reference SAE.
 _weight_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")

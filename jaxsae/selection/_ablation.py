@@ -19,10 +19,17 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Seque
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.analysis.concepts import best_neurons, purity_at_k
-from jaxsae.analysis.hierarchy import content_concepts
-from jaxsae.analysis.monosemanticity import monosemanticity_per_neuron
+from jaxsae.analysis import best_neurons, purity_at_k
+from jaxsae.analysis import content_concepts
+from jaxsae.analysis import monosemanticity_per_neuron
 from jaxsae.errors import ConfigError
+from jaxsae.sae import PRESETS
+from jaxsae.training.sae import train_grid
+from jaxsae.training.sae import training_setup
+from jaxsae.metrics import fidelity_report
+from jaxsae.sae import diagnostics
+from jaxsae.sae import TrainedSAE
+from jaxsae.training.sae import build_sae
 
 PAPER_PRED_WEIGHTS: Tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
 METRICS = ("rbo@30", "kendall_tau@30", "rbo_paper", "kendall_tau_paper", "ms", "best_purity@10", "n_concepts_pure@10", "fvu", "l0")
@@ -30,7 +37,6 @@ PURE = 0.9
 
 
 def _presets() -> Sequence[str]:
-    from jaxsae.sae.config import PRESETS
 
     return tuple(PRESETS)
 
@@ -45,7 +51,7 @@ class AblationConfig:
     seeds: Tuple[int, ...] = (0,)  # initialization seeds per weight; rows report the mean over seeds
     steps: Optional[int] = None  # optimizer steps per run (None: the SAE config's budget)
     k: int = 30  # top-K of the fidelity lists
-    sae_preset: Optional[str] = None  # ablate this paper SAE setting (jaxsae.sae.config.PRESETS) instead of RUN/sae's
+    sae_preset: Optional[str] = None  # ablate this paper SAE setting (jaxsae.sae._config.PRESETS) instead of RUN/sae's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pred_weights", tuple(float(w) for w in self.pred_weights))
@@ -63,7 +69,6 @@ class AblationConfig:
         if self.k < 1:
             raise ConfigError(f"k must be >= 1, got {self.k}")
         if self.sae_preset is not None:
-            from jaxsae.sae.config import PRESETS
 
             if self.sae_preset not in PRESETS:
                 raise ConfigError(f"--sae-preset {self.sae_preset!r}: known presets are {', '.join(PRESETS)}")
@@ -76,8 +81,6 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
     Returns the per-run parameters and `{"heldout", "input_two_tower", "d", "train_s", "steps"}`.
     The base config's batch plan (`schedule`, `pairs`: the reference's) applies to every run; `data` is
     needed for `pairs="positives"`."""
-    from jaxsae.training.sae import train_grid
-    from jaxsae.training.sae import training_setup
 
     input_tt, d, train_users, heldout, total = training_setup(two_tower, base, data)
     runs, info = train_grid(two_tower, [c.replace(seed=s) for c, s in zip(configs, seeds)], train_users,
@@ -89,8 +92,6 @@ def train_sweep(two_tower: Any, base: Any, configs: Sequence[Any], seeds: Sequen
 
 def measure(trained: Any, data: Any, rec_item_emb: np.ndarray, k: int = 30) -> Dict[str, float]:
     """Fidelity (RBO@K, Kendall tau@K), MS, best purity@10, concepts at purity >= 0.9, FVU and L0 of one SAE."""
-    from jaxsae.metrics.fidelity import fidelity_report
-    from jaxsae.sae import diagnostics
 
     tt = trained.input_two_tower
     users = np.asarray(trained.heldout_users)
@@ -123,8 +124,6 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
     `two_tower` is the frozen recommender (unfolded), `base` the `SAETrainConfig` whose loss weights
     other than `w_pred` and whose schedule every run shares (`config.steps` overrides its budget).
     """
-    from jaxsae.sae.trained import TrainedSAE
-    from jaxsae.training.sae import build_sae
 
     if config.steps is not None:
         base = base.replace(steps=config.steps, epochs=None)
@@ -158,10 +157,10 @@ def ablate(two_tower: Any, data: Any, base: Any, config: AblationConfig = Ablati
 def plot_ablation(rows: Sequence[Dict[str, Any]], path: "str | Path") -> bool:
     """`ablation.png`: RBO, Kendall tau, MS and best purity against w_pred. False when matplotlib is absent."""
     try:
-        import matplotlib
+        import matplotlib  # lazy: an optional dependency
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazy: an optional dependency
     except ImportError:
         return False
     keys = ("rbo@30", "kendall_tau@30", "ms", "best_purity@10")

@@ -20,6 +20,12 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from jaxsae.errors import ConfigError
+import jax
+import jax.numpy as jnp
+from jaxsae.metrics._ranking import top_k, train_mask
+from jaxsae.metrics._ranking import train_mask
+from jaxsae.metrics._ranking import top_k
+from jaxsae.metrics._ranking import evaluate_two_tower
 
 def _rows(a: Any, b: Any) -> "tuple[np.ndarray, np.ndarray, bool]":
     a, b = np.asarray(a), np.asarray(b)
@@ -102,10 +108,6 @@ def kendall_tau_union(a: Any, b: Any) -> Any:
 def top_k_lists(two_tower: Any, users: np.ndarray, k: int, data: Any = None, exclude_train: bool = True,
                 chunk_size: int = 1024) -> np.ndarray:
     """`[len(users), k]` best items by full logits, training positives excluded when `data` is given."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsae.metrics.ranking import top_k, train_mask
 
     scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
     users = np.asarray(users, np.int32)
@@ -125,7 +127,6 @@ PAPER_P = 0.9
 def all_positives_mask(data: Any, users: np.ndarray) -> np.ndarray:
     """Bool `[len(users), n_items]`: the user's training positives and hidden test positives (the
     reference drops every item of the full ratings matrix, hidden ones included, from its lists)."""
-    from jaxsae.metrics.ranking import train_mask
 
     users = np.asarray(users, np.int64)
     mask = train_mask(data, users)
@@ -141,10 +142,6 @@ def all_positives_mask(data: Any, users: np.ndarray) -> np.ndarray:
 
 def masked_top_k_lists(two_tower: Any, users: np.ndarray, k: int, mask_fn: Any, chunk_size: int = 1024) -> np.ndarray:
     """`[len(users), k]` best items by full logits, excluding the items where `mask_fn(users_chunk)` is True."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsae.metrics.ranking import top_k
 
     scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
     users = np.asarray(users, np.int32)
@@ -175,7 +172,6 @@ def fidelity_report(two_tower: Any, recon_two_tower: Any, data: Any, users: Sequ
     the top-K lists of `two_tower` and `recon_two_tower`; `rbo_paper`, `kendall_tau_paper`: the reference
     code's figures (`paper_fidelity`); the ranking metrics of the reconstruction, and
     `"original"`: the same ranking metrics of `two_tower` on the same users."""
-    from jaxsae.metrics.ranking import evaluate_two_tower
 
     users = np.asarray(users, np.int32)
     a = top_k_lists(two_tower, users, k, data, exclude_train)

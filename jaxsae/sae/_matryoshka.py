@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.sae._tied import TiedSAE
 
 
 def default_prefixes(h: int) -> Tuple[int, ...]:

@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxsae.sae.matryoshka import check_prefixes, prefix_masks
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.sae._matryoshka import check_prefixes, prefix_masks
+from jaxsae.sae._tied import TiedSAE
 
 THRESHOLD_RATE = 0.1
 

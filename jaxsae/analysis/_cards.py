@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from jaxsae.analysis.concepts import DEFAULT_KS, SELECT_K, top_activations
+from jaxsae.analysis._concepts import DEFAULT_KS, SELECT_K, top_activations
 
 LABEL_THRESHOLD = 0.7
 

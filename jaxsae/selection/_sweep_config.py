@@ -1,4 +1,4 @@
-"""`SweepConfig` and the built-in grids: what a sweep trains and how it chooses (`jaxsae.selection.sweep`).
+"""`SweepConfig` and the built-in grids: what a sweep trains and how it chooses (`jaxsae.selection._sweep`).
 
 A grid is axes over any `SAETrainConfig` fields (cross products, unioned) on a base config, times several
 init seeds; the config also holds the validation split and the selection rule's thresholds.
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.config import FIELDS as SAE_FIELDS, PRED_LOSSES, SAETrainConfig
-from jaxsae.sae.registry import SPARSE_K_SAES
+from jaxsae.sae import FIELDS as SAE_FIELDS, PRED_LOSSES, SAETrainConfig
+from jaxsae.sae import SPARSE_K_SAES
 
 # fields a grid may not vary: they would move users between the splits or only change logging
 FIXED_FIELDS = ("seed", "heldout_fraction", "devices", "log_every", "checkpoint_every")

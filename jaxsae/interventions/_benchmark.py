@@ -19,8 +19,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from jaxsae.interventions.common import _exclusion, _top, level_scale
-from jaxsae.interventions.steer import Steerer, latent_edit
+from jaxsae.interventions._common import _exclusion, _top, level_scale
+from jaxsae.interventions._steer import Steerer, latent_edit
+from jaxsae.interventions._common import concept_neuron
+from jaxsae.analysis import spearman
 
 BENCHMARK_LEVELS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)  # SAE: added to the concept neuron, x its largest activation
 LABEL_LAMBDAS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # label baseline: x the user's score std, added to the label
@@ -145,7 +147,6 @@ def concept_benchmark(steerer: Steerer, data: Any, concept: str, users: Sequence
     `concept_share` of the top-k, for `"sae"` (the concept neuron, by purity@10 unless given, raised by
     `level` x its largest activation), `"sae_redistribute"` (`redistribute` of the users' latents towards
     that neuron, strength a) and `"label"` (`label_scores`)."""
-    from jaxsae.interventions.common import concept_neuron
 
     c = data.concept_index(concept)
     cmask = np.asarray(data.concepts[:, c], bool)
@@ -180,7 +181,6 @@ def concept_benchmark(steerer: Steerer, data: Any, concept: str, users: Sequence
 
 def popularity_neuron(item_latents: np.ndarray, popularity: np.ndarray) -> int:
     """The neuron whose item activations rank-correlate most (Spearman) with item popularity."""
-    from jaxsae.analysis import spearman
 
     rho = np.asarray(spearman(np.asarray(item_latents, np.float32), np.asarray(popularity, np.float32)), float)
     return int(np.argmax(np.nan_to_num(rho, nan=-np.inf)))

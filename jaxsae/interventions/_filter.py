@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from jaxsae.errors import ConfigError
-from jaxsae.interventions.common import (N_SAMPLES, _exclusion, _mean_rbo, _strongest, _top, baseline_top, concept_share,
+from jaxsae.interventions._common import (N_SAMPLES, _exclusion, _mean_rbo, _strongest, _top, baseline_top, concept_share,
                                         level_scale, sample_lists, select_audience)
-from jaxsae.interventions.steer import Steerer, latent_edit
+from jaxsae.interventions._steer import Steerer, latent_edit
+from jaxsae.analysis import purity_at_k
 
 FILTER_LEVELS = tuple(-0.25 * i + 0.0 for i in range(13))  # 0 .. -3 (+ 0.0: no -0.0)
 FILTER_METHODS = ("weighted", "neuron")
@@ -63,7 +64,6 @@ def concept_candidates(item_latents: np.ndarray, concept_mask: np.ndarray, purit
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """`(candidates, purity)`: the neurons whose item purity@`purity_k` for the concept beats its base rate
     (they carry it more than chance; all neurons when none does), and every neuron's purity."""
-    from jaxsae.analysis.concepts import purity_at_k
 
     cmask = np.asarray(concept_mask, bool)
     purity = np.asarray(purity_at_k(item_latents, cmask[:, None], (purity_k,)))[0, :, 0]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jaxsae.errors import ConfigError
 
 ScoreFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
@@ -52,7 +53,6 @@ class TwoTower:
         user_emb = jnp.asarray(user_emb, jnp.float32)
         item_emb = jnp.asarray(item_emb, jnp.float32)
         if user_emb.ndim != 2 or item_emb.ndim != 2 or user_emb.shape[1] != item_emb.shape[1]:
-            from jaxsae.errors import ConfigError
 
             raise ConfigError(
                 f"user and item embeddings must be [n, d] with the same d, got {user_emb.shape} and {item_emb.shape}"
@@ -120,7 +120,6 @@ class TwoTower:
         Only the biases the model has are folded: without item biases the `[1 | b_i]` pair is
         left out, without user biases the `[b_u | 1]` pair, so a bias-free model gets no constant columns."""
         if self.cross_fn is not dot_cross:
-            from jaxsae.errors import ConfigError
 
             raise ConfigError("fold_biases needs an MF (dot-product) recommender")
         ones_u = jnp.ones((self.n_users, 1))

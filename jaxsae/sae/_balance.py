@@ -29,7 +29,7 @@ from typing import Any, Optional, Tuple
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsae.recommenders.base import TwoTower, dot_cross
+from jaxsae.recommenders import TwoTower, dot_cross
 
 __all__ = ["BALANCE_KEY", "balances", "side_factor", "balance_two_tower", "sae_input_space", "stored_factor",
            "to_sae_space", "from_sae_space"]

@@ -47,12 +47,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.config import SAETrainConfig
+from jaxsae.sae import SAETrainConfig
+from jaxsae.training.sae import heldout_split
+import jax
+from jaxsae.metrics import top_k
+from jaxsae.sae import diagnostics
+from jaxsae.sae import side_params
+from jaxsae.training.sae import build_sae
+from jaxsae.sae import TrainedSAE
+from jaxsae.training.sae import train_grid
+from jaxsae.analysis import content_concepts
+from jaxsae.metrics import train_mask
+from jaxsae.analysis.activations import encoder_inputs
+from jaxsae.analysis import random_direction_null
+from jaxsae.analysis import best_neurons, popularity_analysis, purity_at_k, restrict_items
+from jaxsae.metrics import kendall_tau_union, rbo
 
 SCHEMA = 1
 FIGURES = ("clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu")  # per run (k = 30)
 # the config and the grids (re-exported: part of this module's API)
-from jaxsae.selection.sweep_config import (FINALS, FIXED_FIELDS, SWEEP_BASE, SweepConfig, load_grid,  # noqa: E402,F401
+from jaxsae.selection._sweep_config import (FINALS, FIXED_FIELDS, SWEEP_BASE, SweepConfig, load_grid,  # noqa: E402,F401
                                           named_grid)
 
 
@@ -60,7 +74,6 @@ def sweep_split(n_users: int, base: SAETrainConfig, validation_fraction: float
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(train, validation, heldout)` users, sorted and disjoint: held-out as `train_sae` holds them out
     (base seed and fraction), validation a seeded share of the rest, train the remainder."""
-    from jaxsae.training.sae import heldout_split
 
     rest, heldout = heldout_split(n_users, base.heldout_fraction, base.seed)
     perm = np.random.default_rng([base.seed, 0x5AE, 7]).permutation(rest)
@@ -84,12 +97,6 @@ def item_subset(n_items: int, fraction: float, seed: int) -> Optional[np.ndarray
 def _score_core(program: SAETrainConfig, d: int, k: int) -> Callable[..., Any]:
     """Jitted `(params, input_tt, users, train_mask) -> (item z, original top-k, reconstructed top-k, l0, fvu)`
     for the SAEs of one program: what `fidelity_report` and the FVU/L0 diagnostics compute, in one program."""
-    import jax
-
-    from jaxsae.metrics.ranking import top_k
-    from jaxsae.sae import diagnostics
-    from jaxsae.sae.params import side_params
-    from jaxsae.training.sae import build_sae
 
     module = build_sae(program, d)
 
@@ -115,8 +122,6 @@ class _Scorer:
     """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
 
     def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig) -> None:
-        from jaxsae.analysis.hierarchy import content_concepts
-        from jaxsae.metrics.ranking import train_mask
 
         self.data, self.validation, self.config = data, validation, config
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
@@ -130,8 +135,6 @@ class _Scorer:
 
     def null(self, trained: Any) -> np.ndarray:
         """Null purity@10 per concept for `trained`'s latents and input space (cached)."""
-        from jaxsae.analysis.activations import encoder_inputs
-        from jaxsae.analysis.concepts import random_direction_null
 
         x = encoder_inputs(trained, trained.input_two_tower.item_emb)
         key = (trained.latents, x.shape, hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
@@ -142,8 +145,6 @@ class _Scorer:
         return self._null[key]
 
     def __call__(self, trained: Any) -> Dict[str, Any]:
-        from jaxsae.analysis.concepts import best_neurons, popularity_analysis, purity_at_k, restrict_items
-        from jaxsae.metrics.fidelity import kendall_tau_union, rbo
         cfg = self.config
         core = _score_core(trained.config.static_part(), trained.dim, cfg.k)
         zi, a, b, l0, fvu = core(trained.params, trained.input_two_tower, jnp.asarray(self.validation),
@@ -200,9 +201,6 @@ def _config_doc(config: SweepConfig) -> Dict[str, Any]:
 def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], None] = print
           ) -> Tuple[Dict[str, Any], Dict[Tuple[int, int], Any]]:
     """Train and score the grid. Returns the sweep.json document and the trained runs by (setting, seed)."""
-    from jaxsae.sae.trained import TrainedSAE
-    from jaxsae.training.sae import train_grid
-    from jaxsae.training.sae import build_sae
 
     t_start = time.perf_counter()
     if data.n_users != two_tower.n_users or data.n_items != two_tower.n_items:
@@ -280,10 +278,10 @@ def plot_pareto(doc: Mapping[str, Any], path: "str | Path") -> bool:
     """`pareto.png`: clear concepts beyond the null vs validation rbo@30 per setting (seeds as small dots),
     the Pareto front, the fidelity target and the chosen setting. False when matplotlib is absent."""
     try:
-        import matplotlib
+        import matplotlib  # lazy: an optional dependency
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # lazy: an optional dependency
     except ImportError:
         return False
     k = doc["rule"]["k"]

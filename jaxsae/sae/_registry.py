@@ -17,9 +17,9 @@ from typing import Any, Callable, Dict, Optional, Sequence
 import flax.linen as nn
 
 from jaxsae.errors import ConfigError
-from jaxsae.sae.batchtopk import BatchTopKSAE, MatryoshkaBatchTopKSAE
-from jaxsae.sae.matryoshka import MatryoshkaSAE, resolve_prefixes
-from jaxsae.sae.tied import TiedSAE
+from jaxsae.sae._batchtopk import BatchTopKSAE, MatryoshkaBatchTopKSAE
+from jaxsae.sae._matryoshka import MatryoshkaSAE, resolve_prefixes
+from jaxsae.sae._tied import TiedSAE
 
 
 def build_tied(d: int, h: int, k: int = 0, prefixes: Optional[Sequence[int]] = None,
