@@ -74,7 +74,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       '"rest_rbo": _mean_rbo(rest_before, _top(s, k, rest_excl))', '"rest_rbo": _mean_rbo(rest_before, rest_before)',
       ("tests/interventions/test_interventions.py::test_rest_rbo_of_a_known_partial_reordering",)),
     M("sparse-negatives-return-positives", "data_prep/negatives.py",
-      "return pos_keys[idx] == k", "return pos_keys[idx - 1] == k",
+      "out[maybe] = pos_keys[idx] == km", "out[maybe] = pos_keys[idx - 1] == km",
       ("tests/data_prep/test_negatives.py",)),
     M("ncf-layers-string-order", "jaxsae/recommenders/ncf.py",
       'names = sorted(head, key=lambda k: int(k.rsplit("_", 1)[1]))', "names = sorted(head)",
