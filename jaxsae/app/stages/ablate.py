@@ -20,7 +20,7 @@ from jaxsae.checkpoint import checkpoint_meta
 from jaxsae.app.io import save_stage_config
 from jaxsae.jsonio import write_json
 from jaxsae.sae import SAETrainConfig, from_preset
-from jaxsae.training.rec import load_recommender
+from jaxsae.app.runs import load_run_recommender
 
 DIRECTORY = "ablation"
 OPTIONS = (AblationConfig,)
@@ -52,7 +52,7 @@ def run(run_dir: "str | Path", config: AblationConfig, *, resume: bool = False,
         log(f"[ablate] ablating the paper's {config.sae_preset} SAE setting ({base.sae}, {base.latents} latents)")
     elif not meta:
         log("[ablate] no usable trained SAE in RUN/sae: using the default SAE config")
-    two_tower = load_recommender(run_dir / "rec")
+    two_tower = load_run_recommender(run_dir)
     with lineage.stage(run_dir, DIRECTORY, config={"ablation": config, "sae_config": base.to_dict()},
                        inputs=("data", "rec"), optional_inputs=("sae",)) as out:
         save_stage_config(out, config, seed=base.seed, extra={"sae_config": base.to_dict()})

@@ -21,7 +21,7 @@ from jaxsae.app.io import save_stage_config
 from jaxsae.jsonio import write_json
 from jaxsae.sae import SAETrainConfig
 from data_prep.dataset import InteractionData
-from jaxsae.training.rec import load_recommender
+from jaxsae.app.runs import load_run_recommender
 from jaxsae.checkpoint import save_checkpoint
 from jaxsae.training.sae import final_metrics, train_sae
 from jaxsae.checkpoint import clear_outputs
@@ -31,7 +31,7 @@ from jaxsae.sae import BALANCE_KEY
 
 def _load(run_dir: Path) -> Tuple[Any, Any]:
 
-    return InteractionData.load(run_dir / "data"), load_recommender(run_dir / "rec")
+    return InteractionData.load(run_dir / "data"), load_run_recommender(run_dir)
 
 
 def run_sweep(run_dir: "str | Path", config: SweepConfig, log: Callable[[str], None] = print,

@@ -22,7 +22,7 @@ from data_prep.dataset import InteractionData
 from jaxsae.app import lineage
 from jaxsae.app.io import save_stage_config
 from jaxsae.sae import BALANCE_KEY
-from jaxsae.training.rec import load_recommender
+from jaxsae.app.runs import load_run_recommender
 from jaxsae.training.sae import train_sae
 from jaxsae.app.stages.auto_sae import train_auto
 
@@ -152,7 +152,7 @@ def run(run_dir: "str | Path", config: Union[SAETrainConfig, SweepConfig], *, re
             _, metrics = train_auto(run_dir, config, resume=resume, log=log, out_dir=out)
         else:
             data = InteractionData.load(run_dir / "data")
-            two_tower = load_recommender(run_dir / "rec")
+            two_tower = load_run_recommender(run_dir)
             trained, metrics = train_sae(two_tower, data, config, out_dir=out, resume=resume, log=log)
             save_stage_config(out, config.to_dict(), seed=config.seed,
                               extra={"input_dim": trained.input_two_tower.dim, BALANCE_KEY: trained.balance_factor})
