@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Set
 
 from jaxsae.errors import ConfigError
@@ -94,3 +95,20 @@ def given(args: argparse.Namespace, exclude: Iterable[str] = ()) -> Dict[str, An
     """The options on the command line: every namespace entry except positionals in `exclude` and argparse's own."""
     skip = set(NOT_OPTIONS) | set(exclude)
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items() if k not in skip}
+
+
+def stage_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, stage: Any, help: str,
+                  run_help: str, description: Optional[str] = None) -> "argparse.ArgumentParser":
+    """The sub-command `jaxsae NAME RUN [options]` of a stage whose whole command line is its options: the
+    flags are `stage.OPTIONS` (grouped by `stage.TITLES` where the stage has them), and the command runs
+    `stage.run(RUN, stage.build(given options), log=print)`, the same `build` that `jaxsae run` uses."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("run", metavar="RUN", help=run_help)
+    add_options(p, stage.OPTIONS, titles=getattr(stage, "TITLES", None))
+
+    def main(args: argparse.Namespace) -> int:
+        stage.run(Path(args.run), stage.build(given(args, exclude=("run",))), log=lambda s: print(s, flush=True))
+        return 0
+
+    p.set_defaults(func=main)
+    return p

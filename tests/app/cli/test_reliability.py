@@ -115,9 +115,9 @@ def test_prepare_refuses_outputs_it_could_not_write_before_any_work(tmp_path: Pa
 
 
 def test_os_errors_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
-    import jaxsae.app.cli.report as report
+    import jaxsae.app.stages.report as report
 
-    def unreadable(args):
+    def unreadable(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "x.json"))
 
     monkeypatch.setattr(report, "run", unreadable)
