@@ -63,6 +63,8 @@ class TrainedRecommender:
     """The epoch whose params these are (early stopping: best validation score; else the last epoch)."""
     validation: Optional[Dict[str, Any]] = None
     """Early stopping: the slice (`n_users`, `per_user`, ...), metric, best score and stop reason."""
+    opt_state: Any = None
+    """The optimizer state after the last epoch run (what a warm refit continues from)."""
 
 
 # ---- the training loop -----------------------------------------------------------------------------
@@ -149,17 +151,26 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
 
 def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[Path], resume: bool,
            log: Callable[[str], None]) -> TrainedRecommender:
-    """After the selection run `sel` of `config`: a fresh fixed-schedule run on all training positives for
-    its best epoch count, written to `out` (`sel` itself without a validation slice)."""
+    """After the selection run `sel` of `config`, a fixed-schedule run on all training positives (the
+    validation slice included), written to `out` (`sel` itself without a validation slice).
+
+    Warm (`config.refit_epochs` = n, the default): continue from the best epoch's params, with the
+    optimizer state of the selection run's last epoch, for n epochs; the held-out rows are learned
+    without paying for the selection's epochs again. Cold (`refit_epochs=None`, the former refit): a
+    fresh model trained for the best epoch count."""
     if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
         return sel
-    n = int(sel.best_epoch)
-    log(f"[rec] refit on all training positives for the best {n} epochs")
+    warm = config.refit_epochs is not None
+    n = int(config.refit_epochs) if warm else int(sel.best_epoch)
+    log(f"[rec] refit on all training positives: " + (f"{n} more epochs from the best epoch {sel.best_epoch}"
+                                                       if warm else f"a fresh model for the best {n} epochs"))
     full = dataclasses.replace(config, patience=0, epochs=n)
-    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)))
-    validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
+    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)),
+                      init=(sel.params, sel.opt_state) if warm else None)
+    validation = {**sel.validation, "refit": {"epochs": n, "warm": warm, "train_s": ref.train_s,
+                                              "history": ref.history}}
     return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
-                               best_epoch=n, validation=validation)
+                               best_epoch=int(sel.best_epoch) + n if warm else n, validation=validation)
 
 
 def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
@@ -241,7 +252,8 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
-                log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
+                log: Optional[Callable[[str], None]] = print,
+                init: Optional[Tuple[Any, Any]] = None) -> TrainedRecommender:
     """Train `config.model` on `data` (an `InteractionData`): `config.epochs` epochs, or with early
     stopping (`config.patience > 0`, the default) until the validation score has not improved for
     `patience` epochs, returning the best epoch's params.
@@ -252,6 +264,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     checkpointed there (`jaxsae.checkpoint`; with the best params so far under early stopping);
     `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
     keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
+    `init = (params, opt_state)` starts from those instead of a fresh initialization (a warm refit).
     Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).
     """
     log = log or (lambda s: None)
@@ -266,6 +279,8 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         params = {**params, "user_emb": jax.numpy.zeros_like(params["user_emb"]),
                   "item_emb": jax.numpy.zeros_like(params["item_emb"])}
     opt_state = init_opt_state(config, tx, params)
+    if init is not None:
+        params, opt_state = init
     best = jax.device_get(params) if val is not None else None
     start_epoch, history = 0, []
     out = Path(out_dir) if out_dir is not None else None
@@ -357,4 +372,5 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         best_epoch = int(history[-1]["epoch"]) if history else start_epoch
     params = jax.device_get(params)
     return TrainedRecommender(module=module, params=params, config=config, two_tower=to_two_tower(config, params),
-                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation)
+                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation,
+                              opt_state=jax.device_get(unreplicate(r_opt)))
