@@ -16,7 +16,7 @@ from jaxsae.training.rec._driver import (SPARSE_SLICE, TrainedRecommender, best_
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
                                          negative_probs,
                                          run_epoch)
-from jaxsae.training.rec._grid import GRID, choose, grid_candidates
+from jaxsae.training.rec._grid import BEHIND_EPOCHS, GRID, behind_leader, choose, grid_candidates
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_state, init_params, make_loss_fn,
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
@@ -31,5 +31,5 @@ __all__ = [
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
     "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
     "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",
-    "grid_candidates",
+    "grid_candidates", "BEHIND_EPOCHS", "behind_leader",
 ]

@@ -42,7 +42,7 @@ from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
 from jaxsae.training.rec._validation import carve_validation
 from jaxsae.metrics import evaluate_most_popular
-from jaxsae.training.rec._grid import choose, grid_candidates
+from jaxsae.training.rec._grid import behind_leader, choose, grid_candidates
 import shutil
 from jaxsae.metrics import evaluate_two_tower
 
@@ -185,19 +185,21 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
         return train_recommender(data, dataclasses.replace(config, grid=False), out, resume, log)
     if out is not None and not resume:
         clear_outputs(out)
-    runs, rows = [], []
+    runs, rows, leader = [], [], None
     for name, cand in grid_candidates(config):
         log(f"[rec] grid candidate {name}: {cand.model} d={cand.dim} l2={cand.l2}"
             + (" bias-only" if cand.bias_only else ""))
         sel = train_phase(data, cand, out / "grid" / name if out is not None else None, resume,
-                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)))
+                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)), leader=leader)
         v = sel.validation or {}
         at_best = next((h for h in sel.history if h["epoch"] == v.get("best_epoch")), {})
         runs.append((cand, sel))
         rows.append({"name": name, "model": cand.model, "dim": int(cand.dim), "l2": float(cand.l2),
                      "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
                      "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
-                     "train_s": float(sel.train_s)})
+                     "behind_leader": bool(v.get("behind_leader", False)), "train_s": float(sel.train_s)})
+        if v.get("best") is not None and choose(rows, config.val_metric) == len(rows) - 1:
+            leader = [h[f"val_{config.val_metric}"] for h in sel.history]
     popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
     # the floor: most-popular itself, kept when no trained candidate beats it on validation (ties: trained)
     rows.append({"name": MOST_POPULAR, "model": "mf", "dim": 1, "l2": 0.0, "bias_only": True,
@@ -252,8 +254,8 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
-                log: Optional[Callable[[str], None]] = print,
-                init: Optional[Tuple[Any, Any]] = None) -> TrainedRecommender:
+                log: Optional[Callable[[str], None]] = print, init: Optional[Tuple[Any, Any]] = None,
+                leader: Optional[Sequence[float]] = None) -> TrainedRecommender:
     """Train `config.model` on `data` (an `InteractionData`): `config.epochs` epochs, or with early
     stopping (`config.patience > 0`, the default) until the validation score has not improved for
     `patience` epochs, returning the best epoch's params.
@@ -265,6 +267,8 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
     keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
     `init = (params, opt_state)` starts from those instead of a fresh initialization (a warm refit).
+    `leader` (a grid's best validation curve so far) also stops the run once it stays behind it
+    (`jaxsae.training.rec._grid.behind_leader`).
     Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).
     """
     log = log or (lambda s: None)
@@ -312,7 +316,11 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     t_train = 0.0
     t_mark = time.perf_counter()
     next_batches = None
-    stopped = should_stop(history, config)
+    def stop_now() -> Tuple[bool, bool]:  # (stop, because behind the leader)
+        behind = val is not None and leader is not None and behind_leader(history, leader, config.val_metric)
+        return should_stop(history, config) or behind, behind
+
+    stopped, behind = stop_now()
     if start_epoch < config.epochs and not stopped:
         next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs, sampler=sampler)
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -349,7 +357,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
                 entry.update({"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"]})
                 msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
         history.append(entry)
-        stopped = should_stop(history, config)
+        stopped, behind = stop_now()
         if out is not None:
             state = _state(unreplicate(r_params), unreplicate(r_opt), epoch, base_key, best)
             save_checkpoint(out, epoch, state, CHECKPOINT_KIND, cfg_dict,
@@ -364,9 +372,10 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         best_epoch, score = best_of(history, config.val_metric)
         validation = {"metric": config.val_metric, "best": score, "best_epoch": best_epoch,
                       "stopped_early": bool(stopped), "patience": int(config.patience),
-                      **val.info["validation"]}
+                      **val.info["validation"], **({"behind_leader": True} if behind else {})}
         log(f"[rec] best epoch {best_epoch} (val {config.val_metric} {score:.4f})"
-            + (f"; stopped after {len(history)} epochs" if stopped else ""))
+            + (f"; stopped after {len(history)} epochs" if stopped else "")
+            + (" (behind the grid's best so far)" if behind else ""))
     else:
         params = unreplicate(r_params)
         best_epoch = int(history[-1]["epoch"]) if history else start_epoch

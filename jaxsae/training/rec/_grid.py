@@ -6,12 +6,17 @@ the best a model can do is little more than popularity; a bias-only candidate (`
 trained with early stopping on the same seeded validation slice (`jaxsae.training.rec._validation`, carved
 from training positives only) and the one with the best validation `val_metric` is kept (ties: the earlier
 candidate, the default first). The hidden test split is never scored here. The candidates run one after
-another (their tables differ in shape, so they cannot share one vmapped step).
+another (their tables differ in shape, so they cannot share one vmapped step); a candidate that stays
+behind the best one so far at the same epoch for `BEHIND_EPOCHS` epochs in a row is stopped there
+(`behind_leader`: on ML-1M the d=32/L2 0.1 and bias-only candidates are at half the leader's validation
+ndcg@10 from epoch 1 on, and spent 24 of the grid's 83 epochs before this rule).
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
 
 from jaxsae.training.rec._config import MODEL_DEFAULTS, RecConfig
 
@@ -38,6 +43,24 @@ def grid_candidates(config: RecConfig) -> List[Tuple[str, RecConfig]]:
             base["init_std"] = None  # MF's init follows d (1/d)
         out.append((name, RecConfig(**base)))
     return out
+
+
+BEHIND_EPOCHS = 3
+
+
+def behind_leader(history: Sequence[Mapping[str, Any]], leader: Sequence[float], metric: str,
+                  epochs: int = BEHIND_EPOCHS) -> bool:
+    """True when the candidate of `history` has been behind `leader` (the best candidate so far's validation
+    `metric` per epoch, epoch 1 first) for the last `epochs` epochs, comparing best-so-far scores at the same
+    epoch: `max(own[:e]) < max(leader[:e])` for each of those e (past the leader's last epoch, its best).
+    Reads nothing but validation figures."""
+    scores = [h.get(f"val_{metric}") for h in history]
+    if not leader or len(scores) < epochs or any(v is None for v in scores):
+        return False
+    own = np.maximum.accumulate(np.asarray(scores, float))
+    lead = np.maximum.accumulate(np.asarray(leader, float))
+    at = np.minimum(np.arange(len(own)), len(lead) - 1)
+    return bool(np.all(own[-epochs:] < lead[at][-epochs:]))
 
 
 def choose(scores: Sequence[Mapping[str, Any]], metric: str) -> int:

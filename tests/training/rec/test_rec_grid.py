@@ -8,7 +8,7 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import _ranking as ranking
-from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender, load_recommender_state, slice_options, train_recommender,
+from jaxsae.training.rec import (RecConfig, behind_leader, grid_candidates, load_recommender, load_recommender_state, slice_options, train_recommender,
                                 validation_split)
 
 
@@ -75,10 +75,40 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
                                                        "most-popular"]
     assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1, 0.05]
     assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
-    # the run's checkpoint is the chosen candidate's refit
+    # the run's checkpoint is the chosen candidate's (warm) refit
     _, params, cfg, _ = load_recommender_state(tmp_path)
-    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.best_epoch
+    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.validation["refit"]["epochs"] == 2
     assert np.asarray(params["user_emb"]).shape[1] == 32
+
+
+def test_behind_leader_compares_best_so_far_scores_at_the_same_epoch():
+    h = lambda *v: [{"epoch": e, "val_ndcg@10": x} for e, x in enumerate(v, 1)]  # noqa: E731
+    leader = [0.1, 0.3, 0.4]
+    assert not behind_leader(h(0.05, 0.2), leader, "ndcg@10")  # fewer than 3 epochs: not yet
+    assert behind_leader(h(0.05, 0.2, 0.3), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.35, 0.3), leader, "ndcg@10")  # ahead at epoch 2 (0.35 > 0.3)
+    # past the leader's last epoch its best (0.4) is the bar; own best so far counts, not the last score
+    assert behind_leader(h(0.5, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10") is False
+    assert behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.41, 0.2), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.2, 0.3), [], "ndcg@10")
+
+
+def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
+    score = {64: 0.20, 32: 0.40, 128: 0.30, 1: 0.10}  # constant per candidate: d=32 leads once it has run
+
+    def fake_two_tower(tt, view, **kw):
+        v = score[int(tt.user_emb.shape[1])]
+        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
+    out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, refit=False), log=quiet)
+    rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
+    # the default leads first (nothing before it), d=32 overtakes; d=128 and bias-only stop after 3 epochs
+    assert rows["default"]["epochs_run"] == 6 and rows["d32-l2-0.1"]["epochs_run"] == 6
+    assert rows["d128-l2-0.01"]["epochs_run"] == 3 and rows["d128-l2-0.01"]["behind_leader"]
+    assert rows["bias-only"]["epochs_run"] == 3 and not rows["default"]["behind_leader"]
+    assert out.validation["grid"]["chosen"] == "d32-l2-0.1"
 
 
 def test_most_popular_is_kept_when_no_trained_candidate_beats_it_on_validation(data, tmp_path, monkeypatch):
