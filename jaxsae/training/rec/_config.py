@@ -96,7 +96,7 @@ class RecConfig:
     """Local devices to data-parallelize over (pmap); `batch_size` must be divisible by it."""
     eval_every: int = 0
     """Evaluate hit@10/ndcg@10 on the test users every N epochs and log it (0: never during training)."""
-    eval_chunk_size: int = 1024
+    eval_chunk_size: int = 256
     """Users per chunk in evaluation."""
     max_scan_steps: int = 16384
     """Longest `lax.scan` per device call; longer epochs are split (bounds device memory per call)."""
