@@ -42,7 +42,9 @@ from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
 from jaxsae.training.rec._validation import carve_validation
 from jaxsae.metrics import evaluate_most_popular
-from jaxsae.training.rec._grid import behind_leader, choose, grid_candidates
+from jaxsae.training.rec._grid import (FLOOR_MARGIN, POOLED, POOLED_MAX_POSITIVES, behind_leader, choose,
+                                       grid_candidates)
+from jaxsae.training.rec._pooled import fit_pooled, pooled_params
 import shutil
 from jaxsae.metrics import evaluate_two_tower
 
@@ -91,7 +93,7 @@ def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool
     return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
 
 
-MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_most_popular_model`)
+MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_closed_form_model`)
 # The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
 SPARSE_SLICE = (1, 2)
 
@@ -175,17 +177,22 @@ def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[
 
 def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                 log: Callable[[str], None]) -> TrainedRecommender:
-    """`train_recommender` with `config.grid`: every `grid_candidates` config trained with early stopping
-    (checkpointed in `out/grid/<name>/`), the best on the validation slice kept (`choose`) and refitted
-    (with `config.refit`). `validation["grid"]` records each candidate's validation figures and the
-    most-popular ranking's on the same slice; the returned `config` is the chosen candidate's."""
+    """`train_recommender` with `config.grid`: the closed-form pooled candidate (`_pooled_candidate`),
+    then every `grid_candidates` config trained with early stopping (checkpointed in `out/grid/<name>/`;
+    stopped once behind the best so far, `behind_leader`), the best on the validation slice kept
+    (`choose`, over the most-popular floor) and refitted (with `config.refit`). `validation["grid"]`
+    records each candidate's validation figures and the most-popular ranking's on the same slice; the
+    returned `config` is the chosen candidate's."""
 
     _, val = validation_split(data, config)
     if val is None:  # no user can give validation positives: nothing to choose on
         return train_recommender(data, dataclasses.replace(config, grid=False), out, resume, log)
     if out is not None and not resume:
         clear_outputs(out)
-    runs, rows, leader = [], [], None
+    pooled = _pooled_candidate(data, val, config, log)
+    # a closed-form candidate is at its best from the first epoch on: a flat curve to stay behind of
+    leader = [pooled["best"]] if pooled is not None else None
+    runs, rows = {}, []
     for name, cand in grid_candidates(config):
         log(f"[rec] grid candidate {name}: {cand.model} d={cand.dim} l2={cand.l2}"
             + (" bias-only" if cand.bias_only else ""))
@@ -193,31 +200,35 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                           lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)), leader=leader)
         v = sel.validation or {}
         at_best = next((h for h in sel.history if h["epoch"] == v.get("best_epoch")), {})
-        runs.append((cand, sel))
+        runs[name] = (cand, sel)
         rows.append({"name": name, "model": cand.model, "dim": int(cand.dim), "l2": float(cand.l2),
                      "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
                      "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
                      "behind_leader": bool(v.get("behind_leader", False)), "train_s": float(sel.train_s)})
-        if v.get("best") is not None and choose(rows, config.val_metric) == len(rows) - 1:
+        if v.get("best") is not None and (leader is None or v["best"] > max(leader)):
             leader = [h[f"val_{config.val_metric}"] for h in sel.history]
+    if pooled is not None:  # after the trained candidates: they win ties
+        rows.append(pooled)
     popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
-    # the floor: most-popular itself, kept when no trained candidate beats it on validation (ties: trained)
+    # the floor: most-popular itself, kept unless a candidate beats it on validation by more than FLOOR_MARGIN
     rows.append({"name": MOST_POPULAR, "model": "mf", "dim": 1, "l2": 0.0, "bias_only": True,
                  "best": popular[config.val_metric], "best_epoch": 0, "val_hit@10": popular["hit@10"],
                  "epochs_run": 0, "train_s": 0.0})
-    j = choose(rows, config.val_metric)
-    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows,
+    j = choose(rows, config.val_metric, floor_margin=FLOOR_MARGIN)
+    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows, "floor_margin": FLOOR_MARGIN,
             "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
     log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
-        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None)
-        + f"; most popular {popular[config.val_metric]:.4f})")
-    if rows[j]["name"] == MOST_POPULAR:
+        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None) + ")")
+    train_s = sum(r["train_s"] for r in rows)
+    if rows[j]["name"] in (MOST_POPULAR, POOLED):
         validation = {"metric": config.val_metric, "best": rows[j]["best"], "best_epoch": 0, "stopped_early": False,
                       "patience": int(config.patience), **val.info["validation"], "grid": grid}
-        return _most_popular_model(data, config, out, validation, sum(r[1].train_s for r in runs))
-    cand, sel = runs[j]
-    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid},
-                              train_s=sum(r[1].train_s for r in runs))
+        params = None
+        if rows[j]["name"] == POOLED:  # rebuilt on all training positives (its refit, in closed form)
+            params = pooled_params(data, pooled["alpha"], pooled["rank"], pooled["beta"], seed=config.seed)
+        return _closed_form_model(data, config, out, validation, train_s, params)
+    cand, sel = runs[rows[j]["name"]]
+    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid}, train_s=train_s)
     if not config.refit:
         if out is not None:  # the chosen candidate's checkpoint becomes the run's
             _copy_checkpoint(out / "grid" / rows[j]["name"], out)
@@ -225,16 +236,40 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
     return _refit(data, cand, sel, out, resume, log)
 
 
-def _most_popular_model(data: Any, config: RecConfig, out: Optional[Path], validation: Dict[str, Any],
-                        train_s: float) -> TrainedRecommender:
-    """The most-popular ranking as a bias-only MF (`item_bias` = the item's training count, everything else
-    zero, so every user's scores are the counts: the most-popular lists exactly), checkpointed in `out`."""
-    cfg = RecConfig(model="mf", dim=1, bias_only=True, grid=False, patience=0, epochs=1, l2=0.0, seed=config.seed,
-                    devices=config.devices, eval_chunk_size=config.eval_chunk_size)
+def _pooled_candidate(data: Any, val: Any, config: RecConfig,
+                      log: Callable[[str], None]) -> Optional[Dict[str, Any]]:
+    """The grid row of the closed-form pooled candidate (`jaxsae.training.rec._pooled`), its settings chosen
+    on `val` (the validation view) only; None above `POOLED_MAX_POSITIVES` training positives."""
+    if int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES:
+        return None
+    t0 = time.perf_counter()
+
+    def val_score(params: Any) -> float:
+        tt = to_two_tower(RecConfig(model="mf"), params)
+        return evaluate_two_tower(tt, val, ks=(10,), chunk_size=config.eval_chunk_size)[config.val_metric]
+
+    (alpha, rank, beta), score, tried = fit_pooled(val, val_score, seed=config.seed)
+    dt = time.perf_counter() - t0
+    log(f"[rec] grid candidate {POOLED}: alpha {alpha} rank {rank} beta {beta} (val {config.val_metric} "
+        f"{score:.4f}, {dt:.1f}s)")
+    return {"name": POOLED, "model": "mf", "dim": rank, "l2": 0.0, "bias_only": False, "best": score,
+            "best_epoch": 0, "val_hit@10": None, "epochs_run": 0, "behind_leader": False, "train_s": dt,
+            "alpha": alpha, "rank": rank, "beta": beta, "tried": tried}
+
+
+def _closed_form_model(data: Any, config: RecConfig, out: Optional[Path], validation: Dict[str, Any],
+                       train_s: float, params: Optional[Mapping[str, np.ndarray]]) -> TrainedRecommender:
+    """An untrained MF checkpointed in `out`: `params` (the pooled candidate), or with None the most-popular
+    ranking as a bias-only MF (`item_bias` = the item's training count, everything else zero, so every
+    user's scores are the counts: the most-popular lists exactly)."""
+    dim = 1 if params is None else int(np.asarray(params["item_emb"]).shape[1])
+    cfg = RecConfig(model="mf", dim=dim, bias_only=params is None, grid=False, patience=0, epochs=1, l2=0.0,
+                    seed=config.seed, devices=config.devices, eval_chunk_size=config.eval_chunk_size)
     module = build_recommender(cfg, data.n_users, data.n_items)
-    params = {k: jax.numpy.zeros_like(v) for k, v in init_params(module, jax.random.PRNGKey(cfg.seed)).items()}
-    params["item_bias"] = jax.numpy.asarray(np.asarray(data.popularity, np.float32))
-    params = jax.device_get(params)
+    if params is None:
+        params = {k: jax.numpy.zeros_like(v) for k, v in init_params(module, jax.random.PRNGKey(cfg.seed)).items()}
+        params["item_bias"] = jax.numpy.asarray(np.asarray(data.popularity, np.float32))
+    params = jax.device_get({k: jax.numpy.asarray(v) for k, v in params.items()})
     if out is not None:
         clear_outputs(out)
         state = _state(params, init_opt_state(cfg, make_optimizer(cfg), params), 1, jax.random.PRNGKey(cfg.seed), None)
