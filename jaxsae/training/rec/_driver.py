@@ -239,8 +239,9 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
 def _pooled_candidate(data: Any, val: Any, config: RecConfig,
                       log: Callable[[str], None]) -> Optional[Dict[str, Any]]:
     """The grid row of the closed-form pooled candidate (`jaxsae.training.rec._pooled`), its settings chosen
-    on `val` (the validation view) only; None above `POOLED_MAX_POSITIVES` training positives."""
-    if int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES:
+    on `val` (the validation view) only; None above `POOLED_MAX_POSITIVES` training positives and for an NCF
+    grid (the run asked for NCF; the pooled model is an MF)."""
+    if config.model != "mf" or int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES:
         return None
     t0 = time.perf_counter()
 
