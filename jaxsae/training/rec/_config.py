@@ -120,6 +120,11 @@ class RecConfig:
     bias_only: bool = False
     """MF only: the embeddings stay at exactly zero, so the model is `b + b_u + b_i`: the item ranking is
     most-popular with learned offsets (a candidate of the grid, the floor under every other one)."""
+    pooled: bool = False
+    """MF grid: also try the closed-form pooled candidate (`jaxsae.training.rec._pooled`: users pooled from
+    their items' SVD factors) and let it lead the trained ones. Off by default: on ML-1M it won the
+    validation slice (ndcg@10 .136 against .132) but lost on the hidden split (hit@10 / ndcg@10 .680 / .196
+    against .722 / .215) and its rank-256 SVD cost ~70 s of CPU; on the sparse proxies it tied most-popular."""
     refit: bool = True
     """Early stopping: after choosing the best epoch count on the validation slice, train a fresh model on
     all training positives for that many epochs (measured: +1-4% hit@10 over keeping the best-epoch

@@ -177,8 +177,8 @@ def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[
 
 def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                 log: Callable[[str], None]) -> TrainedRecommender:
-    """`train_recommender` with `config.grid`: the closed-form pooled candidate (`_pooled_candidate`),
-    then every `grid_candidates` config trained with early stopping (checkpointed in `out/grid/<name>/`;
+    """`train_recommender` with `config.grid`: with `config.pooled` the closed-form pooled candidate
+    (`_pooled_candidate`), then every `grid_candidates` config trained with early stopping (checkpointed in `out/grid/<name>/`;
     stopped once behind the best so far, `behind_leader`), the best on the validation slice kept
     (`choose`, over the most-popular floor) and refitted (with `config.refit`). `validation["grid"]`
     records each candidate's validation figures and the most-popular ranking's on the same slice; the
@@ -239,9 +239,10 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
 def _pooled_candidate(data: Any, val: Any, config: RecConfig,
                       log: Callable[[str], None]) -> Optional[Dict[str, Any]]:
     """The grid row of the closed-form pooled candidate (`jaxsae.training.rec._pooled`), its settings chosen
-    on `val` (the validation view) only; None above `POOLED_MAX_POSITIVES` training positives and for an NCF
-    grid (the run asked for NCF; the pooled model is an MF)."""
-    if config.model != "mf" or int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES:
+    on `val` (the validation view) only; None unless `config.pooled`, above `POOLED_MAX_POSITIVES` training
+    positives, and for an NCF grid (the run asked for NCF; the pooled model is an MF)."""
+    if (not config.pooled or config.model != "mf"
+            or int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES):
         return None
     t0 = time.perf_counter()
 

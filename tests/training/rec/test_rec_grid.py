@@ -59,7 +59,7 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
 
     def fake_two_tower(tt, view, **kw):
         check_view(view)
-        v = score.get(int(tt.user_emb.shape[1]), 0.0)  # the pooled candidate's ranks: 64 (0.2) and others (0)
+        v = score.get(int(tt.user_emb.shape[1]), 0.0)  # the pooled candidate's ranks: 64 (0.2), others 0
         return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
 
     def fake_popular(view, **kw):
@@ -68,7 +68,8 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
-    out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
+    out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512, pooled=True), out_dir=tmp_path,
+                            log=quiet)
     grid = out.validation["grid"]
     assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
     assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only",
@@ -102,7 +103,6 @@ def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
         return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
-    monkeypatch.setattr("jaxsae.training.rec._driver.POOLED_MAX_POSITIVES", 0)  # trained candidates only
     out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, refit=False), log=quiet)
     rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
     # the default leads first (nothing before it), d=32 overtakes; d=128 and bias-only stop after 3 epochs
@@ -119,7 +119,9 @@ def test_a_closed_form_leader_stops_the_trained_candidates_behind_it(data, monke
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
     monkeypatch.setattr("jaxsae.training.rec._pooled.FACTORS", ((0.0, 64), (0.5, 8)))
-    out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512), log=quiet)
+    off = train_recommender(data, RecConfig(epochs=1, patience=5, batch_size=512), log=quiet)
+    assert "pooled-svd" not in [c["name"] for c in off.validation["grid"]["candidates"]]  # opt-in
+    out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, pooled=True), log=quiet)
     rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
     assert out.validation["grid"]["chosen"] == "pooled-svd" and rows["pooled-svd"]["best"] == 0.5
     assert rows["pooled-svd"]["rank"] == 8 and rows["pooled-svd"]["alpha"] == 0.5
