@@ -126,13 +126,14 @@ class RecConfig:
     validation slice (ndcg@10 .136 against .132) but lost on the hidden split (hit@10 / ndcg@10 .680 / .196
     against .722 / .215) and its rank-256 SVD cost ~70 s of CPU; on the sparse proxies it tied most-popular."""
     refit: bool = True
-    """Early stopping: after choosing the best epoch count on the validation slice, train a fresh model on
-    all training positives for that many epochs (measured: +1-4% hit@10 over keeping the best-epoch
-    model, for ~30% more time); False keeps the best-epoch model fitted without the slice."""
+    """Early stopping: after the validation slice chose the best epoch, train on all training positives (the
+    slice included) once more (`refit_epochs`); False keeps the best-epoch model fitted without the slice."""
     refit_epochs: Optional[int] = 2
     """Early stopping with `refit`: the refit continues from the best epoch's model for this many epochs
     on all training positives (a warm refit); None: the former refit, a fresh model trained for the best
-    epoch count (as many epochs again as the selection)."""
+    epoch count (as many epochs again as the selection). Warm 2 was chosen on ML-100k, ML-1M (d=20) and
+    HetRec (single default): hit@10 / ndcg@10 .796 / .272, .610 / .163, .618 / .187 against the cold
+    refit's .773 / .256, .603 / .161, .629 / .185, at 2 epochs instead of 15-45."""
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:

@@ -10,8 +10,9 @@ reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam
 
 Default schedule: early stopping. A seeded validation slice of training positives
 (`jaxsae.training.rec._validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
-every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
-all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.
+every epoch; training stops `patience` epochs after the best one, and the best epoch's model then trains
+`refit_epochs` more epochs on all training positives (the warm `refit`; `refit_epochs=None`: a fresh
+model for the best epoch count). MF defaults to d=64, L2 0.03.
 
 Every epoch is checkpointed (params, optimizer state, epoch, PRNG key, config, history); `resume=True`
 continues from the last one and ends bit-for-bit where an uninterrupted run ends. A non-finite loss raises
