@@ -179,8 +179,9 @@ def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[
 def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                 log: Callable[[str], None]) -> TrainedRecommender:
     """`train_recommender` with `config.grid`: with `config.pooled` the closed-form pooled candidate
-    (`_pooled_candidate`), then every `grid_candidates` config trained with early stopping (checkpointed in `out/grid/<name>/`;
-    stopped once behind the best so far, `behind_leader`), the best on the validation slice kept
+    (`_pooled_candidate`), then every `grid_candidates` config trained with early stopping (checkpointed
+    in `out/grid/<name>/`; stopped once behind the best so far, `behind_leader`), the best on the
+    validation slice kept
     (`choose`, over the most-popular floor) and refitted (with `config.refit`). `validation["grid"]`
     records each candidate's validation figures and the most-popular ranking's on the same slice; the
     returned `config` is the chosen candidate's."""
