@@ -8,7 +8,8 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import _ranking as ranking
-from jaxsae.training.rec import (RecConfig, behind_leader, choose, grid_candidates, pooled_params, to_two_tower, load_recommender, load_recommender_state, slice_options, train_recommender,
+from jaxsae.training.rec import (RecConfig, behind_leader, choose, grid_candidates, load_recommender,
+                                load_recommender_state, pooled_params, slice_options, to_two_tower, train_recommender,
                                 validation_split)
 
 
