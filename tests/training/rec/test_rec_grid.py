@@ -79,7 +79,7 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
     assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
     # the run's checkpoint is the chosen candidate's (warm) refit
     _, params, cfg, _ = load_recommender_state(tmp_path)
-    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.validation["refit"]["epochs"] == 2
+    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.validation["refit"]["epochs"] == 5
     assert np.asarray(params["user_emb"]).shape[1] == 32
 
 
