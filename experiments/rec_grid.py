@@ -7,7 +7,7 @@ Each dataset is loaded and prepared as `jaxsae prepare` does by default (n_test 
 `sparse_proxy` of NAME: every user keeps `2 + Poisson(1)` of their rows (a median of 3 rows, 2 training
 positives), prepared with one hidden positive per user. Prints one markdown row per dataset: hit@10 /
 ndcg@10 of most-popular, of the single default (d=64, L2 0.03, no grid) and of the grid's choice, the
-candidate kept and the wall time.
+candidate kept, wall and CPU seconds (`--grid-only`: the grid alone).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -58,8 +58,9 @@ def load_prepared(name: str) -> Any:
     return prepare(raw, PrepareOptions())
 
 
-def measure(name: str) -> Dict[str, Any]:
-    """Most-popular, the single default and the grid on dataset `name`'s hidden split."""
+def measure(name: str, variants: Tuple[str, ...] = ("single default", "grid")) -> Dict[str, Any]:
+    """Most-popular and `variants` (the single default, the grid) on dataset `name`'s hidden split, with
+    wall and CPU seconds of training (this process's user + system time)."""
     from jaxsae.metrics import evaluate_most_popular, evaluate_two_tower
     from jaxsae.training.rec import RecConfig, train_recommender
 
@@ -69,27 +70,37 @@ def measure(name: str) -> Dict[str, Any]:
     row: Dict[str, Any] = {"dataset": name, "users": int(data.n_users), "items": int(data.n_items),
                            "median_train_per_user": float(np.median(counts)),
                            "most_popular": {k: pop[k] for k in ("hit@10", "ndcg@10")}}
-    for label, cfg in (("single default", RecConfig(grid=False)), ("grid", RecConfig())):
-        t0 = time.perf_counter()
-        tr = train_recommender(data, cfg, log=None)
+    configs = {"single default": RecConfig(grid=False), "grid": RecConfig()}
+    for label in variants:
+        t0, c0 = time.perf_counter(), time.process_time()
+        tr = train_recommender(data, configs[label], log=None)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         m = evaluate_two_tower(tr.two_tower, data, ks=(10,))
-        row[label] = {"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"], "wall_s": time.perf_counter() - t0,
-                      "best_epoch": tr.best_epoch, "grid": (tr.validation or {}).get("grid")}
+        row[label] = {"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"], "wall_s": wall, "cpu_s": cpu,
+                      "best_epoch": tr.best_epoch, "grid": (tr.validation or {}).get("grid"),
+                      "load_avg": os.getloadavg()[0]}
     return row
 
 
 def markdown(rows: List[Dict[str, Any]]) -> str:
-    """The table: per dataset most-popular, the single default and the grid (hit@10 / ndcg@10)."""
+    """The table: per dataset most-popular, the single default and the grid (hit@10 / ndcg@10; wall and
+    CPU seconds)."""
     lines = ["| data | users | median train/user | most popular | single default | grid (kept) | grid / most popular |",
              "|---|---|---|---|---|---|---|"]
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        kept = (v.get("grid") or {}).get("chosen")
+        return (f"{v['hit@10']:.3f} / {v['ndcg@10']:.3f} ({kept + ', ' if kept else ''}{v['wall_s']:.0f} s wall, "
+                f"{v['cpu_s']:.0f} s CPU)")
+
     for r in rows:
-        p, s, g = r["most_popular"], r["single default"], r["grid"]
-        kept = (g.get("grid") or {}).get("chosen", "-")
-        ratio = f"{g['hit@10'] / max(p['hit@10'], 1e-12):.2f}x / {g['ndcg@10'] / max(p['ndcg@10'], 1e-12):.2f}x"
+        p, s, g = r["most_popular"], r.get("single default"), r.get("grid")
+        ratio = (f"{g['hit@10'] / max(p['hit@10'], 1e-12):.2f}x / {g['ndcg@10'] / max(p['ndcg@10'], 1e-12):.2f}x"
+                 if g else "-")
         lines.append(f"| {r['dataset']} | {r['users']} | {r['median_train_per_user']:g} | "
-                     f"{p['hit@10']:.3f} / {p['ndcg@10']:.3f} | {s['hit@10']:.3f} / {s['ndcg@10']:.3f} "
-                     f"({s['wall_s']:.0f} s) | {g['hit@10']:.3f} / {g['ndcg@10']:.3f} ({kept}, {g['wall_s']:.0f} s) "
-                     f"| {ratio} |")
+                     f"{p['hit@10']:.3f} / {p['ndcg@10']:.3f} | {cell(s)} | {cell(g)} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -97,10 +108,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("datasets", nargs="+", help="dataset names, or sparse:NAME for the sparse proxy of NAME")
     ap.add_argument("--json", default=None, help="also append one JSON line per dataset here")
+    ap.add_argument("--grid-only", action="store_true", help="skip the single default")
     args = ap.parse_args()
     rows = []
     for name in args.datasets:
-        rows.append(measure(name))
+        rows.append(measure(name, ("grid",) if args.grid_only else ("single default", "grid")))
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps(rows[-1]) + "\n")

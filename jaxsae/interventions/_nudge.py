@@ -40,10 +40,28 @@ def nudge_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence[
         per_level.append({"level": float(level), "value": float(level * scale),
                           "concept_share": float(concept_share(after, cmask).mean())})
     strong = _strongest(levels)
-    return {
+    before = float(concept_share(base_top[rows], cmask).mean())
+    out = {
         "concept": data.concept_names[c], "neuron": neuron, "k": k, "op": op, "mode": steerer.mode,
         "levels": [float(v) for v in levels], "scale": scale, "absolute_levels": bool(absolute),
-        "concept_share_before": float(concept_share(base_top[rows], cmask).mean()),
+        "concept_share_before": before,
         "per_level": per_level, "audience_size": int(len(aud)),
         "samples": sample_lists(data, aud, base_top[rows], afters[strong], float(levels[strong]), n_samples),
     }
+    if all(p["concept_share"] == before for p in per_level):
+        out["why_unmoved"] = why_unmoved(steerer, scale, levels, k)
+    return out
+
+
+def why_unmoved(steerer: Steerer, scale: float, levels: Sequence[float], k: int) -> str:
+    """Why a nudge left the concept's share where it was, in words, from the first cause that applies:
+    the recommender's item embeddings are all zero (most-popular or a bias-only model: a user edit cannot
+    change any score, which is what the grid keeps on very sparse data), the neuron never fires (its level
+    scale is 0), or else the edit raised the concept's items too little to enter the top-k."""
+    if not np.any(np.asarray(steerer.two_tower.item_emb)):
+        return ("the recommender's item embeddings are all zero (most-popular or a bias-only model, what the "
+                "validation grid keeps when no embedding model beats popularity): a user edit cannot change any score")
+    if scale == 0:
+        return "the neuron never fires on users (level scale 0): every level edits by 0"
+    return (f"the strongest edit ({max(abs(float(v)) for v in levels) * scale:.3g}) raised the concept's items too "
+            f"little to enter any audience user's top-{k}")

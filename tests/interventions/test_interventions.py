@@ -145,6 +145,22 @@ def test_nudge_raises_concept_share():
     assert [p["concept_share"] for p in out["per_level"]] == [1.0, 1.0]
 
 
+def test_nudge_says_why_it_cannot_move_a_most_popular_recommender():
+    """On very sparse data the grid keeps most-popular (zero item embeddings): no user edit changes a score,
+    and the nudge says so instead of reporting a flat curve silently."""
+    tt, data = planted_world()
+    flat = TwoTower.create(np.asarray(tt.user_emb), np.zeros_like(np.asarray(tt.item_emb)),
+                           item_bias=np.arange(12, dtype=np.float32))
+    module, params = identity_sae(4)
+    out = nudge_experiment(Steerer(module, params, flat), data, "Horror", np.arange(6), neuron=0,
+                           audience_size=3, k=4, levels=(1.0, 2.0))
+    assert [p["concept_share"] for p in out["per_level"]] == [out["concept_share_before"]] * 2
+    assert "item embeddings are all zero" in out["why_unmoved"]
+    moved = nudge_experiment(Steerer(module, params, tt), data, "Horror", np.arange(6), neuron=0,
+                             audience_size=3, k=4, levels=(1.0, 2.0))
+    assert "why_unmoved" not in moved  # it moved: nothing to explain
+
+
 def test_promote_item_enters_top_k():
     tt, data = planted_world()
     module, params = identity_sae(4)

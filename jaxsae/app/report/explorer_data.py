@@ -34,7 +34,8 @@ import numpy as np
 
 from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.explorer_arrays import _flat_pairs, _histograms, _sig, _sig_array, _spearman, _top_rows
-from jaxsae.app.report.explorer_parts import KS, _concepts_part, _groups, _load_arrays, _per_neuron, _steering, _user_rows, headline
+from jaxsae.app.report.explorer_parts import (KS, _benchmark, _concepts_part, _groups, _load_arrays, _per_neuron,
+                                              _steering, _user_rows, headline)
 from jaxsae.analysis import activations as act
 from jaxsae.analysis import purity_at_k
 from jaxsae.errors import ConfigError
@@ -223,6 +224,7 @@ def explorer_data(run: RunData, config: ExplorerConfig = ExplorerConfig(), array
         "users": users,
         "groups": groups,
         "steering": _steering(run, d),
+        "benchmark": _benchmark(run, d),
     }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxsae.app.report.collect import RunData
 from jaxsae.app.report.explorer_arrays import _num, _sig
-from jaxsae.app.report.sections import ABLATION_KEYS, purity_summary
+from jaxsae.app.report.sections import ABLATION_KEYS, benchmark_tables, purity_summary
 from data_prep.dataset import InteractionData
 from jaxsae.app.runs import load_run_sae
 
@@ -132,6 +132,24 @@ def _steering(run: RunData, digits: int) -> List[Dict[str, Any]]:
                          "before": [int(v) for v in s.get("before") or []],
                          "after": [int(v) for v in s.get("after") or []]} for s in samples],
         })
+    return out
+
+
+def _benchmark(run: RunData, digits: int) -> List[Dict[str, Any]]:
+    """The steering benchmark's tables (`benchmark_tables` of each `interventions/benchmark*.json`): per
+    table a title, its header and rows of significant-digit numbers; the steering view shows them."""
+    out = []
+    for rec in run.interventions:
+        if str(rec.get("_kind")) != "benchmark":
+            continue
+        c, p = rec.get("concept") or {}, rec.get("popularity") or {}
+        titles = (f"Steering towards {c.get('concept')} (SAE neuron {c.get('neuron')}) against the label baseline, "
+                  f"{c.get('n_users')} held-out users", f"Lowering popularity: SAE neuron {p.get('neuron')} against "
+                  "popularity down-weighting")
+        for title, (header, rows) in zip(titles, benchmark_tables(rec)):
+            if rows:
+                out.append({"title": title, "file": rec.get("_file"), "header": list(header),
+                            "rows": [[r[0]] + [_sig(v, digits) for v in r[1:]] for r in rows]})
     return out
 
 

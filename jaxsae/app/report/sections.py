@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jaxsae.app.report import figures
 from jaxsae.app.report.collect import RunData
@@ -314,6 +314,21 @@ def _points(rows: Any, x: str, y: str) -> "tuple[list, list]":
     return [r.get(x) for r in rows], [r.get(y) for r in rows]
 
 
+def benchmark_tables(rec: Mapping[str, Any]) -> List[Tuple[Tuple[str, ...], List[Tuple[Any, ...]]]]:
+    """`[(header, rows)]` of a steering benchmark record (`RUN/interventions/benchmark.json`): the concept
+    steering (SAE add, SAE redistribute, label baseline) per strength, then popularity (SAE neuron,
+    down-weighting) per strength; what the report's tables and the explorer's steering view show."""
+    c, p = rec.get("concept") or {}, rec.get("popularity") or {}
+    k = c.get("k", p.get("k"))
+    concept = [(name, r.get("strength"), r.get("ndcg"), r.get("segment_recall"), r.get("concept_share"))
+               for name, key in (("SAE add", "sae"), ("SAE redistribute", "sae_redistribute"), ("label", "label"))
+               for r in c.get(key) or []]
+    popularity = [(name, r.get("strength"), r.get("ndcg"), r.get("long_tail_coverage"), r.get("gini"))
+                  for name, key in (("SAE", "sae"), ("down-weighting", "downweight")) for r in p.get(key) or []]
+    return [(("steering", "strength", f"ndcg@{k}", f"segment recall@{k}", "concept share"), concept),
+            (("popularity", "strength", f"ndcg@{k}", "long-tail coverage", f"Gini of top-{k}"), popularity)]
+
+
 def benchmark_blocks(s: Section, rec: Dict[str, Any], figs: FigureContext) -> None:
     """The steering benchmark: the SAE's steering beside the baselines without an SAE, as tables and curves."""
     c, p = rec.get("concept") or {}, rec.get("popularity") or {}
@@ -323,22 +338,17 @@ def benchmark_blocks(s: Section, rec: Dict[str, Any], figs: FigureContext) -> No
         f"{c.get('concept')}; personal ndcg@{k} on those items against the segment recall@{k} of the concept, over "
         f"the steering strength, for SAE neuron {c.get('neuron')} and for the label baseline (scores + lambda x "
         f"label); and popularity neuron {p.get('neuron')} against popularity down-weighting."))
-    rows = [(name, r.get("strength"), r.get("ndcg"), r.get("segment_recall"), r.get("concept_share"))
-            for name, key in (("SAE add", "sae"), ("SAE redistribute", "sae_redistribute"), ("label", "label"))
-            for r in c.get(key) or []]
+    (head, rows), (p_head, p_rows) = benchmark_tables(rec)
     if rows:
-        s.blocks.append(table(("steering", "strength", f"ndcg@{k}", f"segment recall@{k}", "concept share"), rows))
+        s.blocks.append(table(head, rows))
         figs.add(s.blocks, "benchmark-concept.png", f"Steering towards {c.get('concept')}: personal ndcg@{k} against "
                  f"segment recall@{k}, one point per strength (up and right is better)", figures.level_curves,
                  [("SAE neuron",) + _points(c.get("sae"), "segment_recall", "ndcg"),
                   ("SAE redistribution",) + _points(c.get("sae_redistribute"), "segment_recall", "ndcg"),
                   ("label baseline",) + _points(c.get("label"), "segment_recall", "ndcg")],
                  f"segment recall@{k}", f"ndcg@{k}", title=f"benchmark {c.get('concept')}")
-    rows = [("SAE", r.get("strength"), r.get("ndcg"), r.get("long_tail_coverage"), r.get("gini"))
-            for r in p.get("sae") or []] + [("down-weighting", r.get("strength"), r.get("ndcg"),
-                                             r.get("long_tail_coverage"), r.get("gini")) for r in p.get("downweight") or []]
-    if rows:
-        s.blocks.append(table(("popularity", "strength", f"ndcg@{k}", "long-tail coverage", f"Gini of top-{k}"), rows))
+    if p_rows:
+        s.blocks.append(table(p_head, p_rows))
         figs.add(s.blocks, "benchmark-popularity.png", f"Lowering popularity: Gini index of the top-{k} exposure "
                  f"against personal ndcg@{k}, one point per strength (lower Gini at the same ndcg is better)",
                  figures.level_curves, [("SAE popularity neuron",) + _points(p.get("sae"), "ndcg", "gini"),

@@ -271,5 +271,6 @@ def summary_lines(kind: str, r: Dict[str, Any], path: Path) -> Tuple[str, str]:
     else:
         steps = ", ".join(f"{p['level']:g}: {p['concept_share']:.2f}" for p in r["per_level"])
         line = (f"[intervene] nudge {r['concept']} via neuron {r['neuron']} for {r['audience_size']} users: "
-                f"top-{r['k']} share {r['concept_share_before']:.2f} before; by level {{{steps}}}")
+                f"top-{r['k']} share {r['concept_share_before']:.2f} before; by level {{{steps}}}"
+                + (f"; unmoved: {r['why_unmoved']}" if r.get("why_unmoved") else ""))
     return line, f"[intervene] -> {path}"

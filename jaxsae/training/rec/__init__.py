@@ -7,7 +7,8 @@
 Private modules: `_config` (RecConfig and its defaults), `_step` (modules, optimizers, the jitted steps and
 epoch scan), `_epochs` (host-side epochs: negatives, batches, dispatch), `_validation` (the seeded validation
 slice), `_files` (checkpoints and loading), `_driver` (train_recommender, early stopping), `_grid` (the validation
-grid of capacities and regularizations plus a bias-only model, the best kept).
+grid of capacities and regularizations plus a bias-only model, the best kept), `_pooled` (the grid's closed-form
+candidate: users pooled from their items' SVD factors).
 """
 from jaxsae.training.rec._config import (BOOKKEEPING, DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS, RESUME_IGNORED,
                                          VAL_METRICS, RecConfig)
@@ -16,11 +17,12 @@ from jaxsae.training.rec._driver import (SPARSE_SLICE, TrainedRecommender, best_
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
                                          negative_probs,
                                          run_epoch)
-from jaxsae.training.rec._grid import GRID, choose, grid_candidates
+from jaxsae.training.rec._grid import BEHIND_EPOCHS, FLOOR_MARGIN, GRID, POOLED, behind_leader, choose, grid_candidates
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_state, init_params, make_loss_fn,
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
                                        to_two_tower)
+from jaxsae.training.rec._pooled import fit_pooled, pooled_params
 from jaxsae.training.rec._validation import carve_validation
 
 __all__ = [
@@ -31,5 +33,6 @@ __all__ = [
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
     "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
     "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",
-    "grid_candidates",
+    "grid_candidates", "BEHIND_EPOCHS", "behind_leader", "FLOOR_MARGIN", "POOLED",
+    "fit_pooled", "pooled_params",
 ]

@@ -10,8 +10,9 @@ reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam
 
 Default schedule: early stopping. A seeded validation slice of training positives
 (`jaxsae.training.rec._validation`) is held out of the fitted matrix and scored by full-ranking ndcg@10 after
-every epoch; training stops `patience` epochs after the best one, and a fresh model is then refitted on
-all training positives for the best epoch count (`refit`). MF defaults to d=64, L2 0.03.
+every epoch; training stops `patience` epochs after the best one, and the best epoch's model then trains
+`refit_epochs` more epochs on all training positives (the warm `refit`; `refit_epochs=None`: a fresh
+model for the best epoch count). MF defaults to d=64, L2 0.03.
 
 Every epoch is checkpointed (params, optimizer state, epoch, PRNG key, config, history); `resume=True`
 continues from the last one and ends bit-for-bit where an uninterrupted run ends. A non-finite loss raises
@@ -42,7 +43,9 @@ from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
 from jaxsae.training.rec._validation import carve_validation
 from jaxsae.metrics import evaluate_most_popular
-from jaxsae.training.rec._grid import choose, grid_candidates
+from jaxsae.training.rec._grid import (FLOOR_MARGIN, POOLED, POOLED_MAX_POSITIVES, behind_leader, choose,
+                                       grid_candidates)
+from jaxsae.training.rec._pooled import fit_pooled, pooled_params
 import shutil
 from jaxsae.metrics import evaluate_two_tower
 
@@ -63,6 +66,8 @@ class TrainedRecommender:
     """The epoch whose params these are (early stopping: best validation score; else the last epoch)."""
     validation: Optional[Dict[str, Any]] = None
     """Early stopping: the slice (`n_users`, `per_user`, ...), metric, best score and stop reason."""
+    opt_state: Any = None
+    """The optimizer state after the last epoch run (what a warm refit continues from)."""
 
 
 # ---- the training loop -----------------------------------------------------------------------------
@@ -89,7 +94,7 @@ def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool
     return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
 
 
-MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_most_popular_model`)
+MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_closed_form_model`)
 # The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
 SPARSE_SLICE = (1, 2)
 
@@ -149,62 +154,83 @@ def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None"
 
 def _refit(data: Any, config: RecConfig, sel: TrainedRecommender, out: Optional[Path], resume: bool,
            log: Callable[[str], None]) -> TrainedRecommender:
-    """After the selection run `sel` of `config`: a fresh fixed-schedule run on all training positives for
-    its best epoch count, written to `out` (`sel` itself without a validation slice)."""
+    """After the selection run `sel` of `config`, a fixed-schedule run on all training positives (the
+    validation slice included), written to `out` (`sel` itself without a validation slice).
+
+    Warm (`config.refit_epochs` = n, the default): continue from the best epoch's params, with the
+    optimizer state of the selection run's last epoch, for n epochs; the held-out rows are learned
+    without paying for the selection's epochs again. Cold (`refit_epochs=None`, the former refit): a
+    fresh model trained for the best epoch count."""
     if sel.validation is None:  # no validation user: the selection run is the fixed schedule itself
         return sel
-    n = int(sel.best_epoch)
-    log(f"[rec] refit on all training positives for the best {n} epochs")
+    warm = config.refit_epochs is not None
+    n = int(config.refit_epochs) if warm else int(sel.best_epoch)
+    log(f"[rec] refit on all training positives: " + (f"{n} more epochs from the best epoch {sel.best_epoch}"
+                                                       if warm else f"a fresh model for the best {n} epochs"))
     full = dataclasses.replace(config, patience=0, epochs=n)
-    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)))
-    validation = {**sel.validation, "refit": {"epochs": n, "train_s": ref.train_s, "history": ref.history}}
+    ref = train_phase(data, full, out, resume, lambda m: log(m.replace("[rec]", "[rec] refit", 1)),
+                      init=(sel.params, sel.opt_state) if warm else None)
+    validation = {**sel.validation, "refit": {"epochs": n, "warm": warm, "train_s": ref.train_s,
+                                              "history": ref.history}}
     return dataclasses.replace(ref, config=config, history=sel.history, train_s=sel.train_s + ref.train_s,
-                               best_epoch=n, validation=validation)
+                               best_epoch=int(sel.best_epoch) + n if warm else n, validation=validation)
 
 
 def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
                 log: Callable[[str], None]) -> TrainedRecommender:
-    """`train_recommender` with `config.grid`: every `grid_candidates` config trained with early stopping
-    (checkpointed in `out/grid/<name>/`), the best on the validation slice kept (`choose`) and refitted
-    (with `config.refit`). `validation["grid"]` records each candidate's validation figures and the
-    most-popular ranking's on the same slice; the returned `config` is the chosen candidate's."""
+    """`train_recommender` with `config.grid`: with `config.pooled` the closed-form pooled candidate
+    (`_pooled_candidate`), then every `grid_candidates` config trained with early stopping (checkpointed
+    in `out/grid/<name>/`; stopped once behind the best so far, `behind_leader`), the best on the
+    validation slice kept
+    (`choose`, over the most-popular floor) and refitted (with `config.refit`). `validation["grid"]`
+    records each candidate's validation figures and the most-popular ranking's on the same slice; the
+    returned `config` is the chosen candidate's."""
 
     _, val = validation_split(data, config)
     if val is None:  # no user can give validation positives: nothing to choose on
         return train_recommender(data, dataclasses.replace(config, grid=False), out, resume, log)
     if out is not None and not resume:
         clear_outputs(out)
-    runs, rows = [], []
+    pooled = _pooled_candidate(data, val, config, log)
+    # a closed-form candidate is at its best from the first epoch on: a flat curve to stay behind of
+    leader = [pooled["best"]] if pooled is not None else None
+    runs, rows = {}, []
     for name, cand in grid_candidates(config):
         log(f"[rec] grid candidate {name}: {cand.model} d={cand.dim} l2={cand.l2}"
             + (" bias-only" if cand.bias_only else ""))
         sel = train_phase(data, cand, out / "grid" / name if out is not None else None, resume,
-                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)))
+                          lambda m, name=name: log(m.replace("[rec]", f"[rec] {name}", 1)), leader=leader)
         v = sel.validation or {}
         at_best = next((h for h in sel.history if h["epoch"] == v.get("best_epoch")), {})
-        runs.append((cand, sel))
+        runs[name] = (cand, sel)
         rows.append({"name": name, "model": cand.model, "dim": int(cand.dim), "l2": float(cand.l2),
                      "bias_only": bool(cand.bias_only), "best": v.get("best"), "best_epoch": v.get("best_epoch"),
                      "val_hit@10": at_best.get("val_hit@10"), "epochs_run": len(sel.history),
-                     "train_s": float(sel.train_s)})
+                     "behind_leader": bool(v.get("behind_leader", False)), "train_s": float(sel.train_s)})
+        if v.get("best") is not None and (leader is None or v["best"] > max(leader)):
+            leader = [h[f"val_{config.val_metric}"] for h in sel.history]
+    if pooled is not None:  # after the trained candidates: they win ties
+        rows.append(pooled)
     popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
-    # the floor: most-popular itself, kept when no trained candidate beats it on validation (ties: trained)
+    # the floor: most-popular itself, kept unless a candidate beats it on validation by more than FLOOR_MARGIN
     rows.append({"name": MOST_POPULAR, "model": "mf", "dim": 1, "l2": 0.0, "bias_only": True,
                  "best": popular[config.val_metric], "best_epoch": 0, "val_hit@10": popular["hit@10"],
                  "epochs_run": 0, "train_s": 0.0})
-    j = choose(rows, config.val_metric)
-    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows,
+    j = choose(rows, config.val_metric, floor_margin=FLOOR_MARGIN)
+    grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows, "floor_margin": FLOOR_MARGIN,
             "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
     log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
-        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None)
-        + f"; most popular {popular[config.val_metric]:.4f})")
-    if rows[j]["name"] == MOST_POPULAR:
+        + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None) + ")")
+    train_s = sum(r["train_s"] for r in rows)
+    if rows[j]["name"] in (MOST_POPULAR, POOLED):
         validation = {"metric": config.val_metric, "best": rows[j]["best"], "best_epoch": 0, "stopped_early": False,
                       "patience": int(config.patience), **val.info["validation"], "grid": grid}
-        return _most_popular_model(data, config, out, validation, sum(r[1].train_s for r in runs))
-    cand, sel = runs[j]
-    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid},
-                              train_s=sum(r[1].train_s for r in runs))
+        params = None
+        if rows[j]["name"] == POOLED:  # rebuilt on all training positives (its refit, in closed form)
+            params = pooled_params(data, pooled["alpha"], pooled["rank"], pooled["beta"], seed=config.seed)
+        return _closed_form_model(data, config, out, validation, train_s, params)
+    cand, sel = runs[rows[j]["name"]]
+    sel = dataclasses.replace(sel, validation={**(sel.validation or {}), "grid": grid}, train_s=train_s)
     if not config.refit:
         if out is not None:  # the chosen candidate's checkpoint becomes the run's
             _copy_checkpoint(out / "grid" / rows[j]["name"], out)
@@ -212,16 +238,42 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
     return _refit(data, cand, sel, out, resume, log)
 
 
-def _most_popular_model(data: Any, config: RecConfig, out: Optional[Path], validation: Dict[str, Any],
-                        train_s: float) -> TrainedRecommender:
-    """The most-popular ranking as a bias-only MF (`item_bias` = the item's training count, everything else
-    zero, so every user's scores are the counts: the most-popular lists exactly), checkpointed in `out`."""
-    cfg = RecConfig(model="mf", dim=1, bias_only=True, grid=False, patience=0, epochs=1, l2=0.0, seed=config.seed,
-                    devices=config.devices, eval_chunk_size=config.eval_chunk_size)
+def _pooled_candidate(data: Any, val: Any, config: RecConfig,
+                      log: Callable[[str], None]) -> Optional[Dict[str, Any]]:
+    """The grid row of the closed-form pooled candidate (`jaxsae.training.rec._pooled`), its settings chosen
+    on `val` (the validation view) only; None unless `config.pooled`, above `POOLED_MAX_POSITIVES` training
+    positives, and for an NCF grid (the run asked for NCF; the pooled model is an MF)."""
+    if (not config.pooled or config.model != "mf"
+            or int(np.asarray(data.train_indices).shape[0]) > POOLED_MAX_POSITIVES):
+        return None
+    t0 = time.perf_counter()
+
+    def val_score(params: Any) -> float:
+        tt = to_two_tower(RecConfig(model="mf"), params)
+        return evaluate_two_tower(tt, val, ks=(10,), chunk_size=config.eval_chunk_size)[config.val_metric]
+
+    (alpha, rank, beta), score, tried = fit_pooled(val, val_score, seed=config.seed)
+    dt = time.perf_counter() - t0
+    log(f"[rec] grid candidate {POOLED}: alpha {alpha} rank {rank} beta {beta} (val {config.val_metric} "
+        f"{score:.4f}, {dt:.1f}s)")
+    return {"name": POOLED, "model": "mf", "dim": rank, "l2": 0.0, "bias_only": False, "best": score,
+            "best_epoch": 0, "val_hit@10": None, "epochs_run": 0, "behind_leader": False, "train_s": dt,
+            "alpha": alpha, "rank": rank, "beta": beta, "tried": tried}
+
+
+def _closed_form_model(data: Any, config: RecConfig, out: Optional[Path], validation: Dict[str, Any],
+                       train_s: float, params: Optional[Mapping[str, np.ndarray]]) -> TrainedRecommender:
+    """An untrained MF checkpointed in `out`: `params` (the pooled candidate), or with None the most-popular
+    ranking as a bias-only MF (`item_bias` = the item's training count, everything else zero, so every
+    user's scores are the counts: the most-popular lists exactly)."""
+    dim = 1 if params is None else int(np.asarray(params["item_emb"]).shape[1])
+    cfg = RecConfig(model="mf", dim=dim, bias_only=params is None, grid=False, patience=0, epochs=1, l2=0.0,
+                    seed=config.seed, devices=config.devices, eval_chunk_size=config.eval_chunk_size)
     module = build_recommender(cfg, data.n_users, data.n_items)
-    params = {k: jax.numpy.zeros_like(v) for k, v in init_params(module, jax.random.PRNGKey(cfg.seed)).items()}
-    params["item_bias"] = jax.numpy.asarray(np.asarray(data.popularity, np.float32))
-    params = jax.device_get(params)
+    if params is None:
+        params = {k: jax.numpy.zeros_like(v) for k, v in init_params(module, jax.random.PRNGKey(cfg.seed)).items()}
+        params["item_bias"] = jax.numpy.asarray(np.asarray(data.popularity, np.float32))
+    params = jax.device_get({k: jax.numpy.asarray(v) for k, v in params.items()})
     if out is not None:
         clear_outputs(out)
         state = _state(params, init_opt_state(cfg, make_optimizer(cfg), params), 1, jax.random.PRNGKey(cfg.seed), None)
@@ -241,7 +293,8 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
-                log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
+                log: Optional[Callable[[str], None]] = print, init: Optional[Tuple[Any, Any]] = None,
+                leader: Optional[Sequence[float]] = None) -> TrainedRecommender:
     """Train `config.model` on `data` (an `InteractionData`): `config.epochs` epochs, or with early
     stopping (`config.patience > 0`, the default) until the validation score has not improved for
     `patience` epochs, returning the best epoch's params.
@@ -252,6 +305,9 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     checkpointed there (`jaxsae.checkpoint`; with the best params so far under early stopping);
     `resume=True` continues from the newest checkpoint (its config must match except `RESUME_IGNORED`
     keys) and reproduces the uninterrupted run exactly. `log` receives one progress line per epoch.
+    `init = (params, opt_state)` starts from those instead of a fresh initialization (a warm refit).
+    `leader` (a grid's best validation curve so far) also stops the run once it stays behind it
+    (`jaxsae.training.rec._grid.behind_leader`).
     Raises `TrainingDivergedError` on a non-finite loss (the last good checkpoint is kept).
     """
     log = log or (lambda s: None)
@@ -266,6 +322,8 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         params = {**params, "user_emb": jax.numpy.zeros_like(params["user_emb"]),
                   "item_emb": jax.numpy.zeros_like(params["item_emb"])}
     opt_state = init_opt_state(config, tx, params)
+    if init is not None:
+        params, opt_state = init
     best = jax.device_get(params) if val is not None else None
     start_epoch, history = 0, []
     out = Path(out_dir) if out_dir is not None else None
@@ -297,7 +355,11 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
     t_train = 0.0
     t_mark = time.perf_counter()
     next_batches = None
-    stopped = should_stop(history, config)
+    def stop_now() -> Tuple[bool, bool]:  # (stop, because behind the leader)
+        behind = val is not None and leader is not None and behind_leader(history, leader, config.val_metric)
+        return should_stop(history, config) or behind, behind
+
+    stopped, behind = stop_now()
     if start_epoch < config.epochs and not stopped:
         next_batches = epoch_batches(fit, config, epoch_key(base_key, start_epoch + 1), probs, sampler=sampler)
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -334,7 +396,7 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
                 entry.update({"hit@10": m["hit@10"], "ndcg@10": m["ndcg@10"]})
                 msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
         history.append(entry)
-        stopped = should_stop(history, config)
+        stopped, behind = stop_now()
         if out is not None:
             state = _state(unreplicate(r_params), unreplicate(r_opt), epoch, base_key, best)
             save_checkpoint(out, epoch, state, CHECKPOINT_KIND, cfg_dict,
@@ -349,12 +411,14 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         best_epoch, score = best_of(history, config.val_metric)
         validation = {"metric": config.val_metric, "best": score, "best_epoch": best_epoch,
                       "stopped_early": bool(stopped), "patience": int(config.patience),
-                      **val.info["validation"]}
+                      **val.info["validation"], **({"behind_leader": True} if behind else {})}
         log(f"[rec] best epoch {best_epoch} (val {config.val_metric} {score:.4f})"
-            + (f"; stopped after {len(history)} epochs" if stopped else ""))
+            + (f"; stopped after {len(history)} epochs" if stopped else "")
+            + (" (behind the grid's best so far)" if behind else ""))
     else:
         params = unreplicate(r_params)
         best_epoch = int(history[-1]["epoch"]) if history else start_epoch
     params = jax.device_get(params)
     return TrainedRecommender(module=module, params=params, config=config, two_tower=to_two_tower(config, params),
-                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation)
+                              history=history, train_s=t_train, best_epoch=best_epoch, validation=validation,
+                              opt_state=jax.device_get(unreplicate(r_opt)))

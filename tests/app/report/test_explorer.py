@@ -48,6 +48,16 @@ def test_report_writes_explorer_from_json_only(tmp_path) -> None:
     assert doc["headline"]["bound"]["sae_clear_among_probe_clear"] == 1 and doc["headline"]["bound"]["probe_clear"] == 3
     assert doc["headline"]["bound"]["item_density"] == 0.1  # from analysis/bound.json
     assert doc["latents"]["group"] == [0, 0, 1, 1, 2, 2, 2, 2]  # Matryoshka groups from hierarchy.json
+    # the steering benchmark beside the interventions: SAE and label baseline, SAE and down-weighting
+    bench = json.loads((run / "interventions/benchmark.json").read_text())
+    concept, popularity = doc["benchmark"]
+    assert "Horror" in concept["title"] and concept["header"][:2] == ["steering", "strength"]
+    assert [r[0] for r in concept["rows"]] == ["SAE add"] * 3 + ["label"] * 3
+    assert [r[2] for r in concept["rows"]] == [round(r["ndcg"], 3) for r in bench["concept"]["sae"] + bench["concept"]["label"]]
+    assert [r[0] for r in popularity["rows"]] == ["SAE", "SAE", "down-weighting", "down-weighting"]
+    assert [r[4] for r in popularity["rows"]] == [round(r["gini"], 3) for r in bench["popularity"]["sae"]
+                                                  + bench["popularity"]["downweight"]]
+    assert 'D.benchmark' in page and "panel bench" in page  # the steering view renders them
 
 
 def test_explorer_without_stages(tmp_path) -> None:

@@ -26,7 +26,9 @@ def test_train_rec_writes_checkpoint_metrics_and_config(run_dir, capsys):
     metrics = json.loads((run_dir / "rec" / "metrics.json").read_text())
     for key in RANKING_KEYS + ("model", "n_eval_users", "train_s", "epochs", "history", "most_popular"):
         assert key in metrics, key
-    assert metrics["model"] == "mf" and metrics["epochs"] == 2 and len(metrics["history"]) == 2
+    # the kept model: the best of 2 selection epochs (epoch 2), then the warm refit's 5 more on all positives
+    assert metrics["model"] == "mf" and metrics["epochs"] == 2 + 5 and len(metrics["history"]) == 2
+    assert metrics["validation"]["refit"]["epochs"] == 5 and metrics["validation"]["refit"]["warm"]
     assert all(k in metrics["most_popular"] for k in RANKING_KEYS)
     assert metrics["hit@10"] > metrics["most_popular"]["hit@10"]
     config = json.loads((run_dir / "rec" / "config.json").read_text())

@@ -1,4 +1,6 @@
 """Recommender early stopping: the validation slice and restoring the best epoch."""
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -136,20 +138,48 @@ def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_refit_trains_on_all_positives_for_the_best_epoch_count(data, tmp_path, monkeypatch):
+def test_cold_refit_trains_on_all_positives_for_the_best_epoch_count(data, tmp_path, monkeypatch):
     scripted(monkeypatch)
-    cfg = RecConfig(epochs=20, patience=3, batch_size=512, grid=False)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, grid=False, refit_epochs=None)
     out = train_recommender(data, cfg, out_dir=tmp_path, log=quiet)
     assert out.best_epoch == 3 and out.validation["refit"]["epochs"] == 3
     assert len(out.validation["refit"]["history"]) == 3 and len(out.history) == 6
     # the refit is the fixed 3-epoch schedule on every training positive, and it is what later stages load
-    fixed = train_recommender(data, RecConfig(epochs=3, patience=0, batch_size=512), log=quiet)
+    fixed = train_recommender(data, RecConfig(epochs=3, patience=0, batch_size=512, refit_epochs=None), log=quiet)
     _, loaded, cfg_loaded, _ = load_recommender_state(tmp_path)
     assert cfg_loaded.patience == 0 and cfg_loaded.epochs == 3
     for a, b, c in zip(jax.tree_util.tree_leaves(out.params), jax.tree_util.tree_leaves(fixed.params),
                        jax.tree_util.tree_leaves(loaded)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_warm_refit_continues_the_best_epoch_on_all_positives(data, tmp_path, monkeypatch):
+    """The default refit: `refit_epochs` more epochs from the best epoch's params and the selection's last
+    optimizer state, on every training positive (the validation slice included), and it is what later stages
+    load."""
+    scripted(monkeypatch)
+    cfg = RecConfig(epochs=20, patience=3, batch_size=512, grid=False, refit_epochs=2)
+    out = train_recommender(data, cfg, out_dir=tmp_path, log=quiet)
+    assert out.validation["refit"] == {**out.validation["refit"], "epochs": 2, "warm": True}
+    assert out.best_epoch == 3 + 2 and len(out.validation["refit"]["history"]) == 2
+    scripted(monkeypatch)
+    sel = train_recommender(data, dataclasses.replace(cfg, refit=False), log=quiet)
+    assert sel.best_epoch == 3
+    full = dataclasses.replace(cfg, patience=0, epochs=2)
+    on_all = rec_files.train_phase(data, full, log=quiet, init=(sel.params, sel.opt_state))
+    fit, _ = rec_files.validation_split(data, cfg)
+    on_fit = rec_files.train_phase(fit, full, log=quiet, init=(sel.params, sel.opt_state))
+    _, loaded, _, _ = load_recommender_state(tmp_path)
+    for a, b, c in zip(jax.tree_util.tree_leaves(out.params), jax.tree_util.tree_leaves(on_all.params),
+                       jax.tree_util.tree_leaves(loaded)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+    # it trained (not the best-epoch model) and on the held-out rows too (not the fitted matrix alone)
+    assert not np.array_equal(np.asarray(out.params["user_emb"]), np.asarray(sel.params["user_emb"]))
+    assert not np.array_equal(np.asarray(out.params["user_emb"]), np.asarray(on_fit.params["user_emb"]))
+    cold = rec_files.train_phase(data, full, log=quiet)  # and it started from the selection, not afresh
+    assert not np.array_equal(np.asarray(out.params["user_emb"]), np.asarray(cold.params["user_emb"]))
 
 
 def test_a_tied_best_score_keeps_the_earliest_epoch(data, monkeypatch):

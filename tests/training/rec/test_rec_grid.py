@@ -8,7 +8,8 @@ from data_prep import synthetic
 from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import _ranking as ranking
-from jaxsae.training.rec import (RecConfig, grid_candidates, load_recommender, load_recommender_state, slice_options, train_recommender,
+from jaxsae.training.rec import (RecConfig, behind_leader, choose, grid_candidates, load_recommender,
+                                load_recommender_state, pooled_params, slice_options, to_two_tower, train_recommender,
                                 validation_split)
 
 
@@ -59,7 +60,7 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
 
     def fake_two_tower(tt, view, **kw):
         check_view(view)
-        v = score[int(tt.user_emb.shape[1])]
+        v = score.get(int(tt.user_emb.shape[1]), 0.0)  # the pooled candidate's ranks: 64 (0.2), others 0
         return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
 
     def fake_popular(view, **kw):
@@ -68,17 +69,97 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
-    out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512), out_dir=tmp_path, log=quiet)
+    out = train_recommender(data, RecConfig(epochs=4, patience=1, batch_size=512, pooled=True), out_dir=tmp_path,
+                            log=quiet)
     grid = out.validation["grid"]
     assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
     assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only",
-                                                       "most-popular"]
-    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1, 0.05]
+                                                       "pooled-svd", "most-popular"]
+    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1, 0.2, 0.05]
     assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
-    # the run's checkpoint is the chosen candidate's refit
+    # the run's checkpoint is the chosen candidate's (warm) refit
     _, params, cfg, _ = load_recommender_state(tmp_path)
-    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.best_epoch
+    assert cfg.dim == 32 and cfg.patience == 0 and cfg.epochs == out.validation["refit"]["epochs"] == 5
     assert np.asarray(params["user_emb"]).shape[1] == 32
+
+
+def test_behind_leader_compares_best_so_far_scores_at_the_same_epoch():
+    h = lambda *v: [{"epoch": e, "val_ndcg@10": x} for e, x in enumerate(v, 1)]  # noqa: E731
+    leader = [0.1, 0.3, 0.4]
+    assert not behind_leader(h(0.05, 0.2), leader, "ndcg@10")  # fewer than 3 epochs: not yet
+    assert behind_leader(h(0.05, 0.2, 0.3), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.35, 0.3), leader, "ndcg@10")  # ahead at epoch 2 (0.35 > 0.3)
+    # past the leader's last epoch its best (0.4) is the bar; own best so far counts, not the last score
+    assert behind_leader(h(0.5, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10") is False
+    assert behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.41, 0.2), leader, "ndcg@10")
+    assert not behind_leader(h(0.05, 0.2, 0.3), [], "ndcg@10")
+
+
+def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
+    score = {64: 0.20, 32: 0.40, 128: 0.30, 1: 0.10}  # constant per candidate: d=32 leads once it has run
+
+    def fake_two_tower(tt, view, **kw):
+        v = score[int(tt.user_emb.shape[1])]
+        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
+    out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, refit=False), log=quiet)
+    rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
+    # the default leads first (nothing before it), d=32 overtakes; d=128 and bias-only stop after 3 epochs
+    assert rows["default"]["epochs_run"] == 6 and rows["d32-l2-0.1"]["epochs_run"] == 6
+    assert rows["d128-l2-0.01"]["epochs_run"] == 3 and rows["d128-l2-0.01"]["behind_leader"]
+    assert rows["bias-only"]["epochs_run"] == 3 and not rows["default"]["behind_leader"]
+    assert out.validation["grid"]["chosen"] == "d32-l2-0.1"
+
+
+def test_a_closed_form_leader_stops_the_trained_candidates_behind_it(data, monkeypatch):
+    def fake_two_tower(tt, view, **kw):
+        v = 0.5 if int(tt.user_emb.shape[1]) not in (64, 32, 128, 1) else 0.3  # pooled at rank 64 is 0.3 too
+        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
+    monkeypatch.setattr("jaxsae.training.rec._pooled.FACTORS", ((0.0, 64), (0.5, 8)))
+    off = train_recommender(data, RecConfig(epochs=1, patience=5, batch_size=512), log=quiet)
+    assert "pooled-svd" not in [c["name"] for c in off.validation["grid"]["candidates"]]  # opt-in
+    out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, pooled=True), log=quiet)
+    rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
+    assert out.validation["grid"]["chosen"] == "pooled-svd" and rows["pooled-svd"]["best"] == 0.5
+    assert rows["pooled-svd"]["rank"] == 8 and rows["pooled-svd"]["alpha"] == 0.5
+    assert all(rows[n]["epochs_run"] == 3 and rows[n]["behind_leader"] for n in ("default", "d32-l2-0.1"))
+    # the kept model is the pooled one rebuilt on all training positives (not the validation view's)
+    expect = pooled_params(data, 0.5, 8, rows["pooled-svd"]["beta"])
+    np.testing.assert_allclose(np.asarray(out.params["user_emb"]), expect["user_emb"], rtol=1e-5, atol=1e-6)
+    assert out.config.dim == 8 and not out.config.bias_only
+
+
+def test_the_floor_is_kept_unless_beaten_by_more_than_the_margin():
+    rows = lambda a: [{"best": 0.1}, {"best": a}, {"best": 0.2}]  # noqa: E731  (the last: the floor)
+    assert choose(rows(0.201), "ndcg@10", floor_margin=0.01) == 2
+    assert choose(rows(0.203), "ndcg@10", floor_margin=0.01) == 1
+    assert choose(rows(0.201), "ndcg@10") == 1
+
+
+def test_pooled_scores_equal_a_numpy_computation():
+    """score(u, i) = p_u . V_i + beta log(1 + c_i) / log(1 + max c), p_u = x_u V / |x_u V|, V the top right
+    singular vectors of X diag(c)^-alpha."""
+    x = np.array([[1, 1, 0, 0, 1], [0, 1, 1, 0, 0], [1, 0, 0, 1, 1], [0, 0, 1, 1, 0], [1, 1, 1, 0, 0],
+                  [0, 0, 0, 0, 0]], np.float64)
+    indptr = np.concatenate([[0], np.cumsum(x.sum(1))]).astype(np.int64)
+    data = SimpleNamespace(train_indptr=indptr, train_indices=np.nonzero(x)[1], n_users=6, n_items=5)
+    alpha, rank, beta = 0.5, 2, 0.3
+    params = pooled_params(data, alpha, rank, beta)
+    c = x.sum(0)
+    _, _, vt = np.linalg.svd(x / c ** alpha)
+    v = vt[:rank].T
+    v *= np.sign(v[np.argmax(np.abs(v), axis=0), np.arange(rank)])
+    p = x @ v
+    p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+    expected = p @ v.T + beta * np.log1p(c) / np.log1p(c.max())
+    tt = to_two_tower(RecConfig(), params)
+    got = np.asarray(tt.cross(tt.user_emb, tt.item_emb)) + np.asarray(tt.item_bias)[None, :]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.all(np.asarray(params["user_emb"])[5] == 0)  # no history: the popularity term alone
 
 
 def test_most_popular_is_kept_when_no_trained_candidate_beats_it_on_validation(data, tmp_path, monkeypatch):

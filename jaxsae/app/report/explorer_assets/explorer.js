@@ -281,7 +281,8 @@
     let html = `<h1>Steering</h1><p class="muted">Top lists of sample audience users before and after each intervention the run computed (<code>jaxsae intervene</code>).</p>
       ${all.length > 1 ? `<div class="tabs">${explicit ? `<a class="tab" href="#steer">all</a>` : ""}${toc}</div>` : ""}
       <div class="legend"><span class="removed">removed</span><span class="added">added</span><span>● carries the target concept</span></div>`;
-    if (!all.length) { view.innerHTML = html + "<p class='notes'>No interventions in this run: <code>jaxsae intervene RUN --filter CONCEPT</code> computes them.</p>"; return; }
+    const bench = (D.benchmark || []).map((t) => `<section class="panel bench"><h2>${esc(t.title)}</h2><table><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>${t.rows.map((r) => `<tr>${r.map((v) => `<td>${isNum(v) ? f(v) : esc(v)}</td>`).join("")}</tr>`).join("")}</table></section>`).join("");
+    if (!all.length) { view.innerHTML = html + bench + "<p class='notes'>No interventions in this run: <code>jaxsae intervene RUN --filter CONCEPT</code> computes them.</p>"; return; }
     all.forEach((st, j) => {
       const sum = st.summary.map(([k, v]) => `<span class="muted">${esc(k)}</span> <b>${isNum(v) ? (Number.isInteger(v) ? v : f(v)) : esc(v)}</b>`).join(" · ");
       html += `<section class="panel steer" id="steer-${j}" data-steer="${esc(st.kind)}" data-target="${esc(st.target)}"><h2>${describe(st)}</h2><div class="small">top-${esc(st.k)} · level ${f(st.level)} · ${sum}</div>`;
@@ -294,7 +295,7 @@
       if (r != null) html += `<div class="small muted">${userAttrs(r)}</div>`;
       html += `<div class="lists">${toplist("before", x.before, x.after, st)}${toplist("after", x.after, x.before, st)}</div></section>`;
     });
-    view.innerHTML = html;
+    view.innerHTML = html + bench;
   }
   function toplist(which, list, other, st) {
     const pos = new Map(other.map((i, r) => [i, r]));
