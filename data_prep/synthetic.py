@@ -211,19 +211,27 @@ def plant(config: SyntheticConfig) -> PlantedTruth:
     )
 
 
-def _logits(config: SyntheticConfig, t: PlantedTruth, users: slice, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+def _item_terms(config: SyntheticConfig, t: PlantedTruth) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Item sides of the logit's terms, float32, computed once per draw: genre multi-hot `[n_items, G]`,
+    `log pi_i`, the release decade `t_i` in [-1, 1] (oldest -1, newest +1) and the traits `y_i` `[n_items, r]`."""
+    log_pi = (-config.zipf_exponent * np.log(t.item_pop_rank)).astype(np.float32)
+    item_dec = (t.item_year - config.first_decade) // 10
+    recency = (2.0 * item_dec / max(config.n_decades - 1, 1) - 1.0).astype(np.float32)
+    return t.item_genres.astype(np.float32), log_pi, recency, t.item_taste.astype(np.float32)
+
+
+def _logits(config: SyntheticConfig, t: PlantedTruth, items: Tuple[np.ndarray, ...], users: slice,
+            out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """The choice model's logits (module docstring) of `users`, written into `out` (`[len(users), n_items]`
     float32; `scratch` of the same shape holds each term before it is added), so that a block of users
-    allocates no users x items array of its own."""
-    log_pi = (-config.zipf_exponent * np.log(t.item_pop_rank)).astype(np.float32)
-    np.matmul((config.genre_strength * t.user_theta[users]).astype(np.float32), t.item_genres.astype(np.float32).T, out=out)
+    allocates no users x items array of its own; `items` is `_item_terms`."""
+    genres, log_pi, recency, taste = items
+    np.matmul((config.genre_strength * t.user_theta[users]).astype(np.float32), genres.T, out=out)
     out += np.multiply(t.user_appetite[users].astype(np.float32)[:, None], log_pi[None, :], out=scratch)
-    item_dec = (t.item_year - config.first_decade) // 10
-    recency = (2.0 * item_dec / max(config.n_decades - 1, 1) - 1.0).astype(np.float32)  # oldest -1, newest +1
     out += np.multiply((config.era_strength * t.user_era[users]).astype(np.float32)[:, None], recency[None, :], out=scratch)
     if config.taste_dim and config.taste_strength:
         user_taste = (config.taste_strength * t.user_taste[users]).astype(np.float32)
-        out += np.matmul(user_taste, t.item_taste.T.astype(np.float32), out=scratch)
+        out += np.matmul(user_taste, taste.T, out=scratch)
     return out
 
 
@@ -244,7 +252,8 @@ def draw_interactions(config: SyntheticConfig, truth: PlantedTruth,
 
     Streams over blocks of `block_users(n_items, block_bytes)` users: two `[block, n_items]` float32
     buffers allocated once (logits, noise), the uniforms drawn in user-major order from one generator,
-    so the result does not depend on `block_bytes` (up to float ties) and memory stays
+    so the result does not depend on `block_bytes` (up to float ties), and a block's selection is a
+    partition (the kmax-th key per user) and a sort of the few keys at or below it; memory stays
     ~`3 * block_bytes` + the output (8 bytes per interaction) at any size.
     """
     rng = np.random.default_rng([config.seed, 1])
@@ -254,11 +263,12 @@ def draw_interactions(config: SyntheticConfig, truth: PlantedTruth,
     noise_buf = np.empty((rows, n_i), dtype=np.float32)
     total = int(truth.user_n.sum())
     out_u, out_i = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    items = _item_terms(config, truth)
     at = 0
     for start in range(0, config.n_users, rows):
         sl = slice(start, min(start + rows, config.n_users))
         m = sl.stop - sl.start
-        noisy, noise = _logits(config, truth, sl, logit_buf[:m], noise_buf[:m]), noise_buf[:m]
+        noisy, noise = _logits(config, truth, items, sl, logit_buf[:m], noise_buf[:m]), noise_buf[:m]
         rng.random(dtype=np.float32, out=noise)  # -log(-log(U (1 - 1e-7) + 1e-7)) is the Gumbel noise
         noise *= np.float32(1 - 1e-7)
         noise += np.float32(1e-7)
@@ -269,12 +279,14 @@ def draw_interactions(config: SyntheticConfig, truth: PlantedTruth,
         np.negative(noisy, out=noisy)  # now the negated keys: the best items are the smallest
         counts = truth.user_n[sl]
         kmax = int(counts.max())
-        top = np.argpartition(noisy, kmax - 1, axis=1)[:, :kmax]  # kmax x smaller than the block's buffers
-        if kmax < n_i:  # keep the kmax best in order so each user takes its counts[u] best
-            order = np.argsort(np.take_along_axis(noisy, top, axis=1), axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-        take = np.arange(kmax)[None, :] < counts[:, None]
-        picked = top[take]
+        np.copyto(noise, noisy)  # the noise is spent: its buffer finds each user's kmax-th smallest key
+        noise.partition(kmax - 1, axis=1)  # each row's kmax smallest keys first, unordered
+        best = np.sort(noise[:, :kmax], axis=1)
+        row, col = np.nonzero(noisy <= best[np.arange(m), counts - 1][:, None])  # each user's counts[u] best
+        order = np.lexsort((noisy[row, col], row))  # by user, then by key: best first
+        row, col = row[order], col[order]
+        rank = np.arange(row.size) - np.searchsorted(row, np.arange(m))[row]
+        picked = col[rank < counts[row]]  # (more only on tied keys)
         out_i[at:at + picked.size] = picked
         out_u[at:at + picked.size] = np.repeat(np.arange(sl.start, sl.stop, dtype=np.int32), counts)
         at += picked.size
