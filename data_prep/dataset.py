@@ -27,7 +27,8 @@ CONCEPT_FAMILIES = ("genre", "tag", "decade", "popularity")
 
 @dataclasses.dataclass
 class RawDataset:
-    """Interactions and metadata exactly as a loader read them, with original (string) ids.
+    """Interactions and metadata exactly as a loader read them, with original ids (strings, or integers
+    where the ids are integers, as the synthetic generator's: prepare reads them as their decimal strings).
 
     One row per interaction in `user`, `item`, `value` (rating, play count or 1), `timestamp`
     (-1 where the source has none). The item table (`item_table_ids`, `item_titles`,
@@ -38,8 +39,8 @@ class RawDataset:
     """
 
     name: str
-    user: np.ndarray  # [n_rows] str
-    item: np.ndarray  # [n_rows] str
+    user: np.ndarray  # [n_rows] str or int
+    item: np.ndarray  # [n_rows] str or int
     value: np.ndarray  # [n_rows] float64
     timestamp: np.ndarray  # [n_rows] int64, -1 unknown
     item_table_ids: np.ndarray  # [n_catalogue] str

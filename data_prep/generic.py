@@ -78,8 +78,34 @@ def _resolve(path: Path, df: pd.DataFrame, wanted: Sequence[str], optional: Sequ
     return out
 
 
+def _typed(df: pd.DataFrame, column: str, kind: str) -> bool:
+    """True when parquet stored `column` with a numpy type that already satisfies `kind`: integers for
+    "nonempty"/"int"/"float", finite floats for "float" (no per-row strings needed to check them)."""
+    dtype = df[column].dtype
+    if not isinstance(dtype, np.dtype):
+        return False  # pandas extension types (nullable Int64, strings): checked as text
+    if dtype.kind in "iu":
+        return kind in ("nonempty", "int", "float")
+    return dtype.kind == "f" and kind == "float" and bool(np.isfinite(df[column].to_numpy()).all())
+
+
+def _ids(values: pd.Series) -> np.ndarray:
+    """Ids as read: an integer column stays integers (int32 when its values fit: 4 bytes a row, where
+    strings take 4 per character), any other column becomes strings (`as_str_array`)."""
+    arr = values.to_numpy()
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        if arr.size and np.iinfo(np.int32).min <= arr.min() and arr.max() <= np.iinfo(np.int32).max:
+            return arr.astype(np.int32)
+        return arr
+    return as_str_array(values.astype(str).str.strip())
+
+
 def _validate(path: Path, df: pd.DataFrame, columns: Sequence[Tuple[str, str]], is_csv: bool) -> None:
     """Check kinds; csv rows are reported as lines (header = line 1), parquet rows as 'row N'."""
+    if not is_csv:
+        columns = [(c, kind) for c, kind in columns if not _typed(df, c, kind)]
+        if not columns:
+            return
     if is_csv:
         validate_frame(path, df, columns, first_line=2)
         return
@@ -130,8 +156,7 @@ def load_generic(
     if "timestamp" in cols:
         checks.append((cols["timestamp"], "int"))
     _validate(ipath, df, checks, is_csv)
-    user = as_str_array(df[cols["user"]].astype(str).str.strip())
-    item = as_str_array(df[cols["item"]].astype(str).str.strip())
+    user, item = _ids(df[cols["user"]]), _ids(df[cols["item"]])
     value = df[value_col].to_numpy(np.float64) if value_col else np.ones(len(df), dtype=np.float64)
     ts = df[cols["timestamp"]].to_numpy(np.int64) if "timestamp" in cols else np.full(len(df), -1, dtype=np.int64)
     value_kind = "rating" if "rating" in cols else ("weight" if "weight" in cols else "implicit")
@@ -170,7 +195,7 @@ def load_generic(
                 seen.setdefault(c, None)
         vocabulary = sorted(seen)
         # items that interactions name but the table lacks: id as title, no concepts
-        extra = np.setdiff1d(np.unique(item), table_ids)
+        extra = np.setdiff1d(np.unique(item).astype(str), table_ids)
         n_missing = int(extra.size)
         if extra.size:
             table_ids = np.concatenate([table_ids, extra])
@@ -178,7 +203,7 @@ def load_generic(
             concepts = concepts + [[] for _ in range(extra.size)]
             years = np.concatenate([years, np.full(extra.size, -1, dtype=np.int64)])
     else:
-        table_ids = np.unique(item)
+        table_ids = np.unique(item).astype(str)
         titles = table_ids.copy()
         concepts = [[] for _ in range(table_ids.size)]
         years = np.full(table_ids.size, -1, dtype=np.int64)

@@ -43,7 +43,7 @@ class DatasetSpec:
 
 
 def load_synthetic(data_dir: "str | os.PathLike[str] | None" = None, size: str = "tiny", seed: int = 0) -> RawDataset:
-    """The planted synthetic dataset of preset `size` (tiny, small, demo, ml1m, large) with `seed`."""
+    """The planted synthetic dataset of preset `size` (tiny, small, demo, ml1m, large, ml25m) with `seed`."""
 
     return generate(preset(size, seed=seed))
 
@@ -79,7 +79,7 @@ DATASETS: Dict[str, DatasetSpec] = {
                     "table (user_id,track_id,playcount); items = artists; --paper-filters: >50 listeners, "
                     ">50 artists per user, >40 listeners", _named(load_msd, "lastfm-msd"), None, _TAG_OPTIONS,
                     paper_filters=LASTFM_MSD_FILTERS),
-        DatasetSpec("synthetic", "planted-truth generator (--size tiny|small|demo|ml1m|large); no files",
+        DatasetSpec("synthetic", "planted-truth generator (--size tiny|small|demo|ml1m|large|ml25m); no files",
                     load_synthetic, None, ("size", "seed"), needs_data_dir=False),
         DatasetSpec("csv", "your csv: --interactions FILE (user,item[,rating|weight][,timestamp]) "
                     "[--items FILE (item,title,concepts[,year])]", _named(load_generic, "csv"), None,

@@ -211,47 +211,96 @@ def plant(config: SyntheticConfig) -> PlantedTruth:
     )
 
 
-def _logits(config: SyntheticConfig, t: PlantedTruth, users: slice) -> np.ndarray:
-    """`[len(users), n_items]` float32 logits of the choice model (module docstring)."""
+def _item_terms(config: SyntheticConfig, t: PlantedTruth) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Item sides of the logit's terms, float32, computed once per draw: genre multi-hot `[n_items, G]`,
+    `log pi_i`, the release decade `t_i` in [-1, 1] (oldest -1, newest +1) and the traits `y_i` `[n_items, r]`."""
     log_pi = (-config.zipf_exponent * np.log(t.item_pop_rank)).astype(np.float32)
-    out = (config.genre_strength * t.user_theta[users]).astype(np.float32) @ t.item_genres.astype(np.float32).T
-    out += t.user_appetite[users].astype(np.float32)[:, None] * log_pi[None, :]
     item_dec = (t.item_year - config.first_decade) // 10
-    recency = (2.0 * item_dec / max(config.n_decades - 1, 1) - 1.0).astype(np.float32)  # oldest -1, newest +1
-    out += (config.era_strength * t.user_era[users]).astype(np.float32)[:, None] * recency[None, :]
+    recency = (2.0 * item_dec / max(config.n_decades - 1, 1) - 1.0).astype(np.float32)
+    return t.item_genres.astype(np.float32), log_pi, recency, t.item_taste.astype(np.float32)
+
+
+def _logits(config: SyntheticConfig, t: PlantedTruth, items: Tuple[np.ndarray, ...], users: slice,
+            out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """The choice model's logits (module docstring) of `users`, written into `out` (`[len(users), n_items]`
+    float32; `scratch` of the same shape holds each term before it is added), so that a block of users
+    allocates no users x items array of its own; `items` is `_item_terms`."""
+    genres, log_pi, recency, taste = items
+    np.matmul((config.genre_strength * t.user_theta[users]).astype(np.float32), genres.T, out=out)
+    out += np.multiply(t.user_appetite[users].astype(np.float32)[:, None], log_pi[None, :], out=scratch)
+    out += np.multiply((config.era_strength * t.user_era[users]).astype(np.float32)[:, None], recency[None, :], out=scratch)
     if config.taste_dim and config.taste_strength:
-        out += (config.taste_strength * t.user_taste[users]).astype(np.float32) @ t.item_taste.T.astype(np.float32)
+        user_taste = (config.taste_strength * t.user_taste[users]).astype(np.float32)
+        out += np.matmul(user_taste, taste.T, out=scratch)
     return out
 
 
-def draw_interactions(config: SyntheticConfig, truth: PlantedTruth, chunk: int = 2048) -> Tuple[np.ndarray, np.ndarray]:
-    """(users, items) int64 of the drawn interactions: `user_n[u]` distinct items per user, chosen with
-    probability proportional to `exp(logit_ui)` (Gumbel top-k), in user-chunks of `chunk` rows."""
+BLOCK_BYTES = 16 << 20
+"""Default size of one user block's working array (`[block, n_items]` float32): 16 MiB."""
+
+
+def block_users(n_items: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """Users per block of `draw_interactions`: as many `n_items`-wide float32 rows as fit `block_bytes` (>= 1)."""
+    return max(1, int(block_bytes) // (4 * int(n_items)))
+
+
+def draw_interactions(config: SyntheticConfig, truth: PlantedTruth,
+                      block_bytes: int = BLOCK_BYTES) -> Tuple[np.ndarray, np.ndarray]:
+    """(users, items) int32 of the drawn interactions: `user_n[u]` distinct items per user, chosen with
+    probability proportional to `exp(logit_ui)` (Gumbel top-k: the `user_n[u]` largest of
+    `logit_ui - log(-log U_ui)`, `U_ui` uniform), user-major, each user's items by decreasing key.
+
+    Streams over blocks of `block_users(n_items, block_bytes)` users: two `[block, n_items]` float32
+    buffers allocated once (logits, noise), the uniforms drawn in user-major order from one generator,
+    so the result does not depend on `block_bytes` (up to float ties), and a block's selection is a
+    partition (the kmax-th key per user) and a sort of the few keys at or below it; memory stays
+    ~`3 * block_bytes` + the output (8 bytes per interaction) at any size.
+    """
     rng = np.random.default_rng([config.seed, 1])
-    us, its = [], []
-    for start in range(0, config.n_users, chunk):
-        sl = slice(start, min(start + chunk, config.n_users))
-        noisy = _logits(config, truth, sl)
-        noisy -= np.log(-np.log(rng.random(noisy.shape, dtype=np.float32) * np.float32(1 - 1e-7) + np.float32(1e-7)))
+    n_i = config.n_items
+    rows = min(block_users(n_i, block_bytes), config.n_users)
+    logit_buf = np.empty((rows, n_i), dtype=np.float32)
+    noise_buf = np.empty((rows, n_i), dtype=np.float32)
+    total = int(truth.user_n.sum())
+    out_u, out_i = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    items = _item_terms(config, truth)
+    at = 0
+    for start in range(0, config.n_users, rows):
+        sl = slice(start, min(start + rows, config.n_users))
+        m = sl.stop - sl.start
+        noisy, noise = _logits(config, truth, items, sl, logit_buf[:m], noise_buf[:m]), noise_buf[:m]
+        rng.random(dtype=np.float32, out=noise)  # -log(-log(U (1 - 1e-7) + 1e-7)) is the Gumbel noise
+        noise *= np.float32(1 - 1e-7)
+        noise += np.float32(1e-7)
+        np.log(noise, out=noise)
+        np.negative(noise, out=noise)
+        np.log(noise, out=noise)
+        noisy -= noise
+        np.negative(noisy, out=noisy)  # now the negated keys: the best items are the smallest
         counts = truth.user_n[sl]
         kmax = int(counts.max())
-        top = np.argpartition(-noisy, kmax - 1, axis=1)[:, :kmax]
-        take = np.arange(kmax)[None, :] < counts[:, None]
-        if kmax < config.n_items:  # keep the kmax best in order so each user takes its counts[u] best
-            order = np.argsort(-np.take_along_axis(noisy, top, axis=1), axis=1)
-            top = np.take_along_axis(top, order, axis=1)
-        rows = np.broadcast_to(np.arange(sl.start, sl.stop)[:, None], top.shape)
-        us.append(rows[take])
-        its.append(top[take])
-    return np.concatenate(us).astype(np.int64), np.concatenate(its).astype(np.int64)
+        np.copyto(noise, noisy)  # the noise is spent: its buffer finds each user's kmax-th smallest key
+        noise.partition(kmax - 1, axis=1)  # each row's kmax smallest keys first, unordered
+        best = np.sort(noise[:, :kmax], axis=1)
+        row, col = np.nonzero(noisy <= best[np.arange(m), counts - 1][:, None])  # each user's counts[u] best
+        order = np.lexsort((noisy[row, col], row))  # by user, then by key: best first
+        row, col = row[order], col[order]
+        rank = np.arange(row.size) - np.searchsorted(row, np.arange(m))[row]
+        picked = col[rank < counts[row]]  # (more only on tied keys)
+        out_i[at:at + picked.size] = picked
+        out_u[at:at + picked.size] = np.repeat(np.arange(sl.start, sl.stop, dtype=np.int32), counts)
+        at += picked.size
+    return out_u, out_i
 
 
 def generate(config: SyntheticConfig) -> RawDataset:
-    """A `RawDataset` of planted interactions (module docstring); ids "1".."n", titles "Item 17 (1994)".
+    """A `RawDataset` of planted interactions (module docstring); ids 1..n, titles "Item 17 (1994)".
 
     Item concepts are the planted genres (family "genre", vocabulary in `GENRE_NAMES` order), years the
     planted release years; user attributes `top_genre` (largest `theta`) and `era` ("old", "new" or "none").
-    Values are 1 (implicit feedback), timestamps -1.
+    Values are 1 (implicit feedback), timestamps -1. Interaction ids are int32 (the user and item tables
+    hold the same ids as strings) and values/timestamps are read-only broadcasts of one number: 8 bytes per
+    interaction in all, so ML-25M size stays ~200 MB where string ids took gigabytes.
     """
     truth = plant(config)
     users, items = draw_interactions(config, truth)
@@ -263,10 +312,10 @@ def generate(config: SyntheticConfig) -> RawDataset:
     era = np.asarray(["old", "none", "new"])[truth.user_era + 1]
     return RawDataset(
         name=config.name,
-        user=user_ids[users],
-        item=item_ids[items],
-        value=np.ones(users.shape[0], dtype=np.float64),
-        timestamp=np.full(users.shape[0], -1, dtype=np.int64),
+        user=np.add(users, 1, out=users),  # ids 1..n in place: no second copy
+        item=np.add(items, 1, out=items),
+        value=np.broadcast_to(np.float64(1.0), users.shape),
+        timestamp=np.broadcast_to(np.int64(-1), users.shape),
         item_table_ids=item_ids,
         item_titles=titles,
         item_concepts=item_concepts,

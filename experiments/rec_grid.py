@@ -31,7 +31,7 @@ def sparse_proxy(raw: Any, extra_mean: float = 1.0, seed: int = 0) -> Any:
 
     users = np.asarray(raw.user)
     rng = np.random.default_rng(seed)
-    codes, inverse = np.unique(users, return_inverse=True)
+    codes, inverse = np.unique(users.astype(str), return_inverse=True)  # string order, for integer ids too
     keep_n = 2 + rng.poisson(extra_mean, size=codes.size)
     order = np.lexsort((rng.random(users.size), inverse))  # rows grouped by user, shuffled within
     start = np.searchsorted(inverse[order], np.arange(codes.size))

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import ConfigError
+from jaxsae.progress import duration, eta
 from jaxsae.sae import SAETrainConfig
 from jaxsae.training.sae import heldout_split
 import jax
@@ -93,14 +94,21 @@ def item_subset(n_items: int, fraction: float, seed: int) -> Optional[np.ndarray
     return mask
 
 
+SCORE_CHUNK = 1024
+"""Validation users per scoring call: the `[users, n_items]` logits of a call are `SCORE_CHUNK` rows (240 MB
+at ML-25M's 59k items) however many validation users there are (26k at ML-25M size: 6 GB at once)."""
+
+
 @functools.lru_cache(maxsize=64)
-def _score_core(program: SAETrainConfig, d: int, k: int) -> Callable[..., Any]:
-    """Jitted `(params, input_tt, users, train_mask) -> (item z, original top-k, reconstructed top-k, l0, fvu)`
-    for the SAEs of one program: what `fidelity_report` and the FVU/L0 diagnostics compute, in one program."""
+def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., Any], Callable[..., Any]]:
+    """Jitted `(embed, lists)` for the SAEs of one program, what `fidelity_report` and the FVU/L0 diagnostics
+    compute: `embed(params, input_tt, users) -> (item z, reconstructed two-tower, l0, fvu)` over every
+    validation user at once (embeddings only), and `lists(tt, rec, users, train_mask) -> (original top-k,
+    reconstructed top-k)` for one chunk of users (the full logits: chunked by the caller)."""
 
     module = build_sae(program, d)
 
-    def core(params: Any, tt: Any, users: Any, mask: Any) -> Tuple[Any, ...]:
+    def embed(params: Any, tt: Any, users: Any) -> Tuple[Any, ...]:
         def recon(x: Any, side: str) -> Tuple[Any, Any]:
             p = {"params": side_params(params, side)}
             z, stats = module.apply(p, x, method="encode")
@@ -110,27 +118,27 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Callable[..., Any]:
         xu = tt.user_emb[users]
         zu, uh = recon(xu, "user")
         rec = tt.replace(user_emb=tt.user_emb.at[users].set(uh), item_emb=ih)
-        a = top_k(tt.logits_cross(users), k, mask)[1]
-        b = top_k(rec.logits_cross(users), k, mask)[1]
         x, x_hat = jnp.concatenate([xu, tt.item_emb]), jnp.concatenate([uh, ih])
-        return zi, a, b, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
+        return zi, rec, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
 
-    return jax.jit(core)
+    def lists(tt: Any, rec: Any, users: Any, mask: Any) -> Tuple[Any, Any]:
+        return top_k(tt.logits_cross(users), k, mask)[1], top_k(rec.logits_cross(users), k, mask)[1]
+
+    return jax.jit(embed), jax.jit(lists)
 
 
 class _Scorer:
     """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
 
-    def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig) -> None:
+    def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK) -> None:
 
-        self.data, self.validation, self.config = data, validation, config
+        self.data, self.validation, self.config, self.chunk_size = data, validation, config, int(chunk_size)
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
         if not keep.any():
             keep = np.ones(len(data.concept_families), bool)
         self.names = [n for n, k in zip(data.concept_names, keep) if k]
         self.concepts = content_concepts(data.concepts, data.concept_families)
         self.mask = item_subset(data.n_items, config.item_fraction, config.base.seed)
-        self.train_mask = jnp.asarray(train_mask(data, validation))
         self._null: Dict[Tuple[Any, ...], np.ndarray] = {}
 
     def null(self, trained: Any) -> np.ndarray:
@@ -146,10 +154,16 @@ class _Scorer:
 
     def __call__(self, trained: Any) -> Dict[str, Any]:
         cfg = self.config
-        core = _score_core(trained.config.static_part(), trained.dim, cfg.k)
-        zi, a, b, l0, fvu = core(trained.params, trained.input_two_tower, jnp.asarray(self.validation),
-                                 self.train_mask)
-        zi, a, b = np.asarray(zi, np.float32), np.asarray(a), np.asarray(b)
+        embed, lists = _score_core(trained.config.static_part(), trained.dim, cfg.k)
+        tt = trained.input_two_tower
+        zi, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
+        a, b = [], []
+        for start in range(0, len(self.validation), self.chunk_size):
+            users = self.validation[start:start + self.chunk_size]
+            ca, cb = lists(tt, rec, jnp.asarray(users), jnp.asarray(train_mask(self.data, users)))
+            a.append(np.asarray(ca))
+            b.append(np.asarray(cb))
+        zi, a, b = np.asarray(zi, np.float32), np.concatenate(a), np.concatenate(b)
         _, best = best_neurons(purity_at_k(np.asarray(restrict_items(zi, self.mask)), self.concepts, (10,)), (10,), 10)
         p10, null = best[0], self.null(trained)
         clear = (p10 >= cfg.purity) & (p10 - null >= cfg.margin)
@@ -225,6 +239,10 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
                        balance_factor=run.balance_factor)
         trained[(si, s)] = (t, run)
         per_seed.setdefault(si, []).append({"seed": s, "program": run.program, **scorer(t)})
+        done = len(trained)
+        if done % max(1, len(grid) // 4) == 0 or done == len(grid):  # a few lines: scoring is minutes at ML-25M size
+            log(f"sweep: scored {done}/{len(grid)} SAEs ({duration(time.perf_counter() - t_score)}"
+                + (f"; {eta(time.perf_counter() - t_score, done, len(grid) - done)})" if done < len(grid) else ")"))
     score_s = time.perf_counter() - t_score
     rows = []
     for si, (params, cfg) in enumerate(settings):

@@ -1,9 +1,11 @@
 """Generic csv/parquet interactions with an optional item table."""
+import numpy as np
 import pandas as pd
 import pytest
 
 from data_prep.errors import DataFormatError, MissingDataError
 from data_prep.generic import load_generic
+from data_prep.preprocess import PrepareOptions, prepare
 
 INTER = "user,item,rating,timestamp\nalice,i1,4.5,100\nalice,i2,2,101\nbob,i1,5,102\nbob,i9,1,103\n"
 ITEMS = 'item,title,concepts,year\ni1,"Heat, the movie",Action|Crime,1995\ni2,Up,Animation,\ni3,Unseen,,2001\n'
@@ -42,7 +44,7 @@ def test_parquet_roundtrip(tmp_path):
     pd.DataFrame({"user": [1, 1, 2], "item": [5, 6, 5], "weight": [3.0, 1.0, 7.0]}).to_parquet(tmp_path / "i.parquet")
     pd.DataFrame({"item": ["5", "6"], "title": ["Five", "Six"], "concepts": ["rock|pop", "jazz"]}).to_parquet(tmp_path / "t.parquet")
     raw = load_generic(interactions=tmp_path / "i.parquet", items=tmp_path / "t.parquet")
-    assert raw.user.tolist() == ["1", "1", "2"] and raw.value.tolist() == [3.0, 1.0, 7.0]
+    assert raw.user.tolist() == [1, 1, 2] and raw.value.tolist() == [3.0, 1.0, 7.0]
     assert raw.item_concepts == [["rock", "pop"], ["jazz"]]
     pd.DataFrame({"user": [1, 2], "item": [5, 6], "rating": [3.0, "x"]}).astype(str).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(DataFormatError, match=r"bad.parquet: expected a number for rating, got 'x' in row 2"):
@@ -78,3 +80,22 @@ def test_bad_item_table_and_missing(tmp_path):
     (tmp_path / "e.csv").write_text("")
     with pytest.raises(DataFormatError, match=r"e.csv:1: .*got an empty file"):
         load_generic(interactions=tmp_path / "e.csv")
+
+
+def test_parquet_integer_ids_stay_integers_and_prepare_like_the_csv(tmp_path):
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(1, 41), 12)
+    items = np.concatenate([rng.choice(np.arange(100, 160), 12, replace=False) for _ in range(40)])
+    frame = pd.DataFrame({"user": users, "item": items, "timestamp": np.arange(users.size)})
+    frame.to_parquet(tmp_path / "i.parquet")
+    frame.to_csv(tmp_path / "i.csv", index=False)
+    table = pd.DataFrame({"item": np.arange(100, 150).astype(str), "title": "t", "concepts": "a|b"})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    raw = load_generic(interactions=tmp_path / "i.parquet", items=tmp_path / "t.csv")
+    text = load_generic(interactions=tmp_path / "i.csv", items=tmp_path / "t.csv")
+    assert raw.user.dtype == raw.item.dtype == np.int32  # no per-row strings at 25M rows
+    assert raw.info["items_missing_from_table"] == text.info["items_missing_from_table"] == 10
+    a, b = prepare(raw, PrepareOptions(n_test=2)), prepare(text, PrepareOptions(n_test=2))
+    for name in ("user_ids", "item_ids", "item_titles", "train_indptr", "train_indices", "test_pos", "concepts"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

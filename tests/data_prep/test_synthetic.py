@@ -1,12 +1,14 @@
 """The synthetic generator: determinism, shapes, and that the planted structure is really in the data."""
+import dataclasses
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from data_prep.errors import ConfigError, UnknownNameError
 from data_prep.preprocess import PrepareOptions, prepare
-from data_prep.synthetic import GENRE_NAMES, PRESETS, SyntheticConfig, generate, plant, preset
+from data_prep.synthetic import GENRE_NAMES, PRESETS, SyntheticConfig, block_users, draw_interactions, generate, plant, preset
 
 
 def spearman(a, b):
@@ -29,6 +31,39 @@ def test_deterministic_per_seed():
     assert not (a.user.shape == c.user.shape and np.array_equal(a.item, c.item))
 
 
+def test_draw_does_not_depend_on_the_block_size():
+    cfg = preset("small", seed=2, n_users=300)
+    truth = plant(cfg)
+    one_block = draw_interactions(cfg, truth, block_bytes=1 << 30)
+    for block_bytes in (1, 4 * cfg.n_items * 7, 4 * cfg.n_items * 64):  # 1 user, 7 users, 64 users per block
+        users, items = draw_interactions(cfg, truth, block_bytes=block_bytes)
+        np.testing.assert_array_equal(users, one_block[0])
+        np.testing.assert_array_equal(items, one_block[1])
+    assert block_users(cfg.n_items, 1) == 1 and block_users(cfg.n_items, 4 * cfg.n_items * 7 + 3) == 7
+
+
+def test_draw_memory_is_bounded_by_the_block_not_users_x_items():
+    cfg = preset("small", n_users=2000, n_items=1000, interactions_per_user=30.0)  # dense float32: 8 MB
+    truth = plant(cfg)
+    tracemalloc.start()
+    try:
+        users, _ = draw_interactions(cfg, truth, block_bytes=64 << 10)  # 16 users per block
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    out_bytes = 8 * users.size
+    assert peak < out_bytes + 8 * (64 << 10) + (256 << 10), (peak, out_bytes)  # a few block buffers, not 8 MB
+
+
+def test_prepare_reads_integer_ids_as_their_strings():
+    raw = generate(preset("tiny"))
+    as_str = dataclasses.replace(raw, user=raw.user.astype(str), item=raw.item.astype(str))
+    a, b = prepare(raw, PrepareOptions()), prepare(as_str, PrepareOptions())
+    for name in ("user_ids", "item_ids", "train_indptr", "train_indices", "test_users", "test_pos", "test_neg",
+                 "concepts"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
 def test_shapes_and_metadata(small):
     cfg, raw = small
     assert raw.name == "synthetic-small" and raw.value_kind == "implicit" and raw.concept_family == "genre"
@@ -42,7 +77,8 @@ def test_shapes_and_metadata(small):
     users, counts = np.unique(raw.user, return_counts=True)
     assert users.size == cfg.n_users
     assert counts.min() >= cfg.min_interactions and counts.max() <= cfg.n_items // 2
-    pairs = np.char.add(np.char.add(raw.user, ":"), raw.item)
+    assert raw.user.dtype == raw.item.dtype == np.int32  # 8 bytes per interaction, no string ids
+    pairs = raw.user.astype(np.int64) * (cfg.n_items + 1) + raw.item
     assert np.unique(pairs).size == pairs.size  # distinct items per user
     assert set(raw.user_attributes) == {"top_genre", "era"}
     assert raw.info["config"]["n_users"] == cfg.n_users

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # knows the run directory; the public face `jaxsae` re-exports the library alone.
 LAYERS: Dict[str, int] = {
     "data_prep": 0,
-    "jaxsae.errors": 0, "jaxsae.jsonio": 0, "jaxsae.checkpoint": 1,
+    "jaxsae.errors": 0, "jaxsae.jsonio": 0, "jaxsae.progress": 0, "jaxsae.checkpoint": 1,
     "jaxsae.losses": 1, "jaxsae.metrics": 1, "jaxsae.recommenders": 1, "jaxsae.sae": 1,
     "jaxsae.training": 2,
     "jaxsae.analysis": 3, "jaxsae.interventions": 3, "jaxsae.selection": 3,

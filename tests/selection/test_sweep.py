@@ -1,5 +1,6 @@
 """The SAE sweep: honest splits, vmapped grid == separate trainings, the selection rule, sweep.json."""
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -194,3 +195,25 @@ def test_pipeline_configs_can_ask_for_the_automatic_sae():
     argv = stage_argv("train_sae", Path("R"), cfg.stages["train_sae"], cfg.dataset)
     assert argv[:3] == ["train-sae", "R", "--sae=auto"]
     assert load_config("ml100k-mf", variant="auto-sae").stages["train_sae"]["sae"] == "auto"
+
+
+def test_scoring_in_chunks_of_users_equals_scoring_all_at_once(world):
+    """The sweep scores validation users in chunks (the [users, n_items] logits stay small at ML-25M size): the
+    figures are those of one call over every validation user, for a ragged last chunk too. Its training logs
+    the time left."""
+    from jaxsae.sae import TrainedSAE
+    from jaxsae.selection._sweep import _Scorer  # white-box: the chunk size is the scorer's
+    from jaxsae.training.sae import build_sae
+
+    data, tt = world
+    config = _config()
+    train, val, held = sweep_split(tt.n_users, config.base, config.validation_fraction)
+    lines = []
+    (run,), _ = train_grid(tt, [config.settings()[0][1].replace(steps=20)], train, log=lines.append)
+    assert re.fullmatch(r".* step 10/20; ETA \S+ for this program", lines[0]) and lines[-1].endswith(" step 20/20")
+    sae = TrainedSAE(module=build_sae(run.config, run.d), params=run.state.params, config=run.config,
+                     input_two_tower=run.input_two_tower, heldout_users=held, balance_factor=run.balance_factor)
+    assert len(val) % 3 != 0
+    whole = _Scorer(data, val, config, chunk_size=len(val))(sae)
+    assert _Scorer(data, val, config, chunk_size=3)(sae) == whole
+    assert 0 < whole["rbo@30"] < 1

@@ -36,7 +36,7 @@ from jaxsae.training.parallel import local_devices, replicate, unreplicate
 # the config lives in its own module; re-exported here, where train_recommender's callers look for it
 from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
                                         RESUME_IGNORED, VAL_METRICS, RecConfig)
-from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
+from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_eta, epoch_key, epoch_loss,
                                          negative_probs)
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
@@ -397,6 +397,9 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
                 msg += f" hit@10 {m['hit@10']:.4f} ndcg@10 {m['ndcg@10']:.4f}"
         history.append(entry)
         stopped, behind = stop_now()
+        if not stopped:
+            msg += epoch_eta(epoch, start_epoch + 1, t_train, config,
+                             best_of(history, config.val_metric)[0] if val is not None else None)
         if out is not None:
             state = _state(unreplicate(r_params), unreplicate(r_opt), epoch, base_key, best)
             save_checkpoint(out, epoch, state, CHECKPOINT_KIND, cfg_dict,

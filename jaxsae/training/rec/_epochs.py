@@ -15,6 +15,7 @@ import numpy as np
 
 from data_prep.negatives import (all_positives_csr, item_sampling_weights, positive_keys, positive_lookup,
                                  sample_negatives)
+from jaxsae.progress import eta
 from jaxsae.training.parallel import shard_steps, unreplicate
 from jaxsae.training.rec._config import RecConfig
 
@@ -117,3 +118,19 @@ def run_epoch(epoch_fn: Callable, params: Any, opt_state: Any, batches: Tuple[np
     """One epoch, waited for: `(params, opt_state, bce_sum, weight_sum)` (replicated state in and out)."""
     params, opt_state, outs = dispatch_epoch(epoch_fn, params, opt_state, batches, n_devices, max_scan_steps)
     return (params, opt_state) + epoch_loss(outs)
+
+
+def epoch_eta(epoch: int, first_epoch: int, elapsed_s: float, config: RecConfig, best_epoch: Optional[int]) -> str:
+    """The time left after `epoch` (epochs `first_epoch`..`epoch` took `elapsed_s`) for the epoch line.
+
+    Without early stopping (`best_epoch` None) the epochs left are `epochs - epoch`. With it the run
+    stops `patience` epochs after its best one, so `patience - (epoch - best_epoch)` epochs are left if
+    validation does not improve again, each improvement adding up to `patience` more, and never more
+    than `epochs - epoch`: both are given. (The refit, when there is one, runs the best epochs again.)
+    """
+    done, most = epoch - first_epoch + 1, config.epochs - epoch
+    if best_epoch is None or not config.patience:
+        return f"; {eta(elapsed_s, done, most)}" if most > 0 else ""
+    left = min(config.patience - (epoch - best_epoch), most)
+    return (f"; {eta(elapsed_s, done, left)} if val does not improve again "
+            f"(at most {most} more epochs: {eta(elapsed_s, done, most)})")

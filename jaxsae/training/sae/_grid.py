@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsae.errors import ConfigError, TrainingDivergedError
+from jaxsae.progress import eta
 from jaxsae.recommenders import ScoreFn, TwoTower
 from jaxsae.sae import SAETrainConfig
 from jaxsae.sae import SPARSE_K_SAES
@@ -154,7 +155,7 @@ def train_grid(two_tower: TwoTower, configs: Sequence[SAETrainConfig],
                 raise TrainingDivergedError(f"grid run(s) diverged (non-finite loss before step {s1}): {which}; "
                                             f"lower the learning rate or the weights")
             log(f"grid: program {g + 1}/{len(groups)} ({len(members)} runs, {_label(first).split(' w_pred')[0]}) "
-                f"step {s1}/{total}")
+                f"step {s1}/{total}" + (f"; {eta(time.perf_counter() - t0, s1, total - s1)} for this program" if s1 < total else ""))
         train_s = time.perf_counter() - t0
         host = jax.device_get(states)
         for j, r in enumerate(members):

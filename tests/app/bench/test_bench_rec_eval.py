@@ -31,8 +31,8 @@ def test_bench_eval_rows():
 
 
 def test_bench_scale_times_stages_and_stops_above_the_memory_cap(tmp_path):
-    """`bench scale`'s watcher on a stand-in for `jaxsae run`: stage lines attribute the peak RSS, the
-    pipeline.json stages become rows, and a run above `max_rss_gib` is stopped."""
+    """`bench scale`'s watcher on a stand-in for `jaxsae run`: stage lines attribute the peak RSS and the CPU
+    seconds, the pipeline.json stages become rows, and a run above `max_rss_gib` is stopped."""
     import json
     import sys
 
@@ -40,17 +40,21 @@ def test_bench_scale_times_stages_and_stops_above_the_memory_cap(tmp_path):
 
     child = ("import time\nprint('[jaxsae run] prepare: jaxsae prepare ...', flush=True)\ntime.sleep(0.6)\n"
              "print('[jaxsae run] train_rec: jaxsae train-rec ...', flush=True)\n"
-             "x = bytearray(300 * 2**20)\nfor i in range(0, len(x), 4096): x[i] = 1\ntime.sleep(1.5)\n")
+             "x = bytearray(300 * 2**20)\nfor i in range(0, len(x), 4096): x[i] = 1\n"
+             "t = time.process_time()\nwhile time.process_time() - t < 0.5: pass\ntime.sleep(1.0)\n")
     result = scale.run_pipeline([sys.executable, "-c", child], max_rss_gib=100, timeout_s=60, sample_s=0.05,
                                 log=lambda m: None)
     assert result["rc"] == 0 and result["stopped"] is None
     peaks = result["stage_peak_gib"]
     assert peaks["train_rec"] > 0.25 > peaks["prepare"] > 0  # the 300 MiB belong to the stage that made them
+    cpu = result["stage_cpu_s"]
+    assert cpu["train_rec"] >= 0.5 > cpu["prepare"] and result["cpu_s"] >= cpu["train_rec"]  # the busy loop is train_rec's
     (tmp_path / "pipeline.json").write_text(json.dumps({"stages": [
         {"stage": "prepare", "status": "ran", "seconds": 0.6}, {"stage": "train_rec", "status": "ran", "seconds": 1.5}]}))
     rows = scale.stage_rows(tmp_path, result, "tiny")
     assert [r["stage"] for r in rows] == ["prepare", "train_rec", "total"]
     assert rows[1]["peak_rss_gib"] == peaks["train_rec"] and rows[2]["peak_rss_gib"] >= peaks["train_rec"]
+    assert rows[1]["cpu_s"] == cpu["train_rec"] and rows[2]["cpu_s"] == result["cpu_s"] and rows[2]["load_avg_1m"] >= 0
     stopped = scale.run_pipeline([sys.executable, "-c", child], max_rss_gib=0.2, timeout_s=60, sample_s=0.05,
                                  log=lambda m: None)
     assert stopped["rc"] != 0 and "peak RSS" in stopped["stopped"]

@@ -1,5 +1,6 @@
 """Recommender early stopping: the validation slice and restoring the best epoch."""
 import dataclasses
+import re
 
 import jax
 import numpy as np
@@ -14,6 +15,7 @@ from jaxsae.training.rec._files import _state as _checkpoint_state  # white-box:
 from jaxsae.training import rec as rec_step
 from jaxsae.training.rec import RecConfig, load_recommender_state, train_recommender
 from jaxsae.training.rec import carve_validation
+from jaxsae.training.rec._epochs import epoch_eta  # white-box: the ETA of the epoch line
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +99,27 @@ def scripted(monkeypatch, start=0, curve=CURVE):
     return calls
 
 
+def test_epoch_eta_counts_the_epochs_left_until_patience_runs_out():
+    cfg = RecConfig(epochs=20, patience=3)
+    # epochs 1..4 took 40 s (10 s each); best at 3: 2 epochs left unless it improves, at most 16
+    assert epoch_eta(4, 1, 40.0, cfg, best_epoch=3) == "; ETA 20s if val does not improve again (at most 16 more epochs: ETA 2m40s)"
+    assert epoch_eta(4, 1, 40.0, cfg, best_epoch=4) == "; ETA 30s if val does not improve again (at most 16 more epochs: ETA 2m40s)"
+    assert epoch_eta(19, 18, 20.0, cfg, best_epoch=19) == "; ETA 10s if val does not improve again (at most 1 more epochs: ETA 10s)"
+    assert epoch_eta(4, 3, 7200.0, RecConfig(epochs=10, patience=0), best_epoch=None) == "; ETA 6h00m"  # resumed at 3
+    assert epoch_eta(10, 1, 50.0, RecConfig(epochs=10, patience=0), best_epoch=None) == ""
+
+
 def test_early_stopping_restores_the_best_epoch(data, tmp_path, monkeypatch):
     cfg = RecConfig(epochs=20, patience=3, batch_size=512, refit=False, grid=False)
     scripted(monkeypatch)
-    out = train_recommender(data, cfg, out_dir=tmp_path / "a", log=quiet)
+    lines = []
+    out = train_recommender(data, cfg, out_dir=tmp_path / "a", log=lines.append)
     assert [h["epoch"] for h in out.history] == [1, 2, 3, 4, 5, 6]  # 3 epochs past the best, then stop
+    # each epoch line says the time left: until patience runs out (best epoch 3: 3, 3, 3, 2, 1 epochs), and at most
+    epoch_lines = [m for m in lines if " epoch " in m and "/20 loss" in m]
+    assert len(epoch_lines) == 6 and "ETA" not in epoch_lines[-1]  # the last epoch: stopped, nothing left
+    for line, most in zip(epoch_lines[:5], (19, 18, 17, 16, 15)):
+        assert re.search(rf"; ETA \S+ if val does not improve again \(at most {most} more epochs: ETA \S+\)$", line), line
     assert [h["val_ndcg@10"] for h in out.history] == CURVE[:6]
     assert out.best_epoch == 3 and out.validation["best_epoch"] == 3 and out.validation["stopped_early"]
     assert out.validation["best"] == 0.5 and out.validation["metric"] == "ndcg@10"
