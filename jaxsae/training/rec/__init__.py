@@ -12,8 +12,7 @@ candidate: users pooled from their items' SVD factors).
 """
 from jaxsae.training.rec._config import (BOOKKEEPING, DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS, RESUME_IGNORED,
                                          VAL_METRICS, RecConfig)
-from jaxsae.training.rec._driver import (SPARSE_SLICE, TrainedRecommender, best_of, early_stopping, should_stop,
-                                         slice_options, train_phase, train_recommender, validation_split)
+from jaxsae.training.rec._driver import TrainedRecommender, train_phase, train_recommender
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
                                          negative_probs,
                                          run_epoch)
@@ -23,7 +22,8 @@ from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_s
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
                                        to_two_tower)
 from jaxsae.training.rec._pooled import fit_pooled, pooled_params
-from jaxsae.training.rec._validation import carve_validation
+from jaxsae.training.rec._validation import (SPARSE_SLICE, best_of, carve_validation, early_stopping, should_stop,
+                                             slice_options, validation_split)
 
 __all__ = [
     "BOOKKEEPING", "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",

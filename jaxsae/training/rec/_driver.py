@@ -41,7 +41,7 @@ from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_bat
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
-from jaxsae.training.rec._validation import carve_validation
+from jaxsae.training.rec._validation import best_of, early_stopping, should_stop, validation_split
 from jaxsae.metrics import evaluate_most_popular
 from jaxsae.training.rec._grid import (FLOOR_MARGIN, POOLED, POOLED_MAX_POSITIVES, behind_leader, choose,
                                        grid_candidates)
@@ -71,65 +71,7 @@ class TrainedRecommender:
 
 
 # ---- the training loop -----------------------------------------------------------------------------
-def early_stopping(config: RecConfig) -> bool:
-    """True when `config` stops on a validation slice (patience > 0) instead of a fixed schedule."""
-    return int(config.patience) > 0
-
-
-def best_of(history: Sequence[Mapping[str, Any]], metric: str) -> Tuple[Optional[int], float]:
-    """`(epoch, score)` of the best validation `val_<metric>` in `history` (earliest on ties; None if none)."""
-    best_epoch, best = None, -np.inf
-    for h in history:
-        v = h.get(f"val_{metric}")
-        if v is not None and v > best:
-            best_epoch, best = int(h["epoch"]), float(v)
-    return best_epoch, best
-
-
-def should_stop(history: Sequence[Mapping[str, Any]], config: RecConfig) -> bool:
-    """Early stopping: `patience` epochs have passed since the best validation score."""
-    if not early_stopping(config) or not history:
-        return False
-    best_epoch, _ = best_of(history, config.val_metric)
-    return best_epoch is not None and int(history[-1]["epoch"]) - best_epoch >= config.patience
-
-
 MOST_POPULAR = "most-popular"  # the grid's untrained floor (`_closed_form_model`)
-# The slice on sparse data: one held-out positive per user with at least two (see `validation_split`).
-SPARSE_SLICE = (1, 2)
-
-
-def slice_options(data: Any, config: RecConfig) -> Tuple[int, int]:
-    """`(per_user, min_train)` of the validation slice: the config's, except that with the default (2, 5)
-    on sparse data, where that rule validates fewer than half the users `SPARSE_SLICE` (one of at least
-    two positives) would, the sparse rule. Why: with a median of 2-3 positives per user almost nobody has
-    5, and a slice of a few dozen users chooses epochs and models by noise."""
-    rule = (int(config.val_per_user), int(config.val_min_train))
-    default = tuple(RecConfig.__dataclass_fields__[k].default for k in ("val_per_user", "val_min_train"))
-    if rule != default:
-        return rule
-    counts = np.diff(np.asarray(data.train_indptr))
-    n_rule = int(np.sum(counts >= max(rule[1], rule[0] + 1)))
-    n_sparse = int(np.sum(counts >= max(SPARSE_SLICE[1], SPARSE_SLICE[0] + 1)))
-    return SPARSE_SLICE if n_rule < 0.5 * n_sparse else rule
-
-
-def validation_split(data: Any, config: RecConfig) -> Tuple[Any, Optional[Any]]:
-    """`(fit, val)`: the data the model is fitted on and the validation view scored every epoch.
-
-    Fixed schedule: `(data, None)`. Early stopping: `jaxsae.training.rec._validation.carve_validation` with
-    the slice of `slice_options` and the config's seed (`val`'s hidden positives are the held-out training
-    positives), or `(data, None)` when no user has enough positives to hold some out."""
-    if not early_stopping(config):
-        return data, None
-
-    per_user, min_train = slice_options(data, config)
-    fit, val, _ = carve_validation(data, per_user=per_user, min_train=min_train,
-                                   max_users=config.val_max_users, seed=config.seed)
-    if val.test_users.shape[0] == 0:
-        return data, None
-    return fit, val
-
 
 def train_recommender(data: Any, config: RecConfig, out_dir: "str | Path | None" = None, resume: bool = False,
                       log: Optional[Callable[[str], None]] = print) -> TrainedRecommender:
