@@ -21,8 +21,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/jaxsae run --dataset synthetic --out $(DEMO_RUN)
 
+# The suite on TEST_WORKERS processes (pytest-xdist; default: one per core, at most 4, each up to ~1 GB): each
+# test file runs whole on one worker (module fixtures are built once), the files with slow tests first
+# (tests/conftest.py orders them); `make test TEST_WORKERS=0` runs it in this process alone.
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, len(os.sched_getaffinity(0))))" 2>/dev/null || echo 2)
 test: $(STAMP)
-	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q --durations=15
+	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Plant realistic bugs in the core one at a time (a temporary copy) and check that the tests catch each.
 mutate: $(STAMP)

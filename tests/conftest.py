@@ -6,7 +6,9 @@ The compilation cache (`.pytest_cache/jax-compilation-cache/` beside the tests, 
 when set) keeps every compiled XLA program, however small, keyed by its HLO and compile options: a program that
 another test, a subprocess (`python -m jaxsae ...` inherits the variables set here) or an earlier session
 already compiled is loaded instead of compiled again. A clean clone starts with an empty one."""
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
@@ -28,6 +30,15 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 # Read once at start-up: the real-data tests name this folder explicitly; every other test runs without it.
 REAL_DATA_ROOT = os.environ.get("JAXSAE_DATA_DIR")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The files holding `slow` tests run first (a stable sort: the order within a file is kept). `make test`
+    hands whole files to its workers in this order (pytest-xdist `--dist loadfile --no-loadscope-reorder`), so
+    the longest files start at once and the session does not end with one worker busy on a long file while
+    the other has nothing left to do."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +71,23 @@ def real_data():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """One tiny real run directory (data/, rec/, sae/; `run_fixtures.build_tiny_run`) for the whole session."""
+    """One tiny real run directory (data/, rec/, sae/; `run_fixtures.build_tiny_run`) for the whole session.
+
+    Under pytest-xdist the run is trained once for all workers (the first worker to ask builds it in the
+    session's shared temporary folder while holding a file lock; the others wait, then find it) and each
+    worker gets its own copy, so the tests that write into it (analysis/, interventions/, ablation/) never
+    share files across processes, as in a single-process session."""
     from run_fixtures import build_tiny_run
 
-    return build_tiny_run(tmp_path_factory.mktemp("tiny") / "run")
+    mine = tmp_path_factory.mktemp("tiny") / "run"
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build_tiny_run(mine)
+    shared = tmp_path_factory.getbasetemp().parent / "tiny-run-shared"  # the parent is common to all workers
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a build that failed in another worker
+            build_tiny_run(shared / "run")
+            (shared / "built").touch()
+    shutil.copytree(shared / "run", mine)
+    return mine

@@ -118,6 +118,16 @@ def write_fake_run(run: Path, stages: Iterable[str] = ALL_STAGES, matryoshka: bo
 
 
 TINY_LATENTS = 32
+# The sweep grid of the tests that run `--sae auto` (a whole `jaxsae run`) without testing the sweep itself: two
+# small settings, one seed, so their cost never follows the built-in "default" grid (tests/selection tests that).
+# The settings differ in a loss weight only, so they train in one vmapped program: one compilation.
+SMALL_SWEEP_GRID = {"base": {"latents": 32, "k": 4, "steps": 300}, "axes": {"w_pred": [0.5, 1.0]}, "seeds": [0]}
+
+
+def write_small_sweep_grid(path: Path) -> Path:
+    """`SMALL_SWEEP_GRID` as the JSON file `--grid` (or a pipeline config's `train_sae.grid`) reads."""
+    path.write_text(json.dumps(SMALL_SWEEP_GRID))
+    return path
 
 
 def build_tiny_run(run: Path) -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 from data_prep import synthetic
 from jaxsae.app.cli import main
+from run_fixtures import write_small_sweep_grid
 
 
 def write_csv(d: Path) -> "tuple[Path, Path]":
@@ -41,22 +42,28 @@ def test_run_csv_without_interactions_is_a_one_line_error(capsys) -> None:
 
 @pytest.mark.slow
 def test_run_csv_end_to_end_with_defaults(tmp_path: Path, monkeypatch) -> None:
-    """Every stage really runs on the csv files with its defaults, except a shorter SAE schedule and one
-    null seed (the defaults' 5000 steps take minutes on a shared CI core)."""
-    import jaxsae.app.cli as cli
+    """Every stage really runs on the csv files with its defaults (the SAE chosen by a sweep), except a small
+    explicit sweep grid with a short schedule and one null seed: the built-in grid's cost is the sweep's own
+    tests' business (tests/selection), not this one's."""
+    import jaxsae.app.cli.run as run_cli
+    from jaxsae.app.pipeline import deep_merge
 
-    real_main = cli.main
-    cheaper = {"train-sae": ["--steps", "300"], "analyze": ["--null-seeds", "1"]}
-    monkeypatch.setattr(cli, "main", lambda argv: real_main(list(argv) + cheaper.get(argv[0], [])))
+    grid = write_small_sweep_grid(tmp_path / "grid.json")
+    cheaper = {"train_sae": {"grid": str(grid), "steps": 300}, "analyze": {"null_seeds": 1}}
+    real_parse = run_cli.parse_config  # the config `jaxsae run --dataset csv` builds, plus `cheaper`
+    monkeypatch.setattr(run_cli, "parse_config",
+                        lambda raw, variant=None: real_parse(deep_merge(raw, cheaper), variant))
     inter, items = write_csv(tmp_path)
     run = tmp_path / "r"
-    assert real_main(["run", "--dataset", "csv", "--interactions", str(inter), "--items", str(items),
-                      "--concept-family", "tag", "--out", str(run)]) == 0
+    assert main(["run", "--dataset", "csv", "--interactions", str(inter), "--items", str(items),
+                 "--concept-family", "tag", "--out", str(run)]) == 0
     summary = json.loads((run / "data" / "summary.json").read_text())
     assert summary["dataset"] == "csv" and "tag" in summary["concept_families"]
     rec = json.loads((run / "rec" / "metrics.json").read_text())
     assert rec["schedule"] == "early_stopping" and rec["best_epoch"] >= 1 and rec["validation"]["n_users"] > 0
     assert rec["hit@10"] > rec["most_popular"]["hit@10"]
+    assert len(json.loads((run / "sweep" / "sweep.json").read_text())["settings"]) == 2  # the grid given
+    assert json.loads((run / "sae" / "metrics.json").read_text())["steps"] == 300
     for rel in ("sae/metrics.json", "analysis/concepts.json", "report/index.html"):
         assert (run / rel).exists(), rel
     assert sorted(p.name.split("-")[0] for p in (run / "interventions").glob("*-*.json")) == ["filter", "nudge", "promote"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "multihost_check.py"
 TIMEOUT_S = 240
@@ -46,6 +47,7 @@ def two_processes(out: Path) -> "list[tuple[int, str]]":
     return finish([start(out, *common, "--process-id", str(i)) for i in range(2)])
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_process_with_all_devices(tmp_path):
     multi = tmp_path / "multi"
     results = two_processes(multi)

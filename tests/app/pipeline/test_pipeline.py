@@ -13,6 +13,7 @@ from jaxsae.errors import ConfigError, TrainingDivergedError
 from jaxsae.sae import SAETrainConfig
 from jaxsae.app.pipeline import (PipelineError, deep_merge, options_to_argv, parse_config, pick_concepts,
                              pick_niche_item, run_pipeline)
+from run_fixtures import write_small_sweep_grid
 
 
 class FakeStages:
@@ -204,13 +205,15 @@ def test_bundled_config_name_beside_a_same_named_folder(tmp_path: Path, monkeypa
 
 @pytest.mark.slow
 def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
-    """`jaxsae run` on the tiny synthetic preset: every stage's JSON, the report, then a no-op rerun."""
+    """`jaxsae run` on the tiny synthetic preset: every stage's JSON, the report, then a no-op rerun. The demo's
+    automatic SAE sweeps a small explicit grid (the built-in grid's cost is the sweep tests' business)."""
     import importlib.util
 
     from jaxsae.app.cli import main
 
+    grid = write_small_sweep_grid(tmp_path / "grid.json")
     cfg = pl.deep_merge(pl.load_config("synthetic-demo").raw, {
-        "prepare": {"size": "tiny"}, "train_rec": {"epochs": 3}, "train_sae": {"steps": 200},
+        "prepare": {"size": "tiny"}, "train_rec": {"epochs": 3}, "train_sae": {"steps": 200, "grid": str(grid)},
         "analyze": {"null_seeds": 1}, "ablate": {"pred_weights": "0,1", "steps": 50}})
     if importlib.util.find_spec("jaxsae.app.cli.ablate") is None:
         cfg["ablate"] = None
@@ -244,6 +247,7 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     assert rec["hit@10"] == pytest.approx(np.mean(hits), abs=1e-6) and rec["n_eval_users"] == len(hits)
     sae = json.loads((run / "sae" / "metrics.json").read_text())
     assert sae["steps"] == 200 and 0 < sae["l0"] <= sae["k"] and 0 < sae["rbo@30"] < 1
+    assert len(json.loads((run / "sweep" / "sweep.json").read_text())["settings"]) == 2  # the grid given
     chosen = pl.pick_concepts(json.loads((run / "analysis" / "concepts.json").read_text()), n=2)
     filt = json.loads(next((run / "interventions").glob("filter-*.json")).read_text())
     nudge = json.loads(next((run / "interventions").glob("nudge-*.json")).read_text())
