@@ -2,6 +2,7 @@
 
     jaxsae prepare lastfm-hetrec-2k --data-dir DATA/lastfm-hetrec-2k --out runs/hetrec && jaxsae train-rec runs/hetrec
     python -m experiments.frontier runs/hetrec runs/ml100k --seeds 0 --steps 3000 [--variants a,b] [--json out.jsonl]
+    python -m experiments.frontier runs/sparse --write-sparse ml-1m && jaxsae train-rec runs/sparse  # the sparse proxy
 
 For every run directory (its `data/` and `rec/`, the recommender's defaults) and every variant x seed:
 train the SAE (the sweep's base: bias-folded MF inputs without row normalization, embedding + MSE
@@ -107,7 +108,19 @@ def main(argv: "List[str] | None" = None) -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--json", type=Path, default=None, help="append one JSON row per measurement")
+    p.add_argument("--write-sparse", default=None, metavar="NAME",
+                   help="only write RUN/data of the sparse proxy of dataset NAME (experiments.rec_grid) for the "
+                        "one RUN given, for `jaxsae train-rec RUN`")
     args = p.parse_args(argv)
+    if args.write_sparse:
+        from experiments.rec_grid import SPARSE_PREFIX, load_prepared
+
+        data = load_prepared(SPARSE_PREFIX + args.write_sparse)
+        data.save(args.runs[0] / "data")
+        counts = np.diff(np.asarray(data.train_indptr))
+        print(f"wrote {args.runs[0] / 'data'}: {data.n_users} users x {data.n_items} items, median "
+              f"{np.median(counts):g} training positives per user")
+        return
     cache: Dict[Any, Any] = {}
     print(HEADER, flush=True)
     for run in args.runs:

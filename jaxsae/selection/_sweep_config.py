@@ -87,7 +87,8 @@ class SweepConfig:
     null_seeds: int = 10  # seeds of the random-direction null purity
     purity: float = 0.9  # a concept is clear at purity@10 >= this ...
     margin: float = 0.2  # ... beating its null purity@10 by >= this
-    rbo_min: float = 0.8  # targets of the selection rule: validation rbo@30 >= this ...
+    max_density: float = 0.10  # the rule's first step: max(item, user) active latents / h <= this
+    rbo_min: float = 0.8  # targets: validation rbo@30 >= this ...
     kendall_min: float = 0.5  # ... validation kendall_tau@30 >= this ...
     min_concepts: int = 3  # ... and at least this many clear concepts
     k: int = 30  # top-K of the fidelity lists
@@ -101,6 +102,8 @@ class SweepConfig:
             raise ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if not 0.0 < self.item_fraction <= 1.0:
             raise ConfigError(f"item_fraction must be in (0, 1], got {self.item_fraction}")
+        if not 0.0 < self.max_density <= 1.0:
+            raise ConfigError(f"max_density must be in (0, 1], got {self.max_density}")
         if self.null_seeds < 1 or self.k < 1 or self.min_concepts < 1:
             raise ConfigError("null_seeds, k and min_concepts must be >= 1")
         if self.final not in FINALS:
