@@ -33,17 +33,27 @@ GRID_NAMES = ("default", "large", "sparse")
 
 
 def named_grid(name: str) -> Dict[str, Any]:
-    """The built-in grids: "default" (cheap enough for `make demo` and for `jaxsae run` without options) and
-    "large". The default is TopK k in {8, 12, 16, 24, 32} at h = 64 under the exact MSE prediction loss, 2
-    seeds: on the 2-core CPU the whole grid costs about one listwise training (the MSE steps take the
-    hand-gradient fast path), and on ML-100k the listwise loss and h = 128 never beat the best MSE setting
-    on validation (docs/RESULTS.md); `large` adds them. `sparse` is the low-density corner of the
-    frontier (docs/CONCEPTS.md): h = 256, k in {8, 16}, TopK and BatchTopK, with and without a dense block of
-    4 latents, 2 seeds. Measured (one seed): on HetRec h=256 k=8 isolates 19-27 clear concepts (recall
-    15-18 of 29) at density 0.03 where h=64 k=32 isolates 5 at density 0.5, at lower fidelity (rbo@30
-    .31-.48 vs .72); the dense block lifted rbo@30 at density 0.05 from .61 to .79 (ML-100k) and .30 to .53 (HetRec)."""
+    """The built-in grids: "default" (cheap enough for `make demo` and for `jaxsae run` without options),
+    "large" and "sparse".
+
+    `default`: TopK at h = 256 (4x the recommender's d = 64), k in {16, 24} (density 0.0625 and 0.094,
+    under the rule's `max_density` 0.10), and k = 16 beside a dense block of 4 latents (density 0.078), under
+    the exact MSE prediction loss, 2 seeds: three programs of two vmapped runs. Chosen on HetRec Last.fm,
+    ML-100k, ml-latest-small, ML-1M, synthetic (demo) and the sparse ML-1M proxy (docs/CONCEPTS.md, "The
+    frontier with seeds"), and on the previous round's one-seed frontier (HetRec, ML-100k, synthetic): at
+    h = 64 every setting with k >= 8 is denser than 0.10 (k = 24-32, which the old default picked for
+    fidelity, fires half the dictionary on every item), while h = 256 with k = 8-16 isolated 3-4x the clear
+    concepts on HetRec; the dense block was the one lever that raised fidelity at low density (ML-100k
+    rbo@30 .61 -> .79). Wider (h = 512, 1024) and BatchTopK settings are in the frontier, not the default:
+    they cost 2-4x per SAE on CPU. The previous default (TopK h = 64, k 8-32) is
+    `{"axes": {"k": [8, 12, 16, 24, 32], "latents": [64]}}` in a grid file.
+
+    `large` adds h = 128/256, the listwise loss and w_pred. `sparse` is the low-density corner of the
+    frontier: h = 256, k in {8, 16}, TopK and BatchTopK, with and without a dense block of 4 latents."""
     if name == "default":
-        return {"axes": {"k": [8, 12, 16, 24, 32], "latents": [64], "pred_loss": ["mse"]}, "seeds": [0, 1]}
+        return {"axes": [{"latents": [256], "k": [16, 24], "pred_loss": ["mse"]},
+                         {"latents": [256], "k": [16], "dense_latents": [4], "pred_loss": ["mse"]}],
+                "seeds": [0, 1]}
     if name == "large":
         return {"axes": {"k": [4, 8, 12, 16, 24, 32], "latents": [64, 128, 256], "w_pred": [0.5, 1.0, 2.0, 5.0],
                          "pred_loss": _pred_losses()}, "base": {"steps": 5000}, "seeds": [0, 1, 2]}
