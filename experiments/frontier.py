@@ -147,8 +147,7 @@ def target_row(run: Path) -> str:
           "fidelity": m["rbo@30"] >= 0.8 and m["kendall_tau@30"] >= 0.5,
           "recall": (rec is None or rec >= 0.5) and (b["probe_clear"] < 6 or b["sae_clear"] >= 3),
           "popularity": rho >= 0.7}
-    setting = f"{m['sae']} h{m['latents']}" + (f" k{m['k']}" if m.get("k") else "") + (
-        f" dense{m['dense_latents']}" if m.get("dense_latents") else "")
+    setting = _label({}, json.loads((run / "sae" / "config.json").read_text())["config"])
     met = ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in ok.items())
     recall = "-" if rec is None else f"{b['sae_clear_among_probe_clear']}/{b['probe_clear']}"
     return (f"| {run.name} | {setting} | {d['item_density']:.3f} / {d['user_density']:.3f} | {m['rbo@30']:.2f} / "
