@@ -246,7 +246,7 @@ def test_end_to_end_synthetic_tiny(tmp_path: Path, capsys) -> None:
     # the chosen SAE keeps its budget: k sparse latents, plus the dense block when it has one
     assert sae["steps"] == 200 and 0 < sae["rbo@30"] < 1
     dense = json.loads((run / "sae" / "config.json").read_text())["config"]["dense_latents"]
-    assert 0 < sae["l0"] <= sae["k"] + dense
+    assert 0 < sae["l0"] <= sae["k"] + dense + 1e-4  # float32 mean of integer counts
     assert sae["l0"] / sae["latents"] <= 0.10 + 1e-6  # the default grid is sparse (density <= max_density)
     chosen = pl.pick_concepts(json.loads((run / "analysis" / "concepts.json").read_text()), n=2)
     filt = json.loads(next((run / "interventions").glob("filter-*.json")).read_text())
