@@ -136,7 +136,7 @@ def target_row(run: Path) -> str:
     """The targets table's row for a finished `jaxsae run` (or train-sae + analyze) directory: density per
     item / user (held-out users), held-out rbo@30 / tau@30, clear concepts, recall, popularity |rho|, and
     which targets are met (density <= .10 both; rbo >= .8 and tau >= .5; recall >= .5 and >= 3 clear where
-    >= 6 are probe-clear; |rho| >= .7)."""
+    >= 6 are probe-clear, n/a without probe-clear concepts; |rho| >= .7)."""
     m = json.loads((run / "sae" / "metrics.json").read_text())
     b = json.loads((run / "analysis" / "bound.json").read_text())
     pop = json.loads((run / "analysis" / "popularity.json").read_text())
@@ -145,10 +145,10 @@ def target_row(run: Path) -> str:
     rec = b["concept_recall"]
     ok = {"density": d["item_density"] <= 0.10 and (d["user_density"] or 0.0) <= 0.10,
           "fidelity": m["rbo@30"] >= 0.8 and m["kendall_tau@30"] >= 0.5,
-          "recall": (rec is None or rec >= 0.5) and (b["probe_clear"] < 6 or b["sae_clear"] >= 3),
+          "recall": None if rec is None else rec >= 0.5 and (b["probe_clear"] < 6 or b["sae_clear"] >= 3),
           "popularity": rho >= 0.7}
     setting = _label({}, json.loads((run / "sae" / "config.json").read_text())["config"])
-    met = ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in ok.items())
+    met = ", ".join(f"{k} {'n/a' if v is None else 'yes' if v else 'NO'}" for k, v in ok.items())
     recall = "-" if rec is None else f"{b['sae_clear_among_probe_clear']}/{b['probe_clear']}"
     return (f"| {run.name} | {setting} | {d['item_density']:.3f} / {d['user_density']:.3f} | {m['rbo@30']:.2f} / "
             f"{m['kendall_tau@30']:.2f} | {b['sae_clear']} | {recall} | {rho:.2f} | {met} |")
