@@ -115,7 +115,7 @@ def _label(params: Dict[str, Any], config: Dict[str, Any]) -> str:
 
 def sweep_rows(run: Path) -> List[str]:
     """Markdown rows, one per setting x seed, of `RUN/sweep/sweep.json` (validation users and items):
-    `| run | variant | seed | density items / users | rbo@30 / tau@30 | clear | popularity |rho| | chosen |`."""
+    `| run | variant | seed | density items / users | rbo@30 / tau@30 | clear | popularity \\|rho\\| | chosen |`."""
     doc = json.loads((run / "sweep" / "sweep.json").read_text())
     rows = []
     for s in doc["settings"]:
@@ -128,7 +128,8 @@ def sweep_rows(run: Path) -> List[str]:
     return rows
 
 
-SWEEP_HEADER = ("| run | variant | seed | density items / users | rbo@30 / tau@30 (validation) | clear | popularity |rho| "
+SWEEP_HEADER = ("| run | variant | seed | density items / users | rbo@30 / tau@30 (validation) | clear | "
+                "popularity \\|rho\\| "
                 "| rule |\n|---|---|---|---|---|---|---|---|")
 
 
@@ -155,7 +156,7 @@ def target_row(run: Path) -> str:
 
 
 TARGET_HEADER = ("| data | chosen SAE | density items / users | rbo@30 / tau@30 (held-out) | clear | recall | "
-                 "popularity |rho| | targets |\n|---|---|---|---|---|---|---|---|")
+                 "popularity \\|rho\\| | targets |\n|---|---|---|---|---|---|---|---|")
 
 
 def main(argv: "List[str] | None" = None) -> None:

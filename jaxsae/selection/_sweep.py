@@ -278,7 +278,8 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
         "rule": {"text": "density = max(item, user) <= max_density first (else the least dense); then clear "
                          "concepts within max(1, the best setting's seed range) of the most; then the largest "
                          "rbo+kendall (validation means), then popularity |rho|",
-                 "max_density": config.max_density, "shortlist": shortlist(rows, config), "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "min_concepts": config.min_concepts,
+                 "max_density": config.max_density, "shortlist": shortlist(rows, config),
+                 "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "min_concepts": config.min_concepts,
                  "purity": config.purity,
                  "margin": config.margin, "null_seeds": config.null_seeds, "k": config.k},
         "split": {"n_train_users": int(len(train)), "n_validation_users": int(len(validation)),
@@ -307,7 +308,8 @@ def table_lines(doc: Mapping[str, Any]) -> List[str]:
         f = r["figures"]
         mark = "*" if r["id"] == doc["chosen"] else ("+" if r["feasible"] else " ")
         label = " ".join(f"{n}={v}" for n, v in r["params"].items()) or "base"
-        lines.append(f" {mark} {label[:43]:<44}{f.get('density', float('nan')):6.3f}{f['clear_concepts']:6.1f}{f[f'rbo@{k}']:7.3f}"
+        lines.append(f" {mark} {label[:43]:<44}{f.get('density', float('nan')):6.3f}"
+                     f"{f['clear_concepts']:6.1f}{f[f'rbo@{k}']:7.3f}"
                      f"{f[f'kendall_tau@{k}']:7.3f}{f['popularity_rho']:6.2f}{f['l0']:6.1f}")
     return lines
 
