@@ -44,8 +44,9 @@ def named_grid(name: str) -> Dict[str, Any]:
     moderate k isolated 3-4x the clear concepts on HetRec, and the dense block was the one lever that raised
     fidelity at low density. Checked with 2 seeds on ML-100k, HetRec, ml-latest-small, ML-1M and synthetic
     (docs/CONCEPTS.md): the rule picks the dense-block setting on the four real datasets (HetRec: 20-24
-    clear concepts, 20 of 33 probe-clear; ML-100k: held-out rbo@30 .81) and k = 24 on synthetic. Wider
-    (h = 512, 1024) and BatchTopK settings cost 2-4x per SAE on CPU and were not measured with seeds. The
+    clear concepts, 20 of 33 probe-clear; ML-100k: held-out rbo@30 .81) and k = 24 on synthetic. TopK
+    h = 512 k = 32 matched the dense block's fidelity on HetRec at 2.5x the CPU per SAE; BatchTopK gained
+    nothing there; h = 1024 was not measured. The
     previous default (TopK h = 64, k 8-32) is `experiments/grids/frontier_reference.json`.
 
     `large` adds h = 128/256, the listwise loss and w_pred. `sparse` is the low-density corner of the
