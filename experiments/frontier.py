@@ -2,6 +2,9 @@
 
     jaxsae prepare lastfm-hetrec-2k --data-dir DATA/lastfm-hetrec-2k --out runs/hetrec && jaxsae train-rec runs/hetrec
     python -m experiments.frontier runs/hetrec runs/ml100k --seeds 0 --steps 3000 [--variants a,b] [--json out.jsonl]
+    python -m experiments.frontier runs/sparse --write-sparse ml-1m && jaxsae train-rec runs/sparse  # the sparse proxy
+    python -m experiments.frontier RUN... --from-sweep   # rows (setting x seed) of each RUN/sweep/sweep.json
+    python -m experiments.frontier RUN... --targets      # the targets row of each finished run
 
 For every run directory (its `data/` and `rec/`, the recommender's defaults) and every variant x seed:
 train the SAE (the sweep's base: bias-folded MF inputs without row normalization, embedding + MSE
@@ -100,6 +103,62 @@ HEADER = ("| run | variant | seed | density items / users | dead / dense | rbo@3
           "popularity rho | train s |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
+def _label(params: Dict[str, Any], config: Dict[str, Any]) -> str:
+    """`topk h512 k32 dense4 (3000 steps)`: a sweep setting as the frontier names it."""
+    out = f"{config['sae']} h{config['latents']}" + (f" k{config['k']}" if config.get("k") else "")
+    if config.get("dense_latents"):
+        out += f" dense{config['dense_latents']}"
+    if config.get("aux_k"):
+        out += " auxk"
+    return out + ("" if config.get("steps") == 3000 else f" ({config.get('steps')} steps)")
+
+
+def sweep_rows(run: Path) -> List[str]:
+    """Markdown rows, one per setting x seed, of `RUN/sweep/sweep.json` (validation users and items):
+    `| run | variant | seed | density items / users | rbo@30 / tau@30 | clear | popularity \\|rho\\| | chosen |`."""
+    doc = json.loads((run / "sweep" / "sweep.json").read_text())
+    rows = []
+    for s in doc["settings"]:
+        mark = "chosen" if s["id"] == doc["chosen"] else ("shortlist" if s["id"] in doc["rule"].get("shortlist", ())
+                                                          else "")
+        for r in s["per_seed"]:
+            rows.append(f"| {run.name} | {_label(s['params'], s['config'])} | {r['seed']} | "
+                        f"{r['item_density']:.3f} / {r['user_density']:.3f} | {r['rbo@30']:.2f} / "
+                        f"{r['kendall_tau@30']:.2f} | {r['clear_concepts']} | {r['popularity_rho']:.2f} | {mark} |")
+    return rows
+
+
+SWEEP_HEADER = ("| run | variant | seed | density items / users | rbo@30 / tau@30 (validation) | clear | "
+                "popularity \\|rho\\| "
+                "| rule |\n|---|---|---|---|---|---|---|---|")
+
+
+def target_row(run: Path) -> str:
+    """The targets table's row for a finished `jaxsae run` (or train-sae + analyze) directory: density per
+    item / user (held-out users), held-out rbo@30 / tau@30, clear concepts, recall, popularity |rho|, and
+    which targets are met (density <= .10 both; rbo >= .8 and tau >= .5; recall >= .5 and >= 3 clear where
+    >= 6 are probe-clear, n/a without probe-clear concepts; |rho| >= .7)."""
+    m = json.loads((run / "sae" / "metrics.json").read_text())
+    b = json.loads((run / "analysis" / "bound.json").read_text())
+    pop = json.loads((run / "analysis" / "popularity.json").read_text())
+    d = b["density"]
+    rho = abs(pop["spearman"] or 0.0)
+    rec = b["concept_recall"]
+    ok = {"density": d["item_density"] <= 0.10 and (d["user_density"] or 0.0) <= 0.10,
+          "fidelity": m["rbo@30"] >= 0.8 and m["kendall_tau@30"] >= 0.5,
+          "recall": None if rec is None else rec >= 0.5 and (b["probe_clear"] < 6 or b["sae_clear"] >= 3),
+          "popularity": rho >= 0.7}
+    setting = _label({}, json.loads((run / "sae" / "config.json").read_text())["config"])
+    met = ", ".join(f"{k} {'n/a' if v is None else 'yes' if v else 'NO'}" for k, v in ok.items())
+    recall = "-" if rec is None else f"{b['sae_clear_among_probe_clear']}/{b['probe_clear']}"
+    return (f"| {run.name} | {setting} | {d['item_density']:.3f} / {d['user_density']:.3f} | {m['rbo@30']:.2f} / "
+            f"{m['kendall_tau@30']:.2f} | {b['sae_clear']} | {recall} | {rho:.2f} | {met} |")
+
+
+TARGET_HEADER = ("| data | chosen SAE | density items / users | rbo@30 / tau@30 (held-out) | clear | recall | "
+                 "popularity \\|rho\\| | targets |\n|---|---|---|---|---|---|---|---|")
+
+
 def main(argv: "List[str] | None" = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path)
@@ -107,7 +166,26 @@ def main(argv: "List[str] | None" = None) -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--json", type=Path, default=None, help="append one JSON row per measurement")
+    p.add_argument("--write-sparse", default=None, metavar="NAME",
+                   help="only write RUN/data of the sparse proxy of dataset NAME (experiments.rec_grid) for the "
+                        "one RUN given, for `jaxsae train-rec RUN`")
+    p.add_argument("--from-sweep", action="store_true", help="only print the rows of each RUN/sweep/sweep.json")
+    p.add_argument("--targets", action="store_true", help="only print each finished run's targets row")
     args = p.parse_args(argv)
+    if args.from_sweep or args.targets:
+        print(SWEEP_HEADER if args.from_sweep else TARGET_HEADER)
+        for run in args.runs:
+            print("\n".join(sweep_rows(run)) if args.from_sweep else target_row(run))
+        return
+    if args.write_sparse:
+        from experiments.rec_grid import SPARSE_PREFIX, load_prepared
+
+        data = load_prepared(SPARSE_PREFIX + args.write_sparse)
+        data.save(args.runs[0] / "data")
+        counts = np.diff(np.asarray(data.train_indptr))
+        print(f"wrote {args.runs[0] / 'data'}: {data.n_users} users x {data.n_items} items, median "
+              f"{np.median(counts):g} training positives per user")
+        return
     cache: Dict[Any, Any] = {}
     print(HEADER, flush=True)
     for run in args.runs:

@@ -20,13 +20,23 @@ input space) by >= 0.2; `rbo@30`, `kendall_tau@30` on validation users; `popular
 |Spearman| of a neuron's item activations with item popularity; `l0`, `fvu`. A setting's figures are
 means over its seeds (`per_seed` keeps each).
 
-Selection rule (scale-free; `choose`). The targets: mean validation rbo@30 >= 0.8,
-kendall_tau@30 >= 0.5 and >= 3 clear concepts. Let
-`attain = min(1, clear/3) * min(1, rbo/0.8) * min(1, max(kendall, 0)/0.5)`, the share of the targets
-reached (1 = all met). Settings are ranked by, in order: (1) attain, (2) mean clear concepts,
-(3) popularity |rho|, (4) rbo@30 + kendall_tau@30. So among settings that meet every target the most
-clear concepts win, ties going to the stronger popularity neuron, then to fidelity; when none meets
-them all, the setting closest to meeting them (concepts and fidelity shortfalls multiplied) wins.
+Selection rule (lexicographic, scale-free; `choose`). Density first, then concepts, then fidelity:
+
+1. **Density.** `density = max(item_density, user_density)`, the mean active latents per scored item
+   and per validation user over the latents h (dense-block latents count). Settings with
+   `density <= max_density` (0.10) are the candidates; when none is, the least dense settings are.
+2. **Concepts.** Among the candidates, those within the tolerance of the most clear concepts `c*`:
+   `clear >= c* - max(1, spread*)`, where `spread*` is the range (max - min) of the clear counts over the
+   seeds of the setting(s) reaching `c*`: one clear concept, or the seeds' own noise when that is larger.
+   (Clear concepts and not concept recall: the probe bound's null depends on h, so recall's denominator
+   changes with the width and comparing recall across widths would reward the width that shrinks the bound.)
+3. **Fidelity.** Among those, the largest `rbo@30 + kendall_tau@30` (validation means); then the stronger
+   popularity neuron (|rho|), then grid order.
+
+So a density-compliant setting always beats a denser, more faithful one; more clear concepts win only
+beyond the seeds' noise; and within that, the most faithful setting is chosen. `attainment` (the share of
+the fidelity and concept targets reached, `min(1, clear/3) * min(1, rbo/0.8) * min(1, kendall/0.5)`) is
+reported per setting (`feasible` = every target met, density included) but no longer ranks.
 
 The chosen setting's final SAE (`final="reuse"`, the default) is the sweep's own run of that setting
 with the base seed: trained without validation or held-out users, so its held-out fidelity in
@@ -61,11 +71,12 @@ from jaxsae.analysis import content_concepts
 from jaxsae.metrics import train_mask
 from jaxsae.analysis.activations import encoder_inputs
 from jaxsae.analysis import random_direction_null
-from jaxsae.analysis import best_neurons, popularity_analysis, purity_at_k, restrict_items
+from jaxsae.analysis import best_neurons, density, popularity_analysis, purity_at_k, restrict_items
 from jaxsae.metrics import kendall_tau_union, rbo
 
 SCHEMA = 1
-FIGURES = ("clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu")  # per run (k = 30)
+FIGURES = ("clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu", "item_density",
+           "user_density", "density")  # per run (k = 30)
 # the config and the grids (re-exported: part of this module's API)
 from jaxsae.selection._sweep_config import (FINALS, FIXED_FIELDS, SWEEP_BASE, SweepConfig, load_grid,  # noqa: E402,F401
                                           named_grid)
@@ -102,7 +113,7 @@ at ML-25M's 59k items) however many validation users there are (26k at ML-25M si
 @functools.lru_cache(maxsize=64)
 def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., Any], Callable[..., Any]]:
     """Jitted `(embed, lists)` for the SAEs of one program, what `fidelity_report` and the FVU/L0 diagnostics
-    compute: `embed(params, input_tt, users) -> (item z, reconstructed two-tower, l0, fvu)` over every
+    compute: `embed(params, input_tt, users) -> (item z, user z, reconstructed two-tower, l0, fvu)` over every
     validation user at once (embeddings only), and `lists(tt, rec, users, train_mask) -> (original top-k,
     reconstructed top-k)` for one chunk of users (the full logits: chunked by the caller)."""
 
@@ -119,7 +130,7 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., 
         zu, uh = recon(xu, "user")
         rec = tt.replace(user_emb=tt.user_emb.at[users].set(uh), item_emb=ih)
         x, x_hat = jnp.concatenate([xu, tt.item_emb]), jnp.concatenate([uh, ih])
-        return zi, rec, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
+        return zi, zu, rec, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
 
     def lists(tt: Any, rec: Any, users: Any, mask: Any) -> Tuple[Any, Any]:
         return top_k(tt.logits_cross(users), k, mask)[1], top_k(rec.logits_cross(users), k, mask)[1]
@@ -156,7 +167,7 @@ class _Scorer:
         cfg = self.config
         embed, lists = _score_core(trained.config.static_part(), trained.dim, cfg.k)
         tt = trained.input_two_tower
-        zi, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
+        zi, zu, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
         a, b = [], []
         for start in range(0, len(self.validation), self.chunk_size):
             users = self.validation[start:start + self.chunk_size]
@@ -164,6 +175,7 @@ class _Scorer:
             a.append(np.asarray(ca))
             b.append(np.asarray(cb))
         zi, a, b = np.asarray(zi, np.float32), np.concatenate(a), np.concatenate(b)
+        dn = density(np.asarray(restrict_items(zi, self.mask)), np.asarray(zu))
         _, best = best_neurons(purity_at_k(np.asarray(restrict_items(zi, self.mask)), self.concepts, (10,)), (10,), 10)
         p10, null = best[0], self.null(trained)
         clear = (p10 >= cfg.purity) & (p10 - null >= cfg.margin)
@@ -175,6 +187,9 @@ class _Scorer:
             "popularity_rho": abs(float(pop["spearman"])) if pop["spearman"] is not None else 0.0,
             "l0": float(l0),
             "fvu": float(fvu),
+            "item_density": dn["item_density"],
+            "user_density": dn["user_density"],
+            "density": max(dn["item_density"], dn["user_density"]),
             "clear": [n for n, ok in zip(self.names, clear) if ok],
         }
 
@@ -186,16 +201,38 @@ def attainment(fig: Mapping[str, float], config: "SweepConfig") -> float:
             * min(1.0, max(tau, 0.0) / config.kendall_min))
 
 
+def feasible(fig: Mapping[str, float], config: "SweepConfig") -> bool:
+    """Every target met: density <= max_density and attainment 1 (fidelity and clear concepts)."""
+    return bool(fig.get("density", 0.0) <= config.max_density + 1e-12 and attainment(fig, config) >= 1.0)
+
+
+def _seed_spread(setting: Mapping[str, Any]) -> float:
+    """Range (max - min) of the clear-concept counts over a setting's seeds (0 with one seed)."""
+    counts = [r["clear_concepts"] for r in setting.get("per_seed") or ()]
+    return float(max(counts) - min(counts)) if counts else 0.0
+
+
+def shortlist(settings: Sequence[Mapping[str, Any]], config: SweepConfig) -> List[int]:
+    """Steps 1 and 2 of the rule (module docstring): the indices the fidelity step chooses among."""
+    dens = [float(s["figures"].get("density", 0.0)) for s in settings]
+    cand = [i for i, d in enumerate(dens) if d <= config.max_density + 1e-12]
+    if not cand:  # none is sparse enough: the least dense ones
+        cand = [i for i, d in enumerate(dens) if d <= min(dens) + 1e-12]
+    clear = {i: float(settings[i]["figures"]["clear_concepts"]) for i in cand}
+    best = max(clear.values())
+    tol = max([1.0] + [_seed_spread(settings[i]) for i in cand if clear[i] >= best])
+    return [i for i in cand if clear[i] >= best - tol]
+
+
 def rank_key(fig: Mapping[str, float], config: "SweepConfig") -> Tuple[float, ...]:
-    """The selection rule's sort key (larger is better; see the module docstring)."""
-    rbo, tau = fig[f"rbo@{config.k}"], fig[f"kendall_tau@{config.k}"]
-    return (round(attainment(fig, config), 9), fig["clear_concepts"], round(fig["popularity_rho"], 9), rbo + tau)
+    """The fidelity step's sort key among the shortlist (larger is better): rbo + kendall, then popularity."""
+    return (round(fig[f"rbo@{config.k}"] + fig[f"kendall_tau@{config.k}"], 9), round(fig["popularity_rho"], 9))
 
 
 def choose(settings: Sequence[Mapping[str, Any]], config: SweepConfig) -> int:
-    """Index of the setting the rule picks (first in grid order among exact ties)."""
-    keys = [rank_key(s["figures"], config) for s in settings]
-    return max(range(len(keys)), key=lambda i: (keys[i], -i))
+    """Index of the setting the rule picks (module docstring; first in grid order among exact ties)."""
+    keys = {i: rank_key(settings[i]["figures"], config) for i in shortlist(settings, config)}
+    return max(keys, key=lambda i: (keys[i], -i))
 
 
 def request_fingerprint(run_dir: Path, config: SweepConfig) -> str:
@@ -250,14 +287,15 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
         fig = {k: float(np.mean([r[k] for r in runs_s])) for k in runs_s[0] if k not in ("seed", "program", "clear")}
         rows.append({"id": si, "params": params, "config": cfg.to_dict(), "program": runs_s[0]["program"],
                      "figures": fig, "per_seed": runs_s,
-                     "attainment": attainment(fig, config), "feasible": bool(attainment(fig, config) >= 1.0)})
+                     "attainment": attainment(fig, config), "feasible": feasible(fig, config)})
     chosen = choose(rows, config)
     wall = time.perf_counter() - t_start
     doc = {
         "schema": SCHEMA,
-        "rule": {"text": "rank by attainment = min(1, clear/min_concepts) * min(1, rbo/rbo_min) * "
-                         "min(1, kendall/kendall_min) (validation means), then clear concepts, then popularity "
-                         "|rho|, then rbo+kendall",
+        "rule": {"text": "density = max(item, user) <= max_density first (else the least dense); then clear "
+                         "concepts within max(1, the best setting's seed range) of the most; then the largest "
+                         "rbo+kendall (validation means), then popularity |rho|",
+                 "max_density": config.max_density, "shortlist": shortlist(rows, config),
                  "rbo_min": config.rbo_min, "kendall_min": config.kendall_min, "min_concepts": config.min_concepts,
                  "purity": config.purity,
                  "margin": config.margin, "null_seeds": config.null_seeds, "k": config.k},
@@ -282,12 +320,13 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
 def table_lines(doc: Mapping[str, Any]) -> List[str]:
     """The sweep as a plain table (printed by the CLI): one line per setting, the chosen one marked."""
     k = doc["rule"]["k"]
-    lines = [f"   {'setting':<44}{'clear':>6}{'rbo':>7}{'tau':>7}{'pop':>6}{'l0':>6}"]
+    lines = [f"   {'setting':<44}{'dens':>6}{'clear':>6}{'rbo':>7}{'tau':>7}{'pop':>6}{'l0':>6}"]
     for r in doc["settings"]:
         f = r["figures"]
         mark = "*" if r["id"] == doc["chosen"] else ("+" if r["feasible"] else " ")
         label = " ".join(f"{n}={v}" for n, v in r["params"].items()) or "base"
-        lines.append(f" {mark} {label[:43]:<44}{f['clear_concepts']:6.1f}{f[f'rbo@{k}']:7.3f}"
+        lines.append(f" {mark} {label[:43]:<44}{f.get('density', float('nan')):6.3f}"
+                     f"{f['clear_concepts']:6.1f}{f[f'rbo@{k}']:7.3f}"
                      f"{f[f'kendall_tau@{k}']:7.3f}{f['popularity_rho']:6.2f}{f['l0']:6.1f}")
     return lines
 

@@ -33,17 +33,28 @@ GRID_NAMES = ("default", "large", "sparse")
 
 
 def named_grid(name: str) -> Dict[str, Any]:
-    """The built-in grids: "default" (cheap enough for `make demo` and for `jaxsae run` without options) and
-    "large". The default is TopK k in {8, 12, 16, 24, 32} at h = 64 under the exact MSE prediction loss, 2
-    seeds: on the 2-core CPU the whole grid costs about one listwise training (the MSE steps take the
-    hand-gradient fast path), and on ML-100k the listwise loss and h = 128 never beat the best MSE setting
-    on validation (docs/RESULTS.md); `large` adds them. `sparse` is the low-density corner of the
-    frontier (docs/CONCEPTS.md): h = 256, k in {8, 16}, TopK and BatchTopK, with and without a dense block of
-    4 latents, 2 seeds. Measured (one seed): on HetRec h=256 k=8 isolates 19-27 clear concepts (recall
-    15-18 of 29) at density 0.03 where h=64 k=32 isolates 5 at density 0.5, at lower fidelity (rbo@30
-    .31-.48 vs .72); the dense block lifted rbo@30 at density 0.05 from .61 to .79 (ML-100k) and .30 to .53 (HetRec)."""
+    """The built-in grids: "default" (cheap enough for `make demo` and for `jaxsae run` without options),
+    "large" and "sparse".
+
+    `default`: TopK at h = 256 (4x the recommender's d = 64), k in {16, 24} (density 0.0625 and 0.094,
+    under the rule's `max_density` 0.10), and k = 16 beside a dense block of 4 latents (density 0.078), under
+    the exact MSE prediction loss, 2 seeds: three programs of two vmapped runs. Chosen on the previous
+    round's one-seed frontier (HetRec Last.fm, ML-100k, synthetic): at h = 64 every k >= 8 is denser than
+    0.10 (k = 24-32, the old default's usual pick, fires half the dictionary on every item), h = 256 with a
+    moderate k isolated 3-4x the clear concepts on HetRec, and the dense block was the one lever that raised
+    fidelity at low density. Checked with 2 seeds on ML-100k, HetRec, ml-latest-small, ML-1M and synthetic
+    (docs/CONCEPTS.md): the rule picks the dense-block setting on the four real datasets (HetRec: 20-24
+    clear concepts, 20 of 33 probe-clear; ML-100k: held-out rbo@30 .81) and k = 24 on synthetic. TopK
+    h = 512 k = 32 matched the dense block's fidelity on HetRec at 2.5x the CPU per SAE; BatchTopK gained
+    nothing there; h = 1024 was not measured. The
+    previous default (TopK h = 64, k 8-32) is `experiments/grids/frontier_reference.json`.
+
+    `large` adds h = 128/256, the listwise loss and w_pred. `sparse` is the low-density corner of the
+    frontier: h = 256, k in {8, 16}, TopK and BatchTopK, with and without a dense block of 4 latents."""
     if name == "default":
-        return {"axes": {"k": [8, 12, 16, 24, 32], "latents": [64], "pred_loss": ["mse"]}, "seeds": [0, 1]}
+        return {"axes": [{"latents": [256], "k": [16, 24], "pred_loss": ["mse"]},
+                         {"latents": [256], "k": [16], "dense_latents": [4], "pred_loss": ["mse"]}],
+                "seeds": [0, 1]}
     if name == "large":
         return {"axes": {"k": [4, 8, 12, 16, 24, 32], "latents": [64, 128, 256], "w_pred": [0.5, 1.0, 2.0, 5.0],
                          "pred_loss": _pred_losses()}, "base": {"steps": 5000}, "seeds": [0, 1, 2]}
@@ -87,7 +98,8 @@ class SweepConfig:
     null_seeds: int = 10  # seeds of the random-direction null purity
     purity: float = 0.9  # a concept is clear at purity@10 >= this ...
     margin: float = 0.2  # ... beating its null purity@10 by >= this
-    rbo_min: float = 0.8  # targets of the selection rule: validation rbo@30 >= this ...
+    max_density: float = 0.10  # the rule's first step: max(item, user) active latents / h <= this
+    rbo_min: float = 0.8  # targets: validation rbo@30 >= this ...
     kendall_min: float = 0.5  # ... validation kendall_tau@30 >= this ...
     min_concepts: int = 3  # ... and at least this many clear concepts
     k: int = 30  # top-K of the fidelity lists
@@ -101,6 +113,8 @@ class SweepConfig:
             raise ConfigError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if not 0.0 < self.item_fraction <= 1.0:
             raise ConfigError(f"item_fraction must be in (0, 1], got {self.item_fraction}")
+        if not 0.0 < self.max_density <= 1.0:
+            raise ConfigError(f"max_density must be in (0, 1], got {self.max_density}")
         if self.null_seeds < 1 or self.k < 1 or self.min_concepts < 1:
             raise ConfigError("null_seeds, k and min_concepts must be >= 1")
         if self.final not in FINALS:

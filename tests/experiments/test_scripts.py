@@ -94,3 +94,17 @@ def test_curve_effects_settings_read_json_values_else_text() -> None:
     assert parse_setting("as trained") == {}
     assert parse_setting("input_scaling=none; epochs=null;steps=5000;w_kl=0.01") == {
         "input_scaling": "none", "epochs": None, "steps": 5000, "w_kl": 0.01}
+
+
+def test_frontier_targets_row_says_which_targets_are_met(tmp_path: Path) -> None:
+    import json
+
+    from experiments import frontier
+
+    run = write_fake_run(tmp_path / "r", stages=("data", "rec", "sae", "analysis"), matryoshka=False)
+    (run / "sae" / "config.json").write_text(json.dumps({"config": {"sae": "topk", "latents": 8, "k": 2,
+                                                                    "dense_latents": 1, "steps": 3000}}))
+    row = frontier.target_row(run)
+    # fake run: density .10 / .12, rbo .71 / tau .42, 1 of 3 probe-clear, popularity .83
+    assert row.startswith("| r | topk h8 k2 dense1 | 0.100 / 0.120 | 0.71 / 0.42 | 1 | 1/3 | 0.83 |")
+    assert row.endswith("density NO, fidelity NO, recall NO, popularity yes |")

@@ -10,7 +10,7 @@ import pytest
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
 from jaxsae.selection import choose, sweep, sweep_split
-from jaxsae.selection import SweepConfig
+from jaxsae.selection import SweepConfig, named_grid
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders import TwoTower
 from jaxsae.sae import SAETrainConfig
@@ -114,22 +114,35 @@ def test_grid_runs_are_balanced_from_their_own_training_users(world):
     assert runs[1].balance_factor != pytest.approx(c) and len(info["programs"]) == 2
 
 
-def _row(clear, rbo, tau, pop):
-    return {"figures": {"clear_concepts": clear, "rbo@30": rbo, "kendall_tau@30": tau, "popularity_rho": pop}}
+def _row(clear, rbo, tau, pop, density=0.05, seeds=None):
+    per_seed = [{"clear_concepts": c} for c in (seeds or [clear])]
+    return {"figures": {"clear_concepts": clear, "rbo@30": rbo, "kendall_tau@30": tau, "popularity_rho": pop,
+                        "density": density}, "per_seed": per_seed}
 
 
-def test_selection_rule():
+def test_rule_puts_density_first():
     c = SweepConfig(seeds=(0,))
-    # settings meeting every target (rbo .8, kendall .5, 3 concepts) win; among them the most concepts
-    rows = [_row(6, 0.79, 0.9, 0.9), _row(2, 0.95, 0.9, 0.9), _row(4, 0.81, 0.5, 0.1), _row(3, 0.85, 0.6, 0.5)]
-    assert choose(rows, c) == 2
-    # ties in concepts: stronger popularity neuron, then fidelity
-    assert choose([_row(3, 0.9, 0.6, 0.5), _row(3, 0.8, 0.5, 0.7)], c) == 1
-    assert choose([_row(3, 0.8, 0.5, 0.7), _row(3, 0.9, 0.6, 0.7)], c) == 1
-    # none meets them all: the largest product of attainments
-    # (1 * .6/.8 * .25/.5 = .375; 2/3 * .7/.8 * 1 = .583; 0 concepts: 0)
-    assert choose([_row(4, 0.6, 0.25, 0.9), _row(2, 0.7, 0.5, 0.1), _row(0, 0.99, 0.99, 0.9)], c) == 1
-    assert choose([_row(4, 0.6, 0.5, 0.9), _row(2, 0.7, 0.5, 0.1)], c) == 0  # .75 vs .583
+    # a denser, more faithful setting with more concepts loses to one under max_density (0.10)
+    assert choose([_row(9, 0.95, 0.9, 0.9, density=0.5), _row(3, 0.5, 0.2, 0.4, density=0.08)], c) == 1
+    assert choose([_row(3, 0.5, 0.2, 0.4, density=0.1), _row(9, 0.95, 0.9, 0.9, density=0.11)], c) == 0
+    # max_density is an option; with none under it, the least dense setting
+    assert choose([_row(9, 0.95, 0.9, 0.9, density=0.5), _row(3, 0.5, 0.2, 0.4, density=0.08)],
+                  SweepConfig(seeds=(0,), max_density=0.6)) == 0
+    assert choose([_row(9, 0.95, 0.9, 0.9, density=0.5), _row(1, 0.5, 0.2, 0.4, density=0.3)], c) == 1
+
+
+def test_rule_prefers_clear_concepts_beyond_the_seeds_noise_then_fidelity():
+    c = SweepConfig(seeds=(0, 1))
+    # within the density constraint, more clear concepts beat fidelity by more than the tolerance
+    assert choose([_row(4, 0.9, 0.8, 0.9), _row(8, 0.5, 0.2, 0.1)], c) == 1
+    # within one clear concept of the best: the most faithful (rbo + kendall)
+    assert choose([_row(8, 0.5, 0.2, 0.9), _row(7, 0.7, 0.4, 0.1), _row(5, 0.9, 0.8, 0.9)], c) == 1
+    # the best setting's seeds spread 8..14 (mean 11): a setting 5 below is within that noise, and more faithful
+    assert choose([_row(11, 0.5, 0.2, 0.9, seeds=[8, 14]), _row(6, 0.7, 0.4, 0.1, seeds=[6, 6])], c) == 1
+    assert choose([_row(11, 0.5, 0.2, 0.9, seeds=[11, 11]), _row(6, 0.7, 0.4, 0.1, seeds=[6, 6])], c) == 0
+    # exact fidelity ties: the stronger popularity neuron, then grid order
+    assert choose([_row(3, 0.8, 0.5, 0.5), _row(3, 0.8, 0.5, 0.7)], c) == 1
+    assert choose([_row(3, 0.8, 0.5, 0.7), _row(3, 0.8, 0.5, 0.7)], c) == 0
 
 
 def test_config_validation():
@@ -163,7 +176,10 @@ def test_train_sae_auto_writes_sweep_and_a_loadable_sae(tmp_path, capsys):
     for row in doc["settings"]:
         assert {"id", "params", "config", "program", "figures", "per_seed", "attainment", "feasible"} <= set(row)
         assert [r["seed"] for r in row["per_seed"]] == [0, 1]
-        assert {"clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu"} <= set(row["figures"])
+        assert {"clear_concepts", "rbo@30", "kendall_tau@30", "popularity_rho", "l0", "fvu", "item_density",
+                "user_density", "density"} <= set(row["figures"])
+        f = row["figures"]
+        assert f["density"] == max(f["item_density"], f["user_density"]) and 0 < f["density"] <= 1
     s = doc["split"]
     assert s["n_train_users"] + s["n_validation_users"] + s["n_heldout_users"] == data.n_users
     assert (tmp_path / "sweep" / "pareto.png").exists()
@@ -217,3 +233,13 @@ def test_scoring_in_chunks_of_users_equals_scoring_all_at_once(world):
     whole = _Scorer(data, val, config, chunk_size=len(val))(sae)
     assert _Scorer(data, val, config, chunk_size=3)(sae) == whole
     assert 0 < whole["rbo@30"] < 1
+
+
+def test_default_grid_is_sparse_by_construction():
+    """Every setting of the built-in `default` grid fires at most `max_density` of its latents on a row (k
+    sparse latents plus the dense block, over h), so the rule's first step never has to fall back to the least
+    dense setting: the code `jaxsae run` gives without options is a sparse one."""
+    sweep = SweepConfig.from_grid(named_grid("default"))
+    assert len(sweep.settings()) >= 2
+    for params, config in sweep.settings():
+        assert (config.k + config.dense_latents) / config.latents <= sweep.max_density, params
