@@ -10,7 +10,7 @@ import pytest
 from data_prep.preprocess import PrepareOptions, prepare
 from data_prep.synthetic import generate, preset
 from jaxsae.selection import choose, sweep, sweep_split
-from jaxsae.selection import SweepConfig, named_grid
+from jaxsae.selection import SweepConfig, load_grid
 from jaxsae.errors import ConfigError
 from jaxsae.recommenders import TwoTower
 from jaxsae.sae import SAETrainConfig
@@ -239,7 +239,7 @@ def test_default_grid_is_sparse_by_construction():
     """Every setting of the built-in `default` grid fires at most `max_density` of its latents on a row (k
     sparse latents plus the dense block, over h), so the rule's first step never has to fall back to the least
     dense setting: the code `jaxsae run` gives without options is a sparse one."""
-    sweep = SweepConfig.from_grid(named_grid("default"))
+    sweep = SweepConfig.from_grid(load_grid("default"))
     assert len(sweep.settings()) >= 2
     for params, config in sweep.settings():
         assert (config.k + config.dense_latents) / config.latents <= sweep.max_density, params

@@ -97,6 +97,16 @@ def given(args: argparse.Namespace, exclude: Iterable[str] = ()) -> Dict[str, An
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items() if k not in skip}
 
 
+def stage_config(stage: Any) -> Callable[[argparse.Namespace], Any]:
+    """`config_from_args(args)` of a stage command: the validated config of the options given on the command
+    line, by the stage's own `build` (the one `jaxsae run` uses for a pipeline config's keys)."""
+
+    def config_from_args(args: argparse.Namespace) -> Any:
+        return stage.build(given(args, exclude=("run",)))
+
+    return config_from_args
+
+
 def stage_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, stage: Any, help: str,
                   run_help: str, description: Optional[str] = None) -> "argparse.ArgumentParser":
     """The sub-command `jaxsae NAME RUN [options]` of a stage whose whole command line is its options: the
@@ -105,9 +115,10 @@ def stage_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", na
     p = sub.add_parser(name, help=help, description=description)
     p.add_argument("run", metavar="RUN", help=run_help)
     add_options(p, stage.OPTIONS, titles=getattr(stage, "TITLES", None))
+    config_from_args = stage_config(stage)
 
     def main(args: argparse.Namespace) -> int:
-        stage.run(Path(args.run), stage.build(given(args, exclude=("run",))), log=lambda s: print(s, flush=True))
+        stage.run(Path(args.run), config_from_args(args), log=lambda s: print(s, flush=True))
         return 0
 
     p.set_defaults(func=main)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from jaxsae.app.cli.flags import stage_command
+from jaxsae.app.cli.flags import stage_command, stage_config
 from jaxsae.app.stages import report as stage
+
+config_from_args = stage_config(stage)  # the validated options of a parsed command line
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
