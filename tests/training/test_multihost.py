@@ -21,7 +21,9 @@ def free_port() -> int:
 
 
 def start(out: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+    # each process sets its own device count; the other XLA flags (the test run's compile settings) stay
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     return subprocess.Popen([sys.executable, str(SCRIPT), "--out", str(out), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
