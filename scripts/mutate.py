@@ -135,7 +135,7 @@ MUTANTS: Tuple[Mutant, ...] = (
       'scale = 1.0 / c if side == "user" else c', 'scale = 1.0 / c if side == "user" else 1.0 / c',
       ("tests/sae/test_balance.py::test_balanced_input_space_keeps_every_logit",)),
     # early stopping: the earliest of tied best epochs
-    M("early-stop-best-of-latest-tie", "jaxsae/training/rec/_driver.py",
+    M("early-stop-best-of-latest-tie", "jaxsae/training/rec/_validation.py",
       "if v is not None and v > best:", "if v is not None and v >= best:",
       (EARLY_TIE,)),
     M("early-stop-keeps-latest-tied-params", "jaxsae/training/rec/_driver.py",
