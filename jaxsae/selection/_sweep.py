@@ -108,6 +108,9 @@ def item_subset(n_items: int, fraction: float, seed: int) -> Optional[np.ndarray
 SCORE_CHUNK = 1024
 """Validation users per scoring call: the `[users, n_items]` logits of a call are `SCORE_CHUNK` rows (240 MB
 at ML-25M's 59k items) however many validation users there are (26k at ML-25M size: 6 GB at once)."""
+MASK_CACHE_BYTES = 2**28
+"""The validation users' training masks (`[users, n_items]` bools, one per chunk) are built once per sweep
+when they take at most this many bytes (ML-1M: 4.5 MB), and rebuilt per scored SAE above it (ML-25M size: 1.5 GB)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -141,9 +144,13 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., 
 class _Scorer:
     """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
 
-    def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK) -> None:
+    def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK,
+                 mask_cache_bytes: int = MASK_CACHE_BYTES) -> None:
 
-        self.data, self.validation, self.config, self.chunk_size = data, validation, config, int(chunk_size)
+        self.data, self.validation, self.config = data, validation, config
+        self.chunks = [validation[i:i + int(chunk_size)] for i in range(0, len(validation), int(chunk_size))]
+        self._masks = ([jnp.asarray(train_mask(data, users)) for users in self.chunks]
+                       if len(validation) * data.n_items <= mask_cache_bytes else None)
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
         if not keep.any():
             keep = np.ones(len(data.concept_families), bool)
@@ -169,14 +176,15 @@ class _Scorer:
         tt = trained.input_two_tower
         zi, zu, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
         a, b = [], []
-        for start in range(0, len(self.validation), self.chunk_size):
-            users = self.validation[start:start + self.chunk_size]
-            ca, cb = lists(tt, rec, jnp.asarray(users), jnp.asarray(train_mask(self.data, users)))
+        for j, users in enumerate(self.chunks):
+            mask = self._masks[j] if self._masks is not None else jnp.asarray(train_mask(self.data, users))
+            ca, cb = lists(tt, rec, jnp.asarray(users), mask)
             a.append(np.asarray(ca))
             b.append(np.asarray(cb))
         zi, a, b = np.asarray(zi, np.float32), np.concatenate(a), np.concatenate(b)
-        dn = density(np.asarray(restrict_items(zi, self.mask)), np.asarray(zu))
-        _, best = best_neurons(purity_at_k(np.asarray(restrict_items(zi, self.mask)), self.concepts, (10,)), (10,), 10)
+        scored = np.asarray(restrict_items(zi, self.mask))
+        dn = density(scored, np.asarray(zu))
+        _, best = best_neurons(purity_at_k(scored, self.concepts, (10,)), (10,), 10)
         p10, null = best[0], self.null(trained)
         clear = (p10 >= cfg.purity) & (p10 - null >= cfg.margin)
         pop = popularity_analysis(zi, self.data.popularity, 10, self.mask)

@@ -232,6 +232,7 @@ def test_scoring_in_chunks_of_users_equals_scoring_all_at_once(world):
     assert len(val) % 3 != 0
     whole = _Scorer(data, val, config, chunk_size=len(val))(sae)
     assert _Scorer(data, val, config, chunk_size=3)(sae) == whole
+    assert _Scorer(data, val, config, chunk_size=3, mask_cache_bytes=0)(sae) == whole  # masks rebuilt per SAE
     assert 0 < whole["rbo@30"] < 1
 
 
