@@ -87,13 +87,27 @@ def test_behind_leader_compares_best_so_far_scores_at_the_same_epoch():
     h = lambda *v: [{"epoch": e, "val_ndcg@10": x} for e, x in enumerate(v, 1)]  # noqa: E731
     leader = [0.1, 0.3, 0.4]
     assert not behind_leader(h(0.05, 0.2), leader, "ndcg@10")  # fewer than 3 epochs: not yet
-    assert behind_leader(h(0.05, 0.2, 0.3), leader, "ndcg@10")
+    assert behind_leader(h(0.05, 0.2, 0.3), leader, "ndcg@10")  # gaps .05, .1, .1: behind, not closing
     assert not behind_leader(h(0.05, 0.35, 0.3), leader, "ndcg@10")  # ahead at epoch 2 (0.35 > 0.3)
     # past the leader's last epoch its best (0.4) is the bar; own best so far counts, not the last score
     assert behind_leader(h(0.5, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10") is False
-    assert behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.39, 0.2), leader, "ndcg@10")
+    assert behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.3, 0.2), leader, "ndcg@10")  # gaps .1, .1, .1
     assert not behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.41, 0.2), leader, "ndcg@10")
     assert not behind_leader(h(0.05, 0.2, 0.3), [], "ndcg@10")
+
+
+def test_behind_leader_lets_a_slow_starter_that_closes_the_gap_run_on():
+    """ml-latest-small's d=128/L2 0.01 (the grid's best there) against the default's first epochs: behind
+    at every one of them, but closer each time; a candidate stuck at half the leader stops."""
+    h = lambda *v: [{"epoch": e, "val_ndcg@10": x} for e, x in enumerate(v, 1)]  # noqa: E731
+    leader = [0.058, 0.056, 0.060, 0.074, 0.068, 0.069, 0.083, 0.075, 0.088]
+    slow = [0.034, 0.045, 0.053, 0.067, 0.069, 0.072, 0.080, 0.089]
+    assert not any(behind_leader(h(*slow[:e]), leader, "ndcg@10") for e in range(1, len(slow) + 1))
+    # past the leader's end a climbing candidate closes the gap too, and stops once it flattens below the best
+    assert not behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.39), [0.1, 0.3, 0.4], "ndcg@10")
+    assert behind_leader(h(0.05, 0.1, 0.1, 0.3, 0.39, 0.39, 0.39), [0.1, 0.3, 0.4], "ndcg@10")
+    stuck = [0.03, 0.03, 0.031]
+    assert behind_leader(h(*stuck), leader, "ndcg@10")
 
 
 def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
