@@ -19,7 +19,7 @@ from jaxsae.interventions._steer import Steerer, latent_edit
 from jaxsae.analysis import purity_at_k
 
 FILTER_LEVELS = tuple(-0.25 * i + 0.0 for i in range(13))  # 0 .. -3 (+ 0.0: no -0.0)
-FILTER_METHODS = ("weighted", "neuron")
+FILTER_METHODS = ("weighted", "neuron", "redistribute")
 FILTER_TARGET = 0.2  # the goal: leave at most this fraction of the concept (>= 80% removed; `target_reached`)
 FILTER_MIN_REST_RBO = 0.8  # headline: the strongest removal among the levels keeping the rest's RBO >= this
 FILTER_DEPTH, FILTER_DECAY, FILTER_RIDGE = 100, 0.95, 0.01  # `filter_weights` (measured on ML-100k)
@@ -145,6 +145,24 @@ def filter_weights(steerer: Steerer, users: np.ndarray, concept_mask: np.ndarray
     return out
 
 
+def redistribute_away(z: np.ndarray, concept_neurons: Sequence[int], a: float) -> np.ndarray:
+    """`[U, h]`: latents `z` with a fraction `a` of their L1 mass moved off the concept's neurons S onto the
+    user's own other neurons, the total kept (a norm-preserving redistribution, the filter form of
+    `z' = |z|_1 ((1-a) z/|z|_1 + a e_S/|S|)` with the target the user's profile without S):
+
+        z' = |z|_1 ((1 - a) z / |z|_1 + a z_R / |z_R|_1),   z_R = z with the S columns zeroed
+
+    a = 1 leaves nothing on S; a row with no mass outside S (or none at all) is only scaled by 1 - a.
+    Why: an edit that keeps the latent's mass changes what the user is shown, not how strongly."""
+    z = np.asarray(z, np.float64)
+    rest = z.copy()
+    rest[:, np.asarray(concept_neurons, int)] = 0.0
+    n1 = np.abs(z).sum(axis=1, keepdims=True)
+    nr = np.abs(rest).sum(axis=1, keepdims=True)
+    target = np.where(nr > 0, rest * n1 / np.where(nr > 0, nr, 1.0), 0.0)
+    return (1.0 - float(a)) * z + float(a) * target
+
+
 def item_filter_neurons(item_latents: np.ndarray, concept_mask: np.ndarray, audience_top: np.ndarray,
                         n_neurons: int = 1, purity_k: int = 10) -> Tuple[List[int], Dict[str, Any]]:
     """The neurons a concept is filtered through on the item side, best first, and how they were chosen.
@@ -235,6 +253,8 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     - "weighted" (user side): every above-chance-purity neuron (or the given ones) gets a per-user
       `add` from `filter_weights`; level L lowers the concept, relative to the rest, by |L| standard
       deviations of the user's top scores.
+    - "redistribute" (user side): the same neurons S; level L moves `a = |L| / |strongest level|` of each
+      user's latent L1 mass off S onto the user's other neurons, the total kept (`redistribute_away`).
     - "neuron": `neuron` (an int or a list) or the `n_neurons` best (user side: `filter_neurons`, by
       separation; item side: `item_filter_neurons`, by coverage of the audience's lists) are `op`-ed
       (default "set") with `level * scale` (scale: the neuron's largest user or item activation, or 1
@@ -258,11 +278,11 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     method = method or ("weighted" if neuron is None and side == "user" else "neuron")
     if method not in FILTER_METHODS:
         raise ConfigError(f"unknown filter method {method!r}; use one of {', '.join(FILTER_METHODS)}")
-    if method == "weighted" and side == "item":
-        raise ConfigError("the weighted filter edits users; use --method neuron with --side item")
-    if method == "weighted" and absolute:
+    if method in ("weighted", "redistribute") and side == "item":
+        raise ConfigError(f"the {method} filter edits users; use --method neuron with --side item")
+    if method in ("weighted", "redistribute") and absolute:
         raise ConfigError("absolute levels apply to neuron edits (--method neuron), not to the weighted filter")
-    op = op or ("add" if method == "weighted" else "set")
+    op = "set" if method == "redistribute" else op or ("add" if method == "weighted" else "set")
     c = data.concept_index(concept)
     cmask = np.asarray(data.concepts[:, c], bool)
     pool = np.asarray(users, np.int32)
@@ -279,7 +299,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
             raise ConfigError("no neuron to filter through")
     elif side == "item":
         neurons, selection = item_filter_neurons(item_lat, cmask, before, n_neurons)
-    elif method == "weighted":
+    elif method in ("weighted", "redistribute"):
         cand, purity = concept_candidates(item_lat, cmask, 10)
         neurons = [int(n) for n in cand]
         selection = {"candidates": neurons, "purity": [round(float(purity[n]), 4) for n in neurons], "purity_k": 10}
@@ -293,6 +313,9 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     if method == "weighted":
         weights = filter_weights(steerer, aud, cmask, excl_a, neurons)
         scales = np.abs(weights).mean(axis=0)
+    elif method == "redistribute":  # level L moves a = min(1, |L| / |strongest level|) of the mass
+        z_aud, every = steerer.user_latents(aud), list(range(steerer.n_latents))
+        scales = np.full(len(neurons), 1.0 / max(abs(float(levels[_strongest(levels)])), 1e-12))
     elif side == "item":
         scales = np.array([level_scale(item_lat, n, absolute) for n in neurons])
         item_active = item_lat[:, neurons] > 0  # [n_items, m]
@@ -304,6 +327,9 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     for level in levels:
         if method == "weighted":
             s = steerer.scores(aud, user_edit=latent_edit(neurons, op, -float(level) * weights, ones))
+        elif method == "redistribute":
+            a = min(1.0, abs(float(level)) * scales[0])
+            s = steerer.scores(aud, user_edit=latent_edit(every, "set", redistribute_away(z_aud, neurons, a), ones))
         elif side == "item":
             value = np.where(item_active, level * scales[None, :], neutral)
             s = steerer.scores(aud, item_edit=latent_edit(neurons, op, value, item_active.any(axis=1)))
@@ -325,7 +351,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     reached = best["removal"] >= 1.0 - float(target) - 1e-12
     most = max(per_level, key=lambda p: p["removal"]) if per_level else best
     strongest = per_level[_strongest(levels)]
-    lead = _most_specific(neurons, selection, scales) if method == "weighted" else 0
+    lead = _most_specific(neurons, selection, scales) if method in ("weighted", "redistribute") else 0
     if head is None:
         headline = (f"no level removes any of the concept at rest-RBO >= {min_rest_rbo:g} "
                     f"(the most any level removes is {most['removal']:.0%}, at rest-RBO {most['rest_rbo']:.2f})")
@@ -348,7 +374,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
         "per_level": per_level, "audience_size": int(len(aud)),
         "pool_concept_share": float(concept_share(base_top, cmask).mean()),
         "neuron_choice": "given" if neuron is not None else (
-            "weighted" if method == "weighted" else "coverage" if side == "item" else "separation"),
+            method if method in ("weighted", "redistribute") else "coverage" if side == "item" else "separation"),
     }
     if selection is not None:
         out["selection"] = selection

@@ -8,7 +8,7 @@ from data_prep.dataset import InteractionData
 from jaxsae.errors import ConfigError, UnknownNameError
 from jaxsae.interventions import (
     Steerer, apply_edit, concept_neuron, filter_experiment, filter_neurons, filter_separation, filter_weights,
-    headline_index, item_filter_neurons, removal, removal_auc, latent_edit, nudge_experiment, promote_experiment, resolve_item,
+    headline_index, item_filter_neurons, redistribute_away, removal, removal_auc, latent_edit, nudge_experiment, promote_experiment, resolve_item,
 )
 from jaxsae.recommenders import TwoTower
 from jaxsae.sae import TiedSAE
@@ -289,6 +289,34 @@ def test_weighted_filter_removes_planted_concept_and_keeps_rest_order():
     assert out["target_reached"] and out["level"] in (-1.0, -5.0) and out["strongest"]["level"] == -5.0
     assert out["removal"] == 1.0 and out["removal_auc"] == pytest.approx(1.0) and out["min_rest_rbo"] == 0.8
     assert [p["level"] for p in out["curve"]] == [0.0, -1.0, -5.0] and out["curve"][0]["removal"] == 0.0
+
+
+def test_redistribute_moves_mass_off_the_concept_and_keeps_the_l1_norm():
+    z = np.array([[2.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    half = redistribute_away(z, [0], 0.5)
+    # row 0: |z|_1 = 4, the rest (0, 1, 1, 0) rescaled to mass 4 is (0, 2, 2, 0); halfway: (1, 1.5, 1.5, 0)
+    np.testing.assert_allclose(half[0], [1.0, 1.5, 1.5, 0.0])
+    np.testing.assert_allclose(np.abs(half[0]).sum(), 4.0)
+    full = redistribute_away(z, [0], 1.0)
+    np.testing.assert_allclose(full[0], [0.0, 2.0, 2.0, 0.0])
+    np.testing.assert_allclose(full[1:], 0.0)  # all mass on the concept (or none): only scaled by 1 - a
+    np.testing.assert_allclose(redistribute_away(z, [0], 0.0), z)
+
+
+def test_redistribute_filter_removes_planted_concept_and_keeps_rest_order():
+    tt, data = planted_world()
+    module, params = identity_sae(4)
+    out = filter_experiment(Steerer(module, params, tt), data, "Horror", np.arange(6), audience_size=3, k=4,
+                            levels=(0.0, -1.5, -3.0), method="redistribute")
+    assert out["method"] == "redistribute" and out["op"] == "set" and out["neuron_choice"] == "redistribute"
+    assert out["neurons"] == [0] and out["concept_share_before"] == 1.0
+    assert out["per_level"][0]["concept_share_after"] == 1.0  # a = 0: the unedited list
+    # a = 0.5 leaves latent 0 at 1.5, still above the rest; a = 1 moves all of it: Horror gone, the rest's order kept
+    assert out["per_level"][1]["concept_share_after"] == 1.0
+    assert out["concept_share_after"] == 0.0 and out["rest_rbo"] == pytest.approx(1.0) and out["level"] == -3.0
+    with pytest.raises(ConfigError, match="redistribute"):
+        filter_experiment(Steerer(module, params, tt), data, "Horror", np.arange(6), side="item",
+                          method="redistribute")
 
 
 def test_weighted_filter_reports_the_purest_candidate_ties_to_the_larger_weight():

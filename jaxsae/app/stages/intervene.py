@@ -32,7 +32,7 @@ DEFAULT_K = {"filter": 20, "nudge": 30, "promote": 20, "benchmark": 20}
 DEFAULT_OP = {"filter": None, "nudge": "add", "promote": "add", "benchmark": "add"}  # filter: chosen by its method
 AUDIENCES = ("heldout", "test", "all")
 OPS = ("set", "add", "scale")
-METHODS = ("weighted", "neuron")
+METHODS = iv.FILTER_METHODS
 SIDES = ("user", "item")
 
 
@@ -60,7 +60,7 @@ class InterveneOptions:
     levels: Tuple[float, ...] = ()  # edit levels: for the weighted filter in standard deviations of the user's top scores, else in units of the neuron's largest activation (write negative lists as --levels=-0.5,-1); () = the library defaults of the kind
     neurons: Optional[Tuple[int, ...]] = None  # neurons to edit, N,M,... (filter: several, suppressed together, each at level x its own scale); none: chosen (filter: see method; nudge: the best by purity@10; promote: the item's latent that lifts it most)
     n_neurons: int = 1  # filter without neurons: how many best neurons are suppressed together
-    method: Optional[str] = None  # filter: "weighted" (default without neurons): a per-user combination of the concept's above-chance-purity neurons fitted to lower the concept and keep the rest's order; "neuron" (the paper; default with neurons): set the chosen neuron(s) to level x their largest activation
+    method: Optional[str] = None  # filter: "weighted" (default without neurons): a per-user combination of the concept's above-chance-purity neurons fitted to lower the concept and keep the rest's order; "neuron" (the paper; default with neurons): set the chosen neuron(s) to level x their largest activation; "redistribute": move a fraction |level| / 3 of each user's latent L1 mass off the concept's neurons onto the user's other neurons, the total kept
     side: str = "user"  # filter: edit the audience's users or the items where the neuron fires
     op: Optional[str] = None  # "set", "add" or "scale" (None: the kind's default)
     audience: str = "heldout"  # user pool: the SAE's held-out users, the test users, or all users
