@@ -205,3 +205,15 @@ def test_sparse_data_validates_one_positive_of_every_user_with_two(data):
     assert slice_options(sparse, RecConfig(val_per_user=2, val_min_train=3)) == (2, 3)  # the caller's rule stays
     _, val = validation_split(data, RecConfig())
     assert val.info["validation"]["per_user"] == 2  # the tiny synthetic data is dense enough for the default
+
+
+def test_ncf_validates_fewer_users_and_its_grid_shares_one_slice(data):
+    """NCF scores every (user, item) pair through its MLP, so its validation is capped lower (2,000 users
+    against MF's 5,000); the grid's bias-only MF candidate must be scored on the NCF's slice, not its own."""
+    assert RecConfig(model="ncf").val_max_users == 2000 and RecConfig().val_max_users == 5000
+    assert RecConfig(model="ncf", val_max_users=300).val_max_users == 300
+    cands = grid_candidates(RecConfig(model="ncf", val_max_users=7))
+    slices = [validation_split(data, cand)[1] for _, cand in cands]
+    assert [cand.model for _, cand in cands] == ["ncf", "mf"]
+    assert all(np.array_equal(v.test_users, slices[0].test_users) for v in slices)
+    assert slices[0].test_users.shape == (7,)
