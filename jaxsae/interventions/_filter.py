@@ -281,7 +281,7 @@ def filter_experiment(steerer: Steerer, data: Any, concept: str, users: Sequence
     if method in ("weighted", "redistribute") and side == "item":
         raise ConfigError(f"the {method} filter edits users; use --method neuron with --side item")
     if method in ("weighted", "redistribute") and absolute:
-        raise ConfigError("absolute levels apply to neuron edits (--method neuron), not to the weighted filter")
+        raise ConfigError(f"absolute levels apply to neuron edits (--method neuron), not to the {method} filter")
     op = "set" if method == "redistribute" else op or ("add" if method == "weighted" else "set")
     c = data.concept_index(concept)
     cmask = np.asarray(data.concepts[:, c], bool)
