@@ -110,11 +110,9 @@ class RecConfig:
     """Early stopping: only users with at least this many training positives give validation positives."""
     val_max_users: Optional[int] = None
     """Early stopping: at most this many validated users (a seeded subset), bounding per-epoch evaluation
-    (default MF 5000, NCF 2000: NCF scores every (user, item) pair through its MLP, and on ML-1M validating
-    5,000 users took ~2.7 s of each ~4.2 s epoch; with 2,000, seed 0, the training call took 83 s of CPU
-    instead of 123 s, test hit@10 / ndcg@10 .567 / .141 against .558 / .143 (seed 1: .563 / .142 against
-    .560 / .140); chosen on ML-1M, the only one of ML-1M, ML-100k and HetRec with more than 2,000
-    validated users)."""
+    (default MF 5000, NCF 2000: NCF scores every (user, item) pair through its MLP; on ML-1M validating
+    5,000 users was ~2.7 s of each ~4.2 s epoch, and 2,000 kept the test figures within seed noise;
+    chosen on ML-1M, BENCHMARKS.md has the figures)."""
     val_metric: str = "ndcg@10"
     """Early stopping: the validation score (full ranking, training positives excluded)."""
     grid: Optional[bool] = None
