@@ -14,7 +14,7 @@ from jaxsae.training.rec._config import (BOOKKEEPING, DEFAULT_LR, MODEL_DEFAULTS
                                          VAL_METRICS, RecConfig)
 from jaxsae.training.rec._driver import TrainedRecommender, train_phase, train_recommender
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
-                                         negative_probs,
+                                         host_keys, negative_probs,
                                          run_epoch)
 from jaxsae.training.rec._grid import BEHIND_EPOCHS, FLOOR_MARGIN, GRID, POOLED, behind_leader, choose, grid_candidates
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
@@ -29,7 +29,7 @@ __all__ = [
     "BOOKKEEPING", "DEFAULT_LR", "MODEL_DEFAULTS", "MODELS", "OPTIMIZERS", "REDUCTIONS", "RESUME_IGNORED", "VAL_METRICS",
     "RecConfig", "TrainedRecommender", "best_of", "early_stopping", "should_stop", "train_phase",
     "train_recommender", "validation_split", "SPARSE_SLICE", "slice_options", "EpochSampler", "dispatch_epoch",
-    "epoch_batches", "epoch_key", "epoch_loss",
+    "epoch_batches", "epoch_key", "epoch_loss", "host_keys",
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
     "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
     "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",

@@ -37,7 +37,7 @@ from jaxsae.training.parallel import local_devices, replicate, unreplicate
 from jaxsae.training.rec._config import (DEFAULT_LR, MODEL_DEFAULTS, MODELS, OPTIMIZERS, REDUCTIONS,  # noqa: F401
                                         RESUME_IGNORED, VAL_METRICS, RecConfig)
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_eta, epoch_key, epoch_loss,
-                                         negative_probs)
+                                         host_keys, negative_probs)
 from jaxsae.checkpoint import clear_outputs
 from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
@@ -308,9 +308,11 @@ def train_phase(data: Any, config: RecConfig, out_dir: "str | Path | None" = Non
         if stopped:
             break
         batches, next_batches = next_batches, None
+        # the next epoch's keys on the host before dispatching: a JAX op queued after it would wait for it
+        keys = host_keys(epoch_key(base_key, epoch + 1)) if epoch < config.epochs else None
         r_params, r_opt, outs = dispatch_epoch(epoch_fn, r_params, r_opt, batches, n_dev, config.max_scan_steps)
-        if epoch < config.epochs:  # host work for the next epoch overlaps this epoch's device work
-            next_batches = epoch_batches(fit, config, epoch_key(base_key, epoch + 1), probs, sampler=sampler)
+        if keys is not None:  # host work for the next epoch overlaps this epoch's device work
+            next_batches = epoch_batches(fit, config, keys, probs, sampler=sampler)
         bce, w = epoch_loss(outs)
         loss = bce / max(w, 1.0)
         dt = time.perf_counter() - t_mark

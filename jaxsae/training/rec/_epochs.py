@@ -29,6 +29,14 @@ def epoch_key(base_key: jax.Array, epoch: int) -> jax.Array:
     return jax.random.fold_in(base_key, epoch)
 
 
+def host_keys(key: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """`(key, shuffle key)` of an epoch as host arrays: what `EpochSampler.batches` draws its negatives
+    and its shuffle from. Why: a JAX op queued behind a running epoch waits for it, so the trainer takes
+    these before dispatching epoch e and builds epoch e+1's batches from them while the device runs e
+    (with the keys as JAX arrays the host's work started only when the device's ended)."""
+    return np.asarray(key), np.asarray(jax.random.key_data(jax.random.fold_in(key, 1)))
+
+
 class EpochSampler:
     """Everything an epoch's batches need that does not change between epochs, built once per run: the
     training pairs (user-major) and the positive look-up of `data_prep.negatives.positive_lookup` over
@@ -41,13 +49,15 @@ class EpochSampler:
         self.lookup = positive_lookup(positive_keys(self.indptr, self.indices, self.n_items), int(data.n_users),
                                       self.n_items)
 
-    def batches(self, key: jax.Array) -> Tuple[np.ndarray, ...]:
-        """`(users, items, labels, weights)`, each `[steps, batch_size]` (see `epoch_batches`).
+    def batches(self, key: Any) -> Tuple[np.ndarray, ...]:
+        """`(users, items, labels, weights)`, each `[steps, batch_size]` (see `epoch_batches`); `key` the
+        epoch's PRNG key or its `host_keys` (the same batches, with no JAX op on the way).
 
         Row r of the epoch, before shuffling, is positive r for r < P (P positives) and a negative of
         user `pos_u[r mod P]` after; so with the shuffle `perm`, `users = pos_u[perm mod P]`,
         `labels = perm < P`, and only the items need a gather of the concatenated rows."""
         cfg, n_pos = self.config, self.pos_u.shape[0]
+        key, shuffle_key = key if isinstance(key, tuple) else host_keys(key)
         neg_u = np.tile(self.pos_u, cfg.negatives)
         neg_i = sample_negatives(key, neg_u, self.indptr, self.indices, self.n_items, self.probs, lookup=self.lookup)
         del neg_u
@@ -55,7 +65,7 @@ class EpochSampler:
         del neg_i
         n = items.shape[0]
         perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)  # shuffled in place: rng.permutation(n)
-        np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()).shuffle(perm)
+        np.random.default_rng(np.asarray(shuffle_key).ravel().tolist()).shuffle(perm)
         b = cfg.batch_size
         steps = max(1, -(-n // b))
         # padded to steps x b with weight-0 rows of user 0, item 0, label 0
@@ -71,7 +81,7 @@ class EpochSampler:
         return tuple(x.reshape(steps, b) for x in (users, shuffled, labels, weights))
 
 
-def epoch_batches(data: Any, config: RecConfig, key: jax.Array, probs: Optional[np.ndarray],
+def epoch_batches(data: Any, config: RecConfig, key: Any, probs: Optional[np.ndarray],
                   sampler: Optional[EpochSampler] = None) -> Tuple[np.ndarray, ...]:
     """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
     negatives per positive (never one of the user's training or hidden test positives), shuffled; the
