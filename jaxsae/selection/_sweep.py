@@ -68,7 +68,7 @@ from jaxsae.training.sae import build_sae
 from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae import train_grid
 from jaxsae.analysis import content_concepts
-from jaxsae.metrics import train_mask
+from jaxsae.metrics import SCORES_CHUNK_BYTES, train_mask
 from jaxsae.analysis.activations import encoder_inputs
 from jaxsae.analysis import random_direction_null
 from jaxsae.analysis import best_neurons, density, popularity_analysis, purity_at_k, restrict_items
@@ -117,8 +117,9 @@ when they take at most this many bytes (ML-1M: 4.5 MB), and rebuilt per scored S
 def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., Any], Callable[..., Any]]:
     """Jitted `(embed, lists)` for the SAEs of one program, what `fidelity_report` and the FVU/L0 diagnostics
     compute: `embed(params, input_tt, users) -> (item z, user z, reconstructed two-tower, l0, fvu)` over every
-    validation user at once (embeddings only), and `lists(tt, rec, users, train_mask) -> (original top-k,
-    reconstructed top-k)` for one chunk of users (the full logits: chunked by the caller)."""
+    validation user at once (embeddings only), and `lists(tt, users, train_mask) -> top-k item ids` of a
+    two-tower (the original or the reconstruction) for one chunk of users (the full logits: chunked by the
+    caller)."""
 
     module = build_sae(program, d)
 
@@ -135,20 +136,31 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., 
         x, x_hat = jnp.concatenate([xu, tt.item_emb]), jnp.concatenate([uh, ih])
         return zi, zu, rec, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
 
-    def lists(tt: Any, rec: Any, users: Any, mask: Any) -> Tuple[Any, Any]:
-        return top_k(tt.logits_cross(users), k, mask)[1], top_k(rec.logits_cross(users), k, mask)[1]
+    def lists(tt: Any, users: Any, mask: Any) -> Any:
+        return top_k(tt.logits_cross(users), k, mask)[1]
 
     return jax.jit(embed), jax.jit(lists)
 
 
+def _digest(tree: Any) -> str:
+    """SHA-1 of a pytree's array bytes (equal arrays, equal digest)."""
+    h = hashlib.sha1()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
+
+
 class _Scorer:
-    """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
+    """Scores trained SAEs on validation users and the scored items, caching per input two-tower the null and
+    the original model's top-k lists (every SAE of a sweep usually reads the same recommender: its lists are
+    then ranked once, not once per SAE). Chunks hold at most `SCORES_CHUNK_BYTES` of logits."""
 
     def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK,
                  mask_cache_bytes: int = MASK_CACHE_BYTES) -> None:
 
         self.data, self.validation, self.config = data, validation, config
-        self.chunks = [validation[i:i + int(chunk_size)] for i in range(0, len(validation), int(chunk_size))]
+        chunk_size = min(int(chunk_size), max(1, SCORES_CHUNK_BYTES // (4 * int(data.n_items))))
+        self.chunks = [validation[i:i + chunk_size] for i in range(0, len(validation), chunk_size)]
         self._masks = ([jnp.asarray(train_mask(data, users)) for users in self.chunks]
                        if len(validation) * data.n_items <= mask_cache_bytes else None)
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
@@ -158,6 +170,15 @@ class _Scorer:
         self.concepts = content_concepts(data.concepts, data.concept_families)
         self.mask = item_subset(data.n_items, config.item_fraction, config.base.seed)
         self._null: Dict[Tuple[Any, ...], np.ndarray] = {}
+        self._original: Dict[str, np.ndarray] = {}
+
+    def _lists(self, lists: Callable[..., Any], tt: Any) -> np.ndarray:
+        """`[validation users, k]` top-k item ids of `tt`, chunk by chunk."""
+        out = []
+        for j, users in enumerate(self.chunks):
+            mask = self._masks[j] if self._masks is not None else jnp.asarray(train_mask(self.data, users))
+            out.append(np.asarray(lists(tt, jnp.asarray(users), mask)))
+        return np.concatenate(out)
 
     def null(self, trained: Any) -> np.ndarray:
         """Null purity@10 per concept for `trained`'s latents and input space (cached)."""
@@ -175,13 +196,11 @@ class _Scorer:
         embed, lists = _score_core(trained.config.static_part(), trained.dim, cfg.k)
         tt = trained.input_two_tower
         zi, zu, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
-        a, b = [], []
-        for j, users in enumerate(self.chunks):
-            mask = self._masks[j] if self._masks is not None else jnp.asarray(train_mask(self.data, users))
-            ca, cb = lists(tt, rec, jnp.asarray(users), mask)
-            a.append(np.asarray(ca))
-            b.append(np.asarray(cb))
-        zi, a, b = np.asarray(zi, np.float32), np.concatenate(a), np.concatenate(b)
+        key = f"{cfg.k}:{_digest(tt)}"
+        if key not in self._original:
+            self._original[key] = self._lists(lists, tt)
+        a, b = self._original[key], self._lists(lists, rec)
+        zi = np.asarray(zi, np.float32)
         scored = np.asarray(restrict_items(zi, self.mask))
         dn = density(scored, np.asarray(zu))
         _, best = best_neurons(purity_at_k(scored, self.concepts, (10,)), (10,), 10)
