@@ -22,10 +22,7 @@ import numpy as np
 from jaxsae.errors import ConfigError
 import jax
 import jax.numpy as jnp
-from jaxsae.metrics._ranking import top_k, train_mask
-from jaxsae.metrics._ranking import train_mask
-from jaxsae.metrics._ranking import top_k
-from jaxsae.metrics._ranking import evaluate_two_tower
+from jaxsae.metrics._ranking import evaluate_two_tower, scores_chunk, top_k, train_mask
 
 def _rows(a: Any, b: Any) -> "tuple[np.ndarray, np.ndarray, bool]":
     a, b = np.asarray(a), np.asarray(b)
@@ -112,6 +109,7 @@ def top_k_lists(two_tower: Any, users: np.ndarray, k: int, data: Any = None, exc
     scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
     users = np.asarray(users, np.int32)
     out = []
+    chunk_size = scores_chunk(chunk_size, two_tower.n_items)
     for start in range(0, len(users), chunk_size):
         u = users[start: start + chunk_size]
         mask = train_mask(data, u) if (data is not None and exclude_train) else None
@@ -146,6 +144,7 @@ def masked_top_k_lists(two_tower: Any, users: np.ndarray, k: int, mask_fn: Any, 
     scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
     users = np.asarray(users, np.int32)
     out = []
+    chunk_size = scores_chunk(chunk_size, two_tower.n_items)
     for start in range(0, len(users), chunk_size):
         u = users[start: start + chunk_size]
         scores = scores_fn(two_tower, jnp.asarray(u))

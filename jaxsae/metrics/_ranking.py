@@ -38,6 +38,11 @@ ScoresFn = Callable[[jax.Array], jax.Array]
 # the most bytes of scores per chunk: glibc serves larger blocks by mmap, fresh zeroed pages from the kernel on
 # every chunk (at ML-25M size, 256 x 59k items: 19 of 57 CPU seconds in page faults); smaller ones are reused
 SCORES_CHUNK_BYTES = 30 << 20
+
+
+def scores_chunk(chunk_size: int, n_items: int) -> int:
+    """Users per chunk of full float32 scores: `chunk_size`, capped at `SCORES_CHUNK_BYTES` of scores."""
+    return max(1, min(int(chunk_size), SCORES_CHUNK_BYTES // (4 * int(n_items))))
 RANK_METRICS = ("hit", "ndcg", "mrr", "recall")
 
 
@@ -235,7 +240,7 @@ def _evaluate(chunk_metrics: Callable[..., Dict[str, jax.Array]], data: Any, use
     eval_users = np.asarray(data.test_users)[rows].astype(np.int32)
     hidden_all = np.asarray(data.test_pos)[rows].astype(np.int32)
     n = rows.shape[0]
-    c = min(chunk_size, n, max(1, SCORES_CHUNK_BYTES // (4 * data.n_items)))
+    c = min(n, scores_chunk(chunk_size, data.n_items))
     parts: Dict[str, list] = {}
     t0 = last = time.monotonic()
     for start in range(0, n, c):

@@ -68,7 +68,7 @@ from jaxsae.training.sae import build_sae
 from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae import train_grid
 from jaxsae.analysis import content_concepts
-from jaxsae.metrics import SCORES_CHUNK_BYTES, train_mask
+from jaxsae.metrics import scores_chunk, train_mask
 from jaxsae.analysis.activations import encoder_inputs
 from jaxsae.analysis import random_direction_null
 from jaxsae.analysis import best_neurons, density, popularity_analysis, purity_at_k, restrict_items
@@ -153,13 +153,13 @@ def _digest(tree: Any) -> str:
 class _Scorer:
     """Scores trained SAEs on validation users and the scored items, caching per input two-tower the null and
     the original model's top-k lists (every SAE of a sweep usually reads the same recommender: its lists are
-    then ranked once, not once per SAE). Chunks hold at most `SCORES_CHUNK_BYTES` of logits."""
+    then ranked once, not once per SAE). Chunks: `scores_chunk` users."""
 
     def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK,
                  mask_cache_bytes: int = MASK_CACHE_BYTES) -> None:
 
         self.data, self.validation, self.config = data, validation, config
-        chunk_size = min(int(chunk_size), max(1, SCORES_CHUNK_BYTES // (4 * int(data.n_items))))
+        chunk_size = scores_chunk(chunk_size, data.n_items)
         self.chunks = [validation[i:i + chunk_size] for i in range(0, len(validation), chunk_size)]
         self._masks = ([jnp.asarray(train_mask(data, users)) for users in self.chunks]
                        if len(validation) * data.n_items <= mask_cache_bytes else None)
