@@ -128,13 +128,12 @@ def all_positives_mask(data: Any, users: np.ndarray) -> np.ndarray:
 
     users = np.asarray(users, np.int64)
     mask = train_mask(data, users)
-    row_of = {int(u): r for r, u in enumerate(np.asarray(data.test_users))}
-    test_pos = np.asarray(data.test_pos)
-    for r, u in enumerate(users.tolist()):
-        t = row_of.get(int(u))
-        if t is not None:
-            hidden = test_pos[t]
-            mask[r, hidden[hidden >= 0]] = True
+    row_of = np.full(int(data.n_users), -1, np.int64)
+    row_of[np.asarray(data.test_users, np.int64)] = np.arange(len(data.test_users))
+    rows = np.flatnonzero(row_of[users] >= 0)
+    hidden = np.asarray(data.test_pos)[row_of[users[rows]]]
+    r, c = np.nonzero(hidden >= 0)
+    mask[rows[r], hidden[r, c]] = True
     return mask
 
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsae.metrics import (evaluate_most_popular, evaluate_ranking, evaluate_shared_scores, hidden_ranks,
+from jaxsae.metrics import (all_positives_mask, evaluate_most_popular, evaluate_ranking, evaluate_shared_scores, hidden_ranks,
                             metrics_from_ranks, most_popular_scores, train_mask)
 from tests.metrics.test_ranking import make_data
 
@@ -125,3 +125,18 @@ def test_long_evaluations_print_progress_with_an_eta():
     assert lines[0].startswith(f"[eval] 4/{n_eval} users ranked; ETA ")
     assert evaluate_shared_scores(np.zeros(data.n_items, np.float32), data, ks=(1,), chunk_size=4,
                                   log=lines.append) and len(lines) == -(-n_eval // 4) - 1  # 15 s between lines
+
+
+def test_all_positives_mask_marks_training_and_hidden_items():
+    base = tricky_data()
+    train = [list(np.asarray(base.train_indices)[base.train_indptr[u]:base.train_indptr[u + 1]])
+             for u in range(base.n_users)]
+    data = make_data(base.n_users + 1, base.n_items, train + [[1]],  # the last user has no test row
+                     test_users=np.arange(base.n_users), test_pos=base.test_pos)
+    users = np.asarray([4, 0, 22, 3, 4, base.n_users])  # repeated, out of order, one without hidden items
+    expected = train_mask(data, users)
+    for r, u in enumerate(users):
+        if u < base.n_users:
+            h = np.asarray(base.test_pos)[u]
+            expected[r, h[h >= 0]] = True
+    np.testing.assert_array_equal(all_positives_mask(data, users), expected)
