@@ -8,7 +8,8 @@ never use:
   `RUN/sae/metrics.json` reports fidelity) are neither trained on nor scored on. From the
   remaining SAE training users a seeded `validation_fraction` is carved out as *validation users*; the
   sweep's SAEs train on the rest, and fidelity (`rbo@30`, `kendall_tau@30`, top-30 lists over all items
-  excluding training positives) is measured on the validation users only.
+  excluding training positives) is measured on the validation users only (at most 8,192 of them, a seeded
+  sample, for the top-k lists).
 - Items. Every SAE trains on all items (as the final SAE does), so "validation items" cannot be items
   no SAE saw. Concepts are scored on a seeded `item_fraction` of the items (default 1.0: all items,
   the item set `jaxsae analyze` reports on; below 1 the purity top-K, its null and the popularity
@@ -68,7 +69,7 @@ from jaxsae.training.sae import build_sae
 from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae import train_grid
 from jaxsae.analysis import content_concepts
-from jaxsae.metrics import scores_chunk, train_mask
+from jaxsae.metrics import FIDELITY_MAX_USERS, sample_users, scores_chunk, train_mask
 from jaxsae.analysis.activations import encoder_inputs
 from jaxsae.analysis import random_direction_null
 from jaxsae.analysis import best_neurons, density, popularity_analysis, purity_at_k, restrict_items
@@ -152,17 +153,18 @@ def _digest(tree: Any) -> str:
 
 class _Scorer:
     """Scores trained SAEs on validation users and the scored items, caching per input two-tower the null and
-    the original model's top-k lists (every SAE of a sweep usually reads the same recommender: its lists are
-    then ranked once, not once per SAE). Chunks: `scores_chunk` users."""
+    the original model's top-k lists (ranked once per recommender, not per SAE). The lists (RBO, Kendall tau)
+    rank at most `max_ranked` validation users (`sample_users`); density, FVU and L0 use them all."""
 
     def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK,
-                 mask_cache_bytes: int = MASK_CACHE_BYTES) -> None:
+                 mask_cache_bytes: int = MASK_CACHE_BYTES, max_ranked: int = FIDELITY_MAX_USERS) -> None:
 
         self.data, self.validation, self.config = data, validation, config
+        ranked = sample_users(validation, max_ranked)
         chunk_size = scores_chunk(chunk_size, data.n_items)
-        self.chunks = [validation[i:i + chunk_size] for i in range(0, len(validation), chunk_size)]
+        self.chunks = [ranked[i:i + chunk_size] for i in range(0, len(ranked), chunk_size)]
         self._masks = ([jnp.asarray(train_mask(data, users)) for users in self.chunks]
-                       if len(validation) * data.n_items <= mask_cache_bytes else None)
+                       if len(ranked) * data.n_items <= mask_cache_bytes else None)
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
         if not keep.any():
             keep = np.ones(len(data.concept_families), bool)
