@@ -291,7 +291,8 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
     grid = [(si, s) for si in range(len(settings)) for s in config.seeds]
     configs = [settings[si][1].replace(seed=s) for si, s in grid]
     log(f"sweep: {len(settings)} settings x {len(config.seeds)} seeds = {len(configs)} SAEs on {len(train)} "
-        f"training users; scored on {len(validation)} validation users ({len(heldout)} held out, never used)")
+        f"training users; scored on {len(validation)} validation users ({len(heldout)} held out, never used"
+        + (f"; top-k lists on {FIDELITY_MAX_USERS} of them" if len(validation) > FIDELITY_MAX_USERS else "") + ")")
     runs, info = train_grid(two_tower, configs, train, log=lambda s: log(s.replace("grid:", "sweep:", 1)))
     log(f"sweep: trained {len(runs)} SAEs in {len(info['programs'])} programs "
         f"(compile {info['compile_s']:.1f} s, train {info['train_s']:.1f} s); scoring")
