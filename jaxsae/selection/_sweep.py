@@ -8,7 +8,8 @@ never use:
   `RUN/sae/metrics.json` reports fidelity) are neither trained on nor scored on. From the
   remaining SAE training users a seeded `validation_fraction` is carved out as *validation users*; the
   sweep's SAEs train on the rest, and fidelity (`rbo@30`, `kendall_tau@30`, top-30 lists over all items
-  excluding training positives) is measured on the validation users only.
+  excluding training positives) is measured on the validation users only (at most 8,192 of them, a seeded
+  sample, for the top-k lists).
 - Items. Every SAE trains on all items (as the final SAE does), so "validation items" cannot be items
   no SAE saw. Concepts are scored on a seeded `item_fraction` of the items (default 1.0: all items,
   the item set `jaxsae analyze` reports on; below 1 the purity top-K, its null and the popularity
@@ -68,7 +69,7 @@ from jaxsae.training.sae import build_sae
 from jaxsae.sae import TrainedSAE
 from jaxsae.training.sae import train_grid
 from jaxsae.analysis import content_concepts
-from jaxsae.metrics import train_mask
+from jaxsae.metrics import FIDELITY_MAX_USERS, sample_users, scores_chunk, train_mask
 from jaxsae.analysis.activations import encoder_inputs
 from jaxsae.analysis import random_direction_null
 from jaxsae.analysis import best_neurons, density, popularity_analysis, purity_at_k, restrict_items
@@ -117,8 +118,9 @@ when they take at most this many bytes (ML-1M: 4.5 MB), and rebuilt per scored S
 def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., Any], Callable[..., Any]]:
     """Jitted `(embed, lists)` for the SAEs of one program, what `fidelity_report` and the FVU/L0 diagnostics
     compute: `embed(params, input_tt, users) -> (item z, user z, reconstructed two-tower, l0, fvu)` over every
-    validation user at once (embeddings only), and `lists(tt, rec, users, train_mask) -> (original top-k,
-    reconstructed top-k)` for one chunk of users (the full logits: chunked by the caller)."""
+    validation user at once (embeddings only), and `lists(tt, users, train_mask) -> top-k item ids` of a
+    two-tower (the original or the reconstruction) for one chunk of users (the full logits: chunked by the
+    caller)."""
 
     module = build_sae(program, d)
 
@@ -135,22 +137,34 @@ def _score_core(program: SAETrainConfig, d: int, k: int) -> Tuple[Callable[..., 
         x, x_hat = jnp.concatenate([xu, tt.item_emb]), jnp.concatenate([uh, ih])
         return zi, zu, rec, diagnostics.l0(jnp.concatenate([zu, zi])), diagnostics.fvu(x, x_hat)
 
-    def lists(tt: Any, rec: Any, users: Any, mask: Any) -> Tuple[Any, Any]:
-        return top_k(tt.logits_cross(users), k, mask)[1], top_k(rec.logits_cross(users), k, mask)[1]
+    def lists(tt: Any, users: Any, mask: Any) -> Any:
+        return top_k(tt.logits_cross(users), k, mask)[1]
 
     return jax.jit(embed), jax.jit(lists)
 
 
+def _digest(tree: Any) -> str:
+    """SHA-1 of a pytree's array bytes (equal arrays, equal digest)."""
+    h = hashlib.sha1()
+    for leaf in jax.tree_util.tree_leaves(tree):
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
+
+
 class _Scorer:
-    """Scores trained SAEs on validation users and the scored items, caching the null per input space."""
+    """Scores trained SAEs on validation users and the scored items, caching per input two-tower the null and
+    the original model's top-k lists (ranked once per recommender, not per SAE). The lists (RBO, Kendall tau)
+    rank at most `max_ranked` validation users (`sample_users`); density, FVU and L0 use them all."""
 
     def __init__(self, data: Any, validation: np.ndarray, config: SweepConfig, chunk_size: int = SCORE_CHUNK,
-                 mask_cache_bytes: int = MASK_CACHE_BYTES) -> None:
+                 mask_cache_bytes: int = MASK_CACHE_BYTES, max_ranked: int = FIDELITY_MAX_USERS) -> None:
 
         self.data, self.validation, self.config = data, validation, config
-        self.chunks = [validation[i:i + int(chunk_size)] for i in range(0, len(validation), int(chunk_size))]
+        ranked = sample_users(validation, max_ranked)
+        chunk_size = scores_chunk(chunk_size, data.n_items)
+        self.chunks = [ranked[i:i + chunk_size] for i in range(0, len(ranked), chunk_size)]
         self._masks = ([jnp.asarray(train_mask(data, users)) for users in self.chunks]
-                       if len(validation) * data.n_items <= mask_cache_bytes else None)
+                       if len(ranked) * data.n_items <= mask_cache_bytes else None)
         keep = np.array([f in ("genre", "tag") for f in data.concept_families], bool)
         if not keep.any():
             keep = np.ones(len(data.concept_families), bool)
@@ -158,6 +172,15 @@ class _Scorer:
         self.concepts = content_concepts(data.concepts, data.concept_families)
         self.mask = item_subset(data.n_items, config.item_fraction, config.base.seed)
         self._null: Dict[Tuple[Any, ...], np.ndarray] = {}
+        self._original: Dict[str, np.ndarray] = {}
+
+    def _lists(self, lists: Callable[..., Any], tt: Any) -> np.ndarray:
+        """`[validation users, k]` top-k item ids of `tt`, chunk by chunk."""
+        out = []
+        for j, users in enumerate(self.chunks):
+            mask = self._masks[j] if self._masks is not None else jnp.asarray(train_mask(self.data, users))
+            out.append(np.asarray(lists(tt, jnp.asarray(users), mask)))
+        return np.concatenate(out)
 
     def null(self, trained: Any) -> np.ndarray:
         """Null purity@10 per concept for `trained`'s latents and input space (cached)."""
@@ -175,13 +198,11 @@ class _Scorer:
         embed, lists = _score_core(trained.config.static_part(), trained.dim, cfg.k)
         tt = trained.input_two_tower
         zi, zu, rec, l0, fvu = embed(trained.params, tt, jnp.asarray(self.validation))
-        a, b = [], []
-        for j, users in enumerate(self.chunks):
-            mask = self._masks[j] if self._masks is not None else jnp.asarray(train_mask(self.data, users))
-            ca, cb = lists(tt, rec, jnp.asarray(users), mask)
-            a.append(np.asarray(ca))
-            b.append(np.asarray(cb))
-        zi, a, b = np.asarray(zi, np.float32), np.concatenate(a), np.concatenate(b)
+        key = f"{cfg.k}:{_digest(tt)}"
+        if key not in self._original:
+            self._original[key] = self._lists(lists, tt)
+        a, b = self._original[key], self._lists(lists, rec)
+        zi = np.asarray(zi, np.float32)
         scored = np.asarray(restrict_items(zi, self.mask))
         dn = density(scored, np.asarray(zu))
         _, best = best_neurons(purity_at_k(scored, self.concepts, (10,)), (10,), 10)
@@ -270,7 +291,8 @@ def sweep(two_tower: Any, data: Any, config: SweepConfig, log: Callable[[str], N
     grid = [(si, s) for si in range(len(settings)) for s in config.seeds]
     configs = [settings[si][1].replace(seed=s) for si, s in grid]
     log(f"sweep: {len(settings)} settings x {len(config.seeds)} seeds = {len(configs)} SAEs on {len(train)} "
-        f"training users; scored on {len(validation)} validation users ({len(heldout)} held out, never used)")
+        f"training users; scored on {len(validation)} validation users ({len(heldout)} held out, never used"
+        + (f"; top-k lists on {FIDELITY_MAX_USERS} of them" if len(validation) > FIDELITY_MAX_USERS else "") + ")")
     runs, info = train_grid(two_tower, configs, train, log=lambda s: log(s.replace("grid:", "sweep:", 1)))
     log(f"sweep: trained {len(runs)} SAEs in {len(info['programs'])} programs "
         f"(compile {info['compile_s']:.1f} s, train {info['train_s']:.1f} s); scoring")

@@ -74,3 +74,26 @@ def test_fidelity_report_of_identical_recommenders():
     assert rep2["rbo@10"] == pytest.approx((trunc + agree[:, -1] * 0.9 ** 10).mean(), abs=1e-9)
     assert rep2["overlap@10"] == pytest.approx(agree[:, -1].mean(), abs=1e-9) and rep2["overlap@10"] < 0.9
     assert rep2["hit@10"] != rep["hit@10"] or rep2["ndcg@10"] != rep["ndcg@10"]  # metrics of the noisy side
+
+
+def test_fidelity_report_ranks_a_seeded_sample_above_max_users():
+    """Above `max_users` the report is the report of a seeded sample of that many users (bounded cost at
+    ML-25M size), the same sample every time; at or below it every user is ranked."""
+    from data_prep.preprocess import prepare
+    from data_prep.synthetic import generate, preset
+    from jaxsae.metrics import fidelity_report, sample_users
+    from jaxsae.recommenders import TwoTower
+
+    data = prepare(generate(preset("tiny")))
+    rng = np.random.default_rng(0)
+    tt = TwoTower.create(rng.normal(size=(data.n_users, 4)), rng.normal(size=(data.n_items, 4)))
+    noisy = tt.replace(item_emb=tt.item_emb + rng.normal(size=tt.item_emb.shape).astype(np.float32))
+    users = np.asarray(data.test_users[:40])
+    sample = sample_users(users, 15)
+    assert len(sample) == 15 and set(sample) <= set(users) and list(sample) == sorted(sample, key=list(users).index)
+    assert np.array_equal(sample, sample_users(users, 15)) and np.array_equal(sample_users(users, 40), users)
+    capped = fidelity_report(tt, noisy, data, users, k=10, max_users=15)
+    direct = fidelity_report(tt, noisy, data, sample, k=10)
+    assert capped["n_fidelity_users"] == 15 and capped["rbo@10"] == direct["rbo@10"]
+    assert capped["kendall_tau_paper"] == direct["kendall_tau_paper"] and capped["hit@10"] == direct["hit@10"]
+    assert fidelity_report(tt, noisy, data, users, k=10)["n_fidelity_users"] == 40

@@ -236,6 +236,48 @@ def test_scoring_in_chunks_of_users_equals_scoring_all_at_once(world):
     assert 0 < whole["rbo@30"] < 1
 
 
+def test_the_original_top_k_lists_are_ranked_once_per_input_two_tower(world):
+    """The original model's lists are the same for every SAE of a sweep on one recommender: ranked once, and
+    never reused for an SAE on another recommender."""
+    from jaxsae.sae import TrainedSAE
+    from jaxsae.selection._sweep import _Scorer  # white-box: the scorer's cache
+    from jaxsae.training.sae import build_sae
+
+    data, tt = world
+    config = _config()
+    train, val, held = sweep_split(tt.n_users, config.base, config.validation_fraction)
+    (run,), _ = train_grid(tt, [config.settings()[0][1].replace(steps=20)], train)
+
+    def sae_on(two_tower):
+        return TrainedSAE(module=build_sae(run.config, run.d), params=run.state.params, config=run.config,
+                          input_two_tower=two_tower, heldout_users=held, balance_factor=run.balance_factor)
+
+    scorer = _Scorer(data, val, config, chunk_size=4)
+    first = scorer(sae_on(run.input_two_tower))
+    assert scorer(sae_on(run.input_two_tower)) == first and len(scorer._original) == 1
+    other = run.input_two_tower.replace(user_emb=run.input_two_tower.user_emb[::-1])
+    assert scorer(sae_on(other)) == _Scorer(data, val, config)(sae_on(other)) and len(scorer._original) == 2
+
+
+def test_the_top_k_lists_rank_a_seeded_sample_of_at_most_max_ranked_validation_users(world):
+    from jaxsae.metrics import sample_users
+    from jaxsae.sae import TrainedSAE
+    from jaxsae.selection._sweep import _Scorer  # white-box: the scorer's sample
+    from jaxsae.training.sae import build_sae
+
+    data, tt = world
+    config = _config()
+    train, val, held = sweep_split(tt.n_users, config.base, config.validation_fraction)
+    (run,), _ = train_grid(tt, [config.settings()[0][1].replace(steps=20)], train)
+    sae = TrainedSAE(module=build_sae(run.config, run.d), params=run.state.params, config=run.config,
+                     input_two_tower=run.input_two_tower, heldout_users=held, balance_factor=run.balance_factor)
+    capped, whole = _Scorer(data, val, config, max_ranked=7)(sae), _Scorer(data, val, config)(sae)
+    on_sample = _Scorer(data, sample_users(val, 7), config)(sae)
+    lists = ("rbo@30", "kendall_tau@30")
+    assert len(val) > 7 and all(capped[m] == on_sample[m] for m in lists) and capped[lists[0]] != whole[lists[0]]
+    assert all(capped[m] == whole[m] for m in ("l0", "fvu", "user_density", "clear_concepts"))
+
+
 def test_default_grid_is_sparse_by_construction():
     """Every setting of the built-in `default` grid fires at most `max_density` of its latents on a row (k
     sparse latents plus the dense block, over h), so the rule's first step never has to fall back to the least

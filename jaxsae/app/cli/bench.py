@@ -29,6 +29,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--window", type=int, default=None,
                    help="sae: steps per compiled call (default: train-sae's logging window, 250; 0: one epoch)")
     p.add_argument("--chunk-size", type=int, default=1024, help="eval: users per chunk")
+    p.add_argument("--run", default=None, metavar="RUN",
+                   help="eval: evaluate RUN's trained recommender and most-popular on RUN/data instead")
     p.add_argument("--devices", type=int, default=1, help="pmap over N local devices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default="ml25m", help="scale: synthetic preset (ml25m: ML-25M size; ml1m, demo, ...)")

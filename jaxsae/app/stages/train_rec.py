@@ -89,8 +89,10 @@ def run(run_dir: "str | Path", config: TrainRecConfig, *, resume: bool = False,
             f"{schedule}) on {data.n_users} users x {data.n_items} items")
         trained = train_recommender(data, rec, out_dir=out, resume=resume, log=log)
         exclude = not config.include_train
-        metrics = evaluate_two_tower(trained.two_tower, data, chunk_size=rec.eval_chunk_size, exclude_train=exclude)
-        popular = evaluate_most_popular(data, chunk_size=rec.eval_chunk_size, exclude_train=exclude)
+        log(f"[rec] evaluating {rec.model} and most-popular by full ranking on {data.test_users.shape[0]} test users")
+        metrics = evaluate_two_tower(trained.two_tower, data, chunk_size=rec.eval_chunk_size, exclude_train=exclude,
+                                     log=log)
+        popular = evaluate_most_popular(data, chunk_size=rec.eval_chunk_size, exclude_train=exclude, log=log)
         popular.pop("n_eval_users", None)
         refit_history = (trained.validation or {}).get("refit", {}).get("history", [])
         chosen = trained.config  # with the validation grid: the candidate kept

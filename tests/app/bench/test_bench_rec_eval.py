@@ -30,6 +30,16 @@ def test_bench_eval_rows():
     assert row["users_per_s"] > 0 and row["peak_rss_mb"] > 0 and row["compile_s"] > 0
 
 
+def test_bench_eval_of_a_run_gives_the_metrics_train_rec_wrote(tiny_run):
+    import json
+
+    rows = bench_eval.run(args(run=str(tiny_run), chunk_size=7))
+    assert [r["workload"] for r in rows] == ["eval-run-model", "eval-run-popular"]
+    written = json.loads((tiny_run / "rec" / "metrics.json").read_text())
+    assert rows[0]["ndcg@10"] == written["ndcg@10"] and rows[1]["ndcg@10"] == written["most_popular"]["ndcg@10"]
+    assert all(r["user_s"] >= 0 and r["sys_s"] >= 0 and r["users"] == written["n_eval_users"] for r in rows)
+
+
 def test_bench_scale_times_stages_and_stops_above_the_memory_cap(tmp_path):
     """`bench scale`'s watcher on a stand-in for `jaxsae run`: stage lines attribute the peak RSS and the CPU
     seconds, the pipeline.json stages become rows, and a run above `max_rss_gib` is stopped."""
