@@ -197,7 +197,7 @@ def most_popular_scores(data: Any) -> ScoresFn:
 
 
 def evaluate_most_popular(data: Any, users: Optional[Sequence[int]] = None, ks: Sequence[int] = (10, 20),
-                          chunk_size: int = 1024, exclude_train: bool = True) -> Dict[str, Any]:
+                          chunk_size: int = 1024, exclude_train: bool = True, per_user: bool = False) -> Dict[str, Any]:
     """`evaluate_ranking` of the most-popular ranking (the baseline every recommender must beat)."""
     return evaluate_ranking(most_popular_scores(data), data, users=users, ks=ks, chunk_size=chunk_size,
-                            exclude_train=exclude_train)
+                            exclude_train=exclude_train, per_user=per_user)
