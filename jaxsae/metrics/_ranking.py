@@ -336,9 +336,9 @@ def most_popular_scores(data: Any) -> ScoresFn:
 
 
 def evaluate_most_popular(data: Any, users: Optional[Sequence[int]] = None, ks: Sequence[int] = (10, 20),
-                          chunk_size: int = 1024, exclude_train: bool = True,
+                          chunk_size: int = 1024, exclude_train: bool = True, per_user: bool = False,
                           log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """`evaluate_ranking` of the most-popular ranking (the baseline every recommender must beat), through
     `evaluate_shared_scores` (every user gets the same scores)."""
     return evaluate_shared_scores(np.asarray(data.popularity, np.float32), data, users=users, ks=ks,
-                                  chunk_size=chunk_size, exclude_train=exclude_train, log=log)
+                                  chunk_size=chunk_size, exclude_train=exclude_train, per_user=per_user, log=log)

@@ -16,7 +16,8 @@ from jaxsae.training.rec._driver import TrainedRecommender, train_phase, train_r
 from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_batches, epoch_key, epoch_loss,
                                          host_keys, negative_probs,
                                          run_epoch)
-from jaxsae.training.rec._grid import BEHIND_EPOCHS, FLOOR_MARGIN, GRID, POOLED, behind_leader, choose, grid_candidates
+from jaxsae.training.rec._grid import (BEHIND_EPOCHS, FLOOR_MARGIN, FLOOR_Z, GRID, POOLED, behind_leader, choose,
+                                       grid_candidates, paired_gain)
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
 from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_state, init_params, make_loss_fn,
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
@@ -33,6 +34,6 @@ __all__ = [
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
     "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
     "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",
-    "grid_candidates", "BEHIND_EPOCHS", "behind_leader", "FLOOR_MARGIN", "POOLED",
+    "grid_candidates", "BEHIND_EPOCHS", "behind_leader", "FLOOR_MARGIN", "FLOOR_Z", "paired_gain", "POOLED",
     "fit_pooled", "pooled_params",
 ]

@@ -43,8 +43,8 @@ from jaxsae.training.rec._files import CHECKPOINT_KIND, _state, load_recommender
 from jaxsae.training.rec._step import build_recommender, init_opt_state, init_params, make_rec_epoch, make_optimizer, to_two_tower
 from jaxsae.training.rec._validation import best_of, early_stopping, should_stop, validation_split
 from jaxsae.metrics import evaluate_most_popular
-from jaxsae.training.rec._grid import (FLOOR_MARGIN, POOLED, POOLED_MAX_POSITIVES, behind_leader, choose,
-                                       grid_candidates)
+from jaxsae.training.rec._grid import (FLOOR_MARGIN, FLOOR_Z, POOLED, POOLED_MAX_POSITIVES, behind_leader, choose,
+                                       grid_candidates, paired_gain)
 from jaxsae.training.rec._pooled import fit_pooled, pooled_params
 import shutil
 from jaxsae.metrics import evaluate_two_tower
@@ -153,14 +153,16 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
             leader = [h[f"val_{config.val_metric}"] for h in sel.history]
     if pooled is not None:  # after the trained candidates: they win ties
         rows.append(pooled)
-    popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size)
+    popular = evaluate_most_popular(val, ks=(10,), chunk_size=config.eval_chunk_size, per_user=True)
     # the floor: most-popular itself, kept unless a candidate beats it on validation by more than FLOOR_MARGIN
+    # and, for a trained candidate, by a paired z of at least FLOOR_Z over the validation users
     rows.append({"name": MOST_POPULAR, "model": "mf", "dim": 1, "l2": 0.0, "bias_only": True,
                  "best": popular[config.val_metric], "best_epoch": 0, "val_hit@10": popular["hit@10"],
                  "epochs_run": 0, "train_s": 0.0})
-    j = choose(rows, config.val_metric, floor_margin=FLOOR_MARGIN)
+    j, floor_test = _floor_test(rows, choose(rows, config.val_metric, floor_margin=FLOOR_MARGIN), runs, val,
+                                popular, config, log)
     grid = {"metric": config.val_metric, "chosen": rows[j]["name"], "candidates": rows, "floor_margin": FLOOR_MARGIN,
-            "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
+            "floor_test": floor_test, "most_popular": {"ndcg@10": popular["ndcg@10"], "hit@10": popular["hit@10"]}}
     log(f"[rec] grid: {rows[j]['name']} kept (validation {config.val_metric} "
         + ", ".join(f"{r['name']} {r['best']:.4f}" for r in rows if r["best"] is not None) + ")")
     train_s = sum(r["train_s"] for r in rows)
@@ -178,6 +180,25 @@ def _train_grid(data: Any, config: RecConfig, out: Optional[Path], resume: bool,
             _copy_checkpoint(out / "grid" / rows[j]["name"], out)
         return sel
     return _refit(data, cand, sel, out, resume, log)
+
+
+def _floor_test(rows: List[Dict[str, Any]], j: int, runs: Mapping[str, Any], val: Any, popular: Mapping[str, Any],
+                config: RecConfig, log: Callable[[str], None]) -> Tuple[int, Optional[Dict[str, Any]]]:
+    """`(index kept, record)`: the trained candidate `rows[j]` stays only if its per-user validation gain
+    over most-popular (`popular`, evaluated with `per_user`) has a paired z >= `FLOOR_Z` (`paired_gain`);
+    otherwise most-popular (the last row) is kept. A closed-form winner or the floor itself passes as is."""
+    name = rows[j]["name"]
+    if name not in runs:
+        return j, None
+    metric = config.val_metric
+    mine = evaluate_two_tower(runs[name][1].two_tower, val, ks=(10,), chunk_size=config.eval_chunk_size,
+                              per_user=True)
+    gain = paired_gain(mine["per_user"][metric], popular["per_user"][metric])
+    kept = gain["z"] >= FLOOR_Z
+    if not kept:
+        log(f"[rec] grid: {name} leads most-popular on validation {metric} by {gain['mean']:+.4f} per user, "
+            f"z {gain['z']:.2f} < {FLOOR_Z} over {gain['n_users']} users: within noise, most-popular kept")
+    return (j if kept else len(rows) - 1), {"candidate": name, **gain, "z_min": FLOOR_Z, "kept": bool(kept)}
 
 
 def _pooled_candidate(data: Any, val: Any, config: RecConfig,

@@ -53,6 +53,7 @@ BEHIND_EPOCHS = 3
 POOLED = "pooled-svd"
 POOLED_MAX_POSITIVES = 5_000_000
 FLOOR_MARGIN = 0.01  # a candidate must beat most-popular by more than 1% (relative) on validation
+FLOOR_Z = 1.645  # ... and by a one-sided paired z of at least this (5%) over the validation users
 
 
 def behind_leader(history: Sequence[Mapping[str, Any]], leader: Sequence[float], metric: str,
@@ -93,3 +94,23 @@ def choose(scores: Sequence[Mapping[str, Any]], metric: str, floor_margin: float
     if floor_margin > 0 and floor is not None and best != len(scores) - 1 and key <= float(floor) * (1 + floor_margin):
         return len(scores) - 1
     return best
+
+
+def paired_gain(candidate: Sequence[float], floor: Sequence[float]) -> Dict[str, float]:
+    """The candidate's per-user gain over the floor on the same validation users (same order):
+
+        d_u = candidate_u - floor_u,  mean = sum d_u / n,  se = std(d, ddof=1) / sqrt(n),  z = mean / se
+
+    (z = +inf for a positive mean with se 0, 0 for a zero mean). Why: the relative margin alone is one
+    constant for every dataset, while what decides whether a validation win is real is its size against
+    the spread of the per-user gains, which shrinks with the number of validation users; on the sparse
+    ML-1M proxy (a median of 3 positives per user) the bias-only model led most-popular by 5.6% on
+    validation ndcg@10 and lost on the hidden split."""
+    d = np.asarray(candidate, np.float64) - np.asarray(floor, np.float64)
+    if d.ndim != 1 or d.size == 0 or np.shape(candidate) != np.shape(floor):
+        raise ValueError(f"paired_gain needs two equal-length 1-d arrays, got {np.shape(candidate)} and "
+                         f"{np.shape(floor)}")
+    mean = float(d.mean())
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("inf")
+    z = mean / se if se > 0 else (float("inf") if mean > 0 else 0.0)
+    return {"mean": mean, "se": se, "z": z, "n_users": int(d.size)}

@@ -9,8 +9,8 @@ from data_prep.preprocess import PrepareOptions, prepare
 from jaxsae.errors import ConfigError
 from jaxsae.metrics import _ranking as ranking
 from jaxsae.training.rec import (RecConfig, behind_leader, choose, grid_candidates, load_recommender,
-                                load_recommender_state, pooled_params, slice_options, to_two_tower, train_recommender,
-                                validation_split)
+                                load_recommender_state, paired_gain, pooled_params, slice_options, to_two_tower,
+                                train_recommender, validation_split)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,18 @@ def data():
 
 def quiet(_msg):
     pass
+
+
+def scripted(v, view, per_user=False, spread=0.0, **_):
+    """A scripted validation evaluation: mean `v`; with `per_user`, per-user values `v +- spread` (alternating)."""
+    out = {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+    if per_user:
+        n = int(view.test_users.shape[0])
+        signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+        signs[-1] *= n % 2 == 0  # an odd count: the last user at the mean, so the mean stays `v`
+        per = v + spread * signs
+        out["per_user"] = {"ndcg@10": per, "hit@10": per}
+    return out
 
 
 def test_grid_is_on_only_when_the_caller_chose_neither_dim_nor_l2():
@@ -61,11 +73,11 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
     def fake_two_tower(tt, view, **kw):
         check_view(view)
         v = score.get(int(tt.user_emb.shape[1]), 0.0)  # the pooled candidate's ranks: 64 (0.2), others 0
-        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(v, view, **kw)
 
     def fake_popular(view, **kw):
         check_view(view)
-        return {"ndcg@10": 0.05, "hit@10": 0.05, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(0.05, view, **kw)
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
@@ -114,8 +126,7 @@ def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
     score = {64: 0.20, 32: 0.40, 128: 0.30, 1: 0.10}  # constant per candidate: d=32 leads once it has run
 
     def fake_two_tower(tt, view, **kw):
-        v = score[int(tt.user_emb.shape[1])]
-        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(score[int(tt.user_emb.shape[1])], view, **kw)
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
     out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, refit=False), log=quiet)
@@ -130,7 +141,7 @@ def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
 def test_a_closed_form_leader_stops_the_trained_candidates_behind_it(data, monkeypatch):
     def fake_two_tower(tt, view, **kw):
         v = 0.5 if int(tt.user_emb.shape[1]) not in (64, 32, 128, 1) else 0.3  # pooled at rank 64 is 0.3 too
-        return {"ndcg@10": v, "hit@10": v, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(v, view, **kw)
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
     monkeypatch.setattr("jaxsae.training.rec._pooled.FACTORS", ((0.0, 64), (0.5, 8)))
@@ -152,6 +163,34 @@ def test_the_floor_is_kept_unless_beaten_by_more_than_the_margin():
     assert choose(rows(0.201), "ndcg@10", floor_margin=0.01) == 2
     assert choose(rows(0.203), "ndcg@10", floor_margin=0.01) == 1
     assert choose(rows(0.201), "ndcg@10") == 1
+
+
+def test_paired_gain_equals_a_numpy_computation():
+    cand, floor = np.array([0.5, 0.0, 1.0, 0.25, 0.0]), np.array([0.0, 0.0, 0.5, 0.5, 0.0])
+    d = cand - floor
+    got = paired_gain(cand, floor)
+    se = np.sqrt(np.sum((d - d.mean()) ** 2) / 4 / 5)
+    assert got["mean"] == pytest.approx(0.15) and got["se"] == pytest.approx(se) and got["n_users"] == 5
+    assert got["z"] == pytest.approx(0.15 / se)
+    assert paired_gain([0.3, 0.3], [0.1, 0.1])["z"] == float("inf")  # every user gains the same
+    assert paired_gain([0.1, 0.1], [0.1, 0.1])["z"] == 0.0
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_gain([0.1, 0.2], [0.1])
+
+
+@pytest.mark.parametrize("spread, kept", [(0.0, "d32-l2-0.1"), (1.0, "most-popular")])
+def test_a_validation_win_within_the_per_user_noise_keeps_most_popular(data, monkeypatch, spread, kept):
+    """d=32 leads most-popular by 0.1 of validation ndcg@10 (far above the 1% margin): kept when every
+    validation user gains the same, not when the per-user gains spread +-1 around it (z ~ 0.1 sqrt(n))."""
+    score = {64: 0.20, 32: 0.40, 128: 0.30, 1: 0.10}
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower",
+                        lambda tt, view, **kw: scripted(score[int(tt.user_emb.shape[1])], view, spread=spread, **kw))
+    monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", lambda view, **kw: scripted(0.3, view, **kw))
+    out = train_recommender(data, RecConfig(epochs=2, patience=1, batch_size=512, refit=False), log=quiet)
+    test = out.validation["grid"]["floor_test"]
+    assert out.validation["grid"]["chosen"] == kept and test["candidate"] == "d32-l2-0.1"
+    assert test["kept"] == (kept != "most-popular") and test["mean"] == pytest.approx(0.1)
+    assert (test["z"] >= 1.645) == test["kept"]
 
 
 def test_pooled_scores_equal_a_numpy_computation():
@@ -178,10 +217,10 @@ def test_pooled_scores_equal_a_numpy_computation():
 
 def test_most_popular_is_kept_when_no_trained_candidate_beats_it_on_validation(data, tmp_path, monkeypatch):
     def fake_two_tower(tt, view, **kw):
-        return {"ndcg@10": 0.1, "hit@10": 0.1, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(0.1, view, **kw)
 
     def fake_popular(view, **kw):
-        return {"ndcg@10": 0.2, "hit@10": 0.2, "n_eval_users": int(view.test_users.shape[0])}
+        return scripted(0.2, view, **kw)
 
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)  # the names the trainer calls
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_most_popular", fake_popular)
