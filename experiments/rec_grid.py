@@ -104,6 +104,15 @@ def markdown(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def emit(row: Dict[str, Any], json_path: "str | None", table: Any) -> None:
+    """One measured row as it arrives: appended as a JSON line to `json_path` (when given) and printed as
+    `table([row])`, so an interrupted experiment keeps every row it finished."""
+    if json_path:
+        with open(json_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    print(table([row]), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("datasets", nargs="+", help="dataset names, or sparse:NAME for the sparse proxy of NAME")
@@ -113,10 +122,7 @@ def main() -> None:
     rows = []
     for name in args.datasets:
         rows.append(measure(name, ("grid",) if args.grid_only else ("single default", "grid")))
-        if args.json:
-            with open(args.json, "a") as f:
-                f.write(json.dumps(rows[-1]) + "\n")
-        print(markdown(rows[-1:]), flush=True)
+        emit(rows[-1], args.json, markdown)
     print(markdown(rows))
 
 

@@ -19,7 +19,6 @@ dataset and seed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -29,7 +28,7 @@ import numpy as np
 
 from data_prep import registry
 from data_prep.preprocess import PrepareOptions, prepare
-from experiments.rec_grid import sparse_proxy
+from experiments.rec_grid import emit, sparse_proxy
 from jaxsae.metrics import evaluate_most_popular, evaluate_ranking
 from jaxsae.training.rec import FLOOR_MARGIN, RecConfig, validation_split
 
@@ -104,10 +103,7 @@ def main() -> None:
     for name in args.datasets:
         for seed in (int(s) for s in args.seeds.split(",")):
             rows.append(measure(name, seed))
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(rows[-1]) + "\n")
-            print(markdown(rows[-1:]), flush=True)
+            emit(rows[-1], args.json, markdown)
     print(markdown(rows))
 
 
