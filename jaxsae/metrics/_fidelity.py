@@ -20,9 +20,8 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from jaxsae.errors import ConfigError
-import jax
 import jax.numpy as jnp
-from jaxsae.metrics._ranking import evaluate_two_tower, scores_chunk, top_k, train_mask
+from jaxsae.metrics._ranking import _two_tower_scores, evaluate_two_tower, scores_chunk, top_k, train_mask
 
 def _rows(a: Any, b: Any) -> "tuple[np.ndarray, np.ndarray, bool]":
     a, b = np.asarray(a), np.asarray(b)
@@ -105,17 +104,8 @@ def kendall_tau_union(a: Any, b: Any) -> Any:
 def top_k_lists(two_tower: Any, users: np.ndarray, k: int, data: Any = None, exclude_train: bool = True,
                 chunk_size: int = 1024) -> np.ndarray:
     """`[len(users), k]` best items by full logits, training positives excluded when `data` is given."""
-
-    scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
-    users = np.asarray(users, np.int32)
-    out = []
-    chunk_size = scores_chunk(chunk_size, two_tower.n_items)
-    for start in range(0, len(users), chunk_size):
-        u = users[start: start + chunk_size]
-        mask = train_mask(data, u) if (data is not None and exclude_train) else None
-        scores = scores_fn(two_tower, jnp.asarray(u))
-        out.append(np.asarray(top_k(scores, k, None if mask is None else jnp.asarray(mask))[1]))
-    return np.concatenate(out) if out else np.zeros((0, k), np.int32)
+    mask_fn = (lambda u: train_mask(data, u)) if (data is not None and exclude_train) else None
+    return masked_top_k_lists(two_tower, users, k, mask_fn, chunk_size)
 
 
 PAPER_LIST_LENGTH = 29  # the reference's `recommend_pq(..., num=30)` returns `[0:num-1]`: 29 items
@@ -138,16 +128,16 @@ def all_positives_mask(data: Any, users: np.ndarray) -> np.ndarray:
 
 
 def masked_top_k_lists(two_tower: Any, users: np.ndarray, k: int, mask_fn: Any, chunk_size: int = 1024) -> np.ndarray:
-    """`[len(users), k]` best items by full logits, excluding the items where `mask_fn(users_chunk)` is True."""
-
-    scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
+    """`[len(users), k]` best items by full logits, excluding the items where `mask_fn(users_chunk)` is True
+    (`mask_fn` None: every item ranks). The scores go through one module-level jitted function, so repeated
+    calls on the same shapes reuse its compilation."""
     users = np.asarray(users, np.int32)
     out = []
     chunk_size = scores_chunk(chunk_size, two_tower.n_items)
     for start in range(0, len(users), chunk_size):
         u = users[start: start + chunk_size]
-        scores = scores_fn(two_tower, jnp.asarray(u))
-        out.append(np.asarray(top_k(scores, k, jnp.asarray(mask_fn(u)))[1]))
+        scores = _two_tower_scores(two_tower, jnp.asarray(u))
+        out.append(np.asarray(top_k(scores, k, None if mask_fn is None else jnp.asarray(mask_fn(u)))[1]))
     return np.concatenate(out) if out else np.zeros((0, k), np.int32)
 
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import jax.numpy as jnp
 import numpy as np
-import jax
+
+from jaxsae.metrics._fidelity import sample_users
+from jaxsae.metrics._ranking import _two_tower_scores
 
 LEAK_RATIO = 1.25  # warn when hidden positives rank less than 1.25x worse than training positives
 MAX_USERS = 2000  # evaluated users checked (seeded sample beyond this)
@@ -26,15 +29,12 @@ def hidden_fit(two_tower: Any, data: Any, max_users: int = MAX_USERS, chunk: int
     """`{"train_rank", "hidden_rank", "ratio", "n_users", "suspicious"}` of a recommender on `data`."""
 
     users = np.asarray(data.test_users, np.int64)
-    rows = np.arange(len(users))
-    if len(users) > max_users:
-        rows = np.sort(np.random.default_rng(0).choice(len(users), max_users, replace=False))
-    scores_fn = jax.jit(lambda tt, u: tt.logits_cross(u))
+    rows = sample_users(np.arange(len(users)), max_users)
     indptr, indices = np.asarray(data.train_indptr), np.asarray(data.train_indices)
     tr_ranks, te_ranks = [], []
     for start in range(0, len(rows), chunk):
         r = rows[start:start + chunk]
-        s = np.asarray(scores_fn(two_tower, users[r]), np.float64)
+        s = np.asarray(_two_tower_scores(two_tower, jnp.asarray(users[r], jnp.int32)), np.float64)
         for j, row in enumerate(r.tolist()):
             u = int(users[row])
             train = indices[indptr[u]:indptr[u + 1]]

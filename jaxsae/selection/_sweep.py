@@ -186,7 +186,7 @@ class _Scorer:
         """Null purity@10 per concept for `trained`'s latents and input space (cached)."""
 
         x = encoder_inputs(trained, trained.input_two_tower.item_emb)
-        key = (trained.latents, x.shape, hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest())
+        key = (trained.latents, x.shape, _digest(x))
         if key not in self._null:
             nb = random_direction_null(x, self.concepts, trained.latents, (10,), tuple(range(self.config.null_seeds)),
                                        self.mask)
