@@ -182,15 +182,17 @@ def _sparse_step(config: RecConfig, tx: optax.GradientTransformation, n_devices:
         users, items = batch[0], batch[1]
         tables, dense = split_params(params)
         index = {k: users if ROW_TABLES[k] == "user" else items for k in tables}
-        rows = {k: tables[k][index[k]] for k in tables}
+        rows = {k: gather_rows(tables[k], index[k]) for k in tables}
         (_, (bce_sum, w_sum)), (g_dense, g_rows) = grad_fn(dense, rows, batch)
         g_dense = _freeze(config, jax.lax.pmean(g_dense, AXIS))
         d_updates, d_state = tx.update(g_dense, opt_state["dense"], dense)
         dense = optax.apply_updates(dense, d_updates)
         acc = dict(opt_state["rows"])
         for k, table in tables.items():
-            idx = jax.lax.all_gather(index[k], AXIS, tiled=True)
-            g = jax.lax.all_gather(g_rows[k], AXIS, tiled=True) / n_devices
+            idx, g = index[k], g_rows[k]
+            if n_devices > 1:  # (on one device an all-gather is a copy XLA keeps: 0.17 ms of a 1.35 ms step)
+                idx = jax.lax.all_gather(idx, AXIS, tiled=True)
+                g = jax.lax.all_gather(g, AXIS, tiled=True) / n_devices
             if config.optimizer == "sgd":
                 tables[k] = table.at[idx].add(-config.lr * g)
             else:  # row-wise Adagrad: acc_r += mean_k g_rk^2 per occurrence; x_r -= lr g_r / sqrt(acc_r + eps)
@@ -203,6 +205,18 @@ def _sparse_step(config: RecConfig, tx: optax.GradientTransformation, n_devices:
         return (params, new_state), (jax.lax.psum(bce_sum, AXIS), jax.lax.psum(w_sum, AXIS))
 
     return step
+
+
+def gather_rows(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """`table[ids]` for a `[n, d]` table, gathered as `[n, d / 8, 8]` tiles when 8 divides d.
+
+    The same values (the reshape is free in row-major layout); why: XLA:CPU gathers a 64-float row 2.7x
+    faster as eight 8-float tiles (0.15 against 0.40 ms for 4,096 rows of a 162k x 64 table; 1.7x at d=32;
+    no change at d=128), and the step's time is mostly its row gathers."""
+    if table.ndim != 2 or table.shape[1] % 8 or table.shape[1] <= 8:
+        return table[ids]
+    n, d = table.shape
+    return table.reshape(n, d // 8, 8)[ids].reshape(ids.shape + (d,))
 
 
 def make_rec_epoch(module: nn.Module, config: RecConfig, tx: optax.GradientTransformation,
