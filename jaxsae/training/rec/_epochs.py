@@ -70,8 +70,9 @@ class EpochSampler:
         steps = max(1, -(-n // b))
         # padded to steps x b with weight-0 rows of user 0, item 0, label 0
         users, shuffled = np.zeros(steps * b, np.int32), np.zeros(steps * b, np.int32)
-        labels, weights = np.zeros(steps * b, np.float32), np.zeros(steps * b, np.float32)
-        weights[:n] = 1.0
+        # labels and weights as bytes (the step takes them as floats): 1/4 of the float32 host arrays
+        labels, weights = np.zeros(steps * b, bool), np.zeros(steps * b, bool)
+        weights[:n] = True
         for s in range(0, n, BLOCK):  # in blocks: small temporaries
             p = perm[s:s + BLOCK]
             users[s:s + p.shape[0]] = self.pos_u[p % n_pos]
@@ -83,7 +84,7 @@ class EpochSampler:
 
 def epoch_batches(data: Any, config: RecConfig, key: Any, probs: Optional[np.ndarray],
                   sampler: Optional[EpochSampler] = None) -> Tuple[np.ndarray, ...]:
-    """`(users, items, labels, weights)`, each `[steps, batch_size]`: all positives, `negatives` fresh
+    """`(users, items, labels, weights)`, each `[steps, batch_size]` (int32 ids, bool labels and weights): all positives, `negatives` fresh
     negatives per positive (never one of the user's training or hidden test positives), shuffled; the
     last batch padded with weight-0 rows. `sampler`: an `EpochSampler(data, config, probs)` reused across
     epochs (the same batches, without rebuilding the positive look-up every epoch)."""

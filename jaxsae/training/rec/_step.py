@@ -103,7 +103,7 @@ def _row_objective(config: RecConfig, n_devices: int) -> Callable:
     `make_loss_fn` written on gathered rows (the L2 term covers every gathered row: MF `p, q, b_u, b_i`,
     NCF `p, q`)."""
     def f(dense: Any, rows: Mapping[str, jax.Array], batch: Tuple[jax.Array, ...]) -> Tuple[jax.Array, Any]:
-        _, _, labels, weights = batch
+        _, _, labels, weights = float_labels(batch)
         bce = optax.sigmoid_binary_cross_entropy(row_logits(config, dense, rows), labels)
         row = bce
         if config.l2 > 0:
@@ -114,6 +114,13 @@ def _row_objective(config: RecConfig, n_devices: int) -> Callable:
         return n_devices * jnp.sum(weights * row) / denom, (jnp.sum(weights * bce), w_sum)
 
     return f
+
+
+def float_labels(batch: Tuple[jax.Array, ...]) -> Tuple[jax.Array, ...]:
+    """`(users, items, labels, weights)` with labels and weights as float32: the host sends them as bools
+    (`EpochSampler.batches`), a quarter of the bytes; any real dtype is accepted."""
+    users, items, labels, weights = batch
+    return users, items, labels.astype(jnp.float32), weights.astype(jnp.float32)
 
 
 def _rows_fn(config: RecConfig) -> Callable[..., list]:
@@ -130,7 +137,7 @@ def make_loss_fn(module: nn.Module, config: RecConfig, n_devices: int) -> Callab
     rows_fn = _rows_fn(config)
 
     def loss(params: Any, batch: Tuple[jax.Array, ...]) -> Tuple[jax.Array, Tuple[jax.Array, jax.Array]]:
-        users, items, labels, weights = batch
+        users, items, labels, weights = float_labels(batch)
         logits = module.apply({"params": params}, users, items)
         bce = optax.sigmoid_binary_cross_entropy(logits, labels)
         row = bce

@@ -181,7 +181,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, mo
         u, i, y, w = real(self, key)
         epoch_key = key[0] if isinstance(key, tuple) else key  # the trainer passes `host_keys`
         if np.array_equal(np.asarray(epoch_key), np.asarray(rec.epoch_key(jax.random.PRNGKey(self.config.seed), 2))):
-            w = w.copy()
+            w = w.astype(np.float32)  # the step takes any real weights; a NaN needs floats
             w[0, 0] = np.nan
         return u, i, y, w
 
@@ -223,7 +223,8 @@ def test_epoch_batches_do_not_depend_on_the_block_size(data, monkeypatch):
 
 def test_epoch_batches_equal_the_plain_construction(data):
     """The sampler's epoch is, bit for bit, the plain one: all positives then `negatives` sampled negatives
-    per positive (same key), shuffled by `rng.permutation`, cut into batches and padded with weight-0 rows."""
+    per positive (same key), shuffled by `rng.permutation`, cut into batches and padded with weight-0 rows
+    (labels and weights as bools)."""
     from data_prep.negatives import all_positives_csr, sample_negatives
 
     cfg = RecConfig(batch_size=256, negatives=2)
@@ -232,12 +233,12 @@ def test_epoch_batches_equal_the_plain_construction(data):
     neg_u = np.tile(pos_u, 2)
     neg_i = sample_negatives(key, neg_u, *all_positives_csr(data), data.n_items, None)
     users, items = np.concatenate([pos_u, neg_u]), np.concatenate([pos_i, neg_i])
-    labels = np.concatenate([np.ones(pos_u.size), np.zeros(neg_u.size)]).astype(np.float32)
+    labels = np.concatenate([np.ones(pos_u.size, bool), np.zeros(neg_u.size, bool)])
     seed = np.asarray(jax.random.key_data(jax.random.fold_in(key, 1))).ravel().tolist()
     perm = np.random.default_rng(seed).permutation(users.size)
     pad = -users.size % 256
     want = [np.concatenate([x[perm], np.zeros(pad, x.dtype)]).reshape(-1, 256)
-            for x in (users, items, labels, np.ones(users.size, np.float32))]
+            for x in (users, items, labels, np.ones(users.size, bool))]
     for got, w in zip(rec_epochs.epoch_batches(data, cfg, key, None), want):
         assert got.dtype == w.dtype
         np.testing.assert_array_equal(got, w)
