@@ -19,7 +19,7 @@ from jaxsae.training.rec._epochs import (EpochSampler, dispatch_epoch, epoch_bat
 from jaxsae.training.rec._grid import (BEHIND_EPOCHS, FLOOR_MARGIN, FLOOR_Z, GRID, POOLED, behind_leader, choose,
                                        grid_candidates, paired_gain)
 from jaxsae.training.rec._files import CHECKPOINT_KIND, load_recommender, load_recommender_state
-from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, init_opt_state, init_params, make_loss_fn,
+from jaxsae.training.rec._step import (ROW_TABLES, build_recommender, gather_rows, init_opt_state, init_params, make_loss_fn,
                                        make_optimizer, make_rec_epoch, row_logits, sparse_rows, split_params,
                                        to_two_tower)
 from jaxsae.training.rec._pooled import fit_pooled, pooled_params
@@ -32,7 +32,7 @@ __all__ = [
     "train_recommender", "validation_split", "SPARSE_SLICE", "slice_options", "EpochSampler", "dispatch_epoch",
     "epoch_batches", "epoch_key", "epoch_loss", "host_keys",
     "negative_probs", "run_epoch", "CHECKPOINT_KIND", "load_recommender", "load_recommender_state", "ROW_TABLES",
-    "build_recommender", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
+    "build_recommender", "gather_rows", "init_opt_state", "init_params", "make_loss_fn", "make_optimizer", "make_rec_epoch",
     "row_logits", "sparse_rows", "split_params", "to_two_tower", "carve_validation", "GRID", "choose",
     "grid_candidates", "BEHIND_EPOCHS", "behind_leader", "FLOOR_MARGIN", "FLOOR_Z", "paired_gain", "POOLED",
     "fit_pooled", "pooled_params",

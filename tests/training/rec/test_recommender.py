@@ -62,9 +62,10 @@ def test_config_rejects_bad_values(kwargs, match):
 
 
 # ---- the paper's SGD step ----------------------------------------------------------------------------
-def test_sgd_sum_step_is_the_papers_numpy_update():
+@pytest.mark.parametrize("dim", [20, 64])  # the paper's d; d=64 gathers and scatters its rows as 8-float tiles
+def test_sgd_sum_step_is_the_papers_numpy_update(dim):
     """One step with preset("paper") equals the notebook's float64 `np.add.at` update (duplicates summed)."""
-    cfg = RecConfig.preset("paper", batch_size=6)
+    cfg = RecConfig.preset("paper", batch_size=6, dim=dim)
     module = rec_step.build_recommender(cfg, 4, 5)
     params = rec_step.init_params(module, jax.random.PRNGKey(3))
     params = {**params, "user_bias": jnp.asarray([0.1, -0.2, 0.0, 0.3]),
@@ -120,6 +121,14 @@ def test_ncf_training_beats_most_popular(data):
     pop = evaluate_most_popular(data)
     assert m["ndcg@10"] > pop["ndcg@10"] + 0.03, (m, pop)
     assert len(out.history) == cfg.epochs and out.history[-1]["loss"] < out.history[0]["loss"]
+
+
+def test_tiled_row_gather_is_the_plain_gather():
+    table = jnp.arange(11 * 64, dtype=jnp.float32).reshape(11, 64)
+    ids = jnp.asarray([[3, 0, 10], [3, 7, 1]], jnp.int32)
+    for d in (1, 8, 20, 64):
+        np.testing.assert_array_equal(np.asarray(rec_step.gather_rows(table[:, :d], ids)), np.asarray(table[:, :d][ids]))
+    np.testing.assert_array_equal(np.asarray(rec_step.gather_rows(table[:, 0], ids)), np.asarray(table[:, 0][ids]))
 
 
 def test_four_devices_match_one_device(data):
