@@ -184,6 +184,11 @@ MUTANTS: Tuple[Mutant, ...] = (
       ("tests/metrics/test_leak.py",)),
     M("leak-train-among-others", "jaxsae/metrics/_leak.py", "            other[train] = False", "            pass",
       ("tests/metrics/test_leak.py",)),
+    # the recommender step's tiled row gather: tiles in their row order
+    M("rec-row-tiles-reversed", "jaxsae/training/rec/_step.py",
+      "    return table.reshape(n, d // 8, 8)[ids].reshape(ids.shape + (d,))",
+      "    return table.reshape(n, d // 8, 8)[ids][..., ::-1, :].reshape(ids.shape + (d,))",
+      ("tests/training/rec/test_recommender.py::test_sgd_sum_step_is_the_papers_numpy_update",)),
     # the explorer's per-latent firing fractions
     M("explorer-fire-over-latents", "jaxsae/app/report/explorer_data.py",
       'lat["fire"] = _sig_array(n_active / max(1, a.shape[0]), d)',
