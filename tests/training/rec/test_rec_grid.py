@@ -39,7 +39,7 @@ def test_grid_is_on_only_when_the_caller_chose_neither_dim_nor_l2():
     assert not RecConfig(dim=20).grid and not RecConfig(l2=0.01).grid and not RecConfig(patience=0).grid
     assert not RecConfig.preset("paper").grid
     names = [n for n, _ in grid_candidates(RecConfig())]
-    assert names[0] == "default" and "bias-only" in names
+    assert names[0] == "d128-l2-0.01" and names[1] == "default" and "bias-only" in names
     cands = dict(grid_candidates(RecConfig()))
     assert cands["default"].dim == 64 and cands["default"].l2 == 0.03 and not cands["default"].grid
     assert cands["bias-only"].bias_only and cands["d32-l2-0.1"].init_std == pytest.approx(1 / 32)
@@ -85,9 +85,9 @@ def test_grid_chooses_on_the_validation_slice_never_the_hidden_split(data, tmp_p
                             log=quiet)
     grid = out.validation["grid"]
     assert grid["chosen"] == "d32-l2-0.1" and out.config.dim == 32 and out.config.l2 == 0.1
-    assert [c["name"] for c in grid["candidates"]] == ["default", "d32-l2-0.1", "d128-l2-0.01", "bias-only",
+    assert [c["name"] for c in grid["candidates"]] == ["d128-l2-0.01", "default", "d32-l2-0.1", "bias-only",
                                                        "pooled-svd", "most-popular"]
-    assert [c["best"] for c in grid["candidates"]] == [0.2, 0.4, 0.3, 0.1, 0.2, 0.05]
+    assert [c["best"] for c in grid["candidates"]] == [0.3, 0.2, 0.4, 0.1, 0.2, 0.05]
     assert grid["most_popular"]["ndcg@10"] == 0.05 and seen and min(seen) > 0
     # the run's checkpoint is the chosen candidate's (warm) refit
     _, params, cfg, _ = load_recommender_state(tmp_path)
@@ -131,10 +131,10 @@ def test_grid_stops_a_candidate_behind_the_best_so_far(data, monkeypatch):
     monkeypatch.setattr("jaxsae.training.rec._driver.evaluate_two_tower", fake_two_tower)
     out = train_recommender(data, RecConfig(epochs=6, patience=5, batch_size=512, refit=False), log=quiet)
     rows = {c["name"]: c for c in out.validation["grid"]["candidates"]}
-    # the default leads first (nothing before it), d=32 overtakes; d=128 and bias-only stop after 3 epochs
-    assert rows["default"]["epochs_run"] == 6 and rows["d32-l2-0.1"]["epochs_run"] == 6
-    assert rows["d128-l2-0.01"]["epochs_run"] == 3 and rows["d128-l2-0.01"]["behind_leader"]
-    assert rows["bias-only"]["epochs_run"] == 3 and not rows["default"]["behind_leader"]
+    # d=128 runs first and leads (nothing before it), d=32 overtakes; the default and bias-only stop after 3 epochs
+    assert rows["d128-l2-0.01"]["epochs_run"] == 6 and rows["d32-l2-0.1"]["epochs_run"] == 6
+    assert rows["default"]["epochs_run"] == 3 and rows["default"]["behind_leader"]
+    assert rows["bias-only"]["epochs_run"] == 3 and not rows["d128-l2-0.01"]["behind_leader"]
     assert out.validation["grid"]["chosen"] == "d32-l2-0.1"
 
 
