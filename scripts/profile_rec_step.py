@@ -1,6 +1,6 @@
 """Where the recommender's device step spends its time: the jitted MF epoch alone, on pre-sampled batches.
 
-    python scripts/profile_rec_step.py [--users 162541] [--items 59047] [--batch-size 4096] [--steps 128]
+    python scripts/profile_rec_step.py [--users 162541] [--items 59047] [--dim 64] [--batch-size 4096] [--steps 128]
 
 Builds MF with the defaults (d=64, row-wise Adagrad, lr 0.3, L2 0.03) at the given size, runs one warm-up
 call of `--steps` steps on uniformly random batches (the host sampler is not involved), times a second call
@@ -28,11 +28,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=162541)
     ap.add_argument("--items", type=int, default=59047)
+    ap.add_argument("--dim", type=int, default=64, help="embedding width d (the grid's candidates: 32, 64, 128)")
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--trace", action="store_true", help="also print the per-operation totals of one call")
     args = ap.parse_args()
-    cfg = RecConfig(model="mf", batch_size=args.batch_size, grid=False)
+    cfg = RecConfig(model="mf", dim=args.dim, batch_size=args.batch_size, grid=False)
     module = build_recommender(cfg, args.users, args.items)
     params = init_params(module, jax.random.PRNGKey(0))
     tx = make_optimizer(cfg)
