@@ -2,7 +2,7 @@
 
     python scripts/profile_rec_step.py [--users 162541] [--items 59047] [--dim 64] [--batch-size 4096] [--steps 128]
 
-Builds MF with the defaults (d=64, row-wise Adagrad, lr 0.3, L2 0.03) at the given size, runs one warm-up
+Builds MF with the defaults (d=64, row-wise Adagrad, lr 0.15, L2 0.03) at the given size, runs one warm-up
 call of `--steps` steps on uniformly random batches (the host sampler is not involved), times a second call
 (wall and process CPU seconds, rows/s), and with `--trace` adds XLA:CPU's per-operation totals from a
 profiler trace (the fusions of the compiled scan body; names as in an `--xla_dump_to` dump).

@@ -5,7 +5,7 @@ host-side negatives and batches `jaxsae.training.rec._epochs`, checkpoints and `
 `jaxsae.training.rec._files`, the config `jaxsae.training.rec._config`; the names of `__all__` stay
 importable from here.
 
-The MF optimizer default (row-wise Adagrad lr 0.3 on summed rows, 2 uniform negatives per positive, batch 4096)
+The MF optimizer default (row-wise Adagrad lr 0.15 on summed rows, 2 uniform negatives per positive, batch 4096)
 reaches the paper schedule's 10-epoch HR@10 after 3 epochs; NCF defaults to Adam (lr 0.01, batch 4096).
 
 Default schedule: early stopping. A seeded validation slice of training positives
