@@ -117,7 +117,7 @@ def test_best_neuron_tie_break_prefers_higher_purity_at_other_k():
 
 
 def test_purity_is_an_exact_fraction_and_the_null_threshold_is_exact():
-    """Issue 12: 9 of 10 hits is exactly 0.9 (not float32's 0.9000000357), and a null averaging 9 of 10
+    """9 of 10 hits is exactly 0.9 (not float32's 0.9000000357), and a null averaging 9 of 10
     over seeds is exactly 0.9 too, so `>= 0.9` treats both alike."""
     a = np.zeros((20, 1), np.float32)
     a[:10, 0] = np.arange(10, 0, -1)

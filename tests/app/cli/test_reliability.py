@@ -1,4 +1,4 @@
-"""Issue 13's reliability defects, each one line on stderr, no traceback, nothing lost."""
+"""The CLI's reliability defects, each one line on stderr, no traceback, nothing lost."""
 from __future__ import annotations
 
 import json
