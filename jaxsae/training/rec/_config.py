@@ -37,8 +37,9 @@ MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
 # The defaults stop on validation quality (`patience`; `epochs` is then the most epochs run);
 # the former fixed schedules (MF 4, NCF 20 epochs) are `RecConfig(patience=0, epochs=4)` / `(..., 20)`.
 # MF lr 0.15 (was 0.3): ahead on validation ndcg@10 in 9 of 11 runs (ML-1M, ML-100k, ml-latest-small,
-# HetRec, the synthetic demo; seeds 0 and 1, HetRec also 2), ahead or level on the hidden split in 8 of 11; at ML-25M size d=128 reaches
-# in 6 epochs what lr 0.3 reaches in 17 (docs/SCALE.md). The former default is `RecConfig(lr=0.3)`.
+# HetRec, the synthetic demo; seeds 0 and 1, HetRec also 2), ahead or level on the hidden split in 8 of 11;
+# at ML-25M size d=128 reaches in 6 epochs what lr 0.3 reaches in 17 (docs/SCALE.md). The former default
+# is `RecConfig(lr=0.3)`.
 # MF d=64 with L2 0.03 (was d=20, L2 0.01): chosen by validation ndcg@10 across ML-100k, ml-latest-small,
 # a sparse ml-latest-small (ratings >= 4.5), hetrec and the synthetic demo, and never worse on the test
 # split (docs/RESULTS.md, "Recommender defaults"); the former MF default is `RecConfig(dim=20, l2=0.01, patience=0,
