@@ -86,8 +86,9 @@ def epoch_batches(data: Any, config: RecConfig, key: Any, probs: Optional[np.nda
                   sampler: Optional[EpochSampler] = None) -> Tuple[np.ndarray, ...]:
     """`(users, items, labels, weights)`, each `[steps, batch_size]` (int32 ids, bool labels and weights):
     all positives, `negatives` fresh negatives per positive (never one of the user's training or hidden test
-    positives), shuffled; the last batch padded with weight-0 rows. `sampler`: an `EpochSampler(data, config, probs)` reused across
-    epochs (the same batches, without rebuilding the positive look-up every epoch)."""
+    positives), shuffled; the last batch padded with weight-0 rows. `sampler`: an
+    `EpochSampler(data, config, probs)` reused across epochs (the same batches, without rebuilding the
+    positive look-up every epoch)."""
     return (sampler or EpochSampler(data, config, probs)).batches(key)
 
 
